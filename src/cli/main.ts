@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { GuildError } from '../errors.js';
+
+/**
+ * The `guild` command: parses flags, calls the library, prints. The only place that calls
+ * process.exit. Heavy modules load lazily so `guild --version` starts fast.
+ *
+ * Exit codes: 0 all tasks succeeded; 1 a task failed; 2 usage or config error;
+ * 130 / 143 interrupted by SIGINT / SIGTERM.
+ */
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function fail(e: unknown): never {
+  if (e instanceof GuildError) {
+    process.stderr.write(`guild: ${e.message.includes('\n') ? `invalid configuration:\n${indent(e.message)}` : e.message}\n`);
+    process.exit(e.code === 'STORE' || e.code === 'PROBE' ? EXIT.failed : EXIT.usage);
+  }
+  process.stderr.write(`guild: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(EXIT.failed);
+}
+
+const indent = (s: string): string =>
+  s
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new CommanderError(EXIT.usage, 'guild.usage', `${name}: Expected a whole number >= 1, got '${v}'`);
+    return n;
+  };
+}
+
+const program = new Command('guild')
+  .description('Run multi-agent development workflows as fast as memory and CPU allow, and never more than fit.')
+  .version(pkg.version, '-v, --version')
+  .showHelpAfterError('(run guild --help for usage)')
+  .exitOverride();
+
+program
+  .command('run')
+  .description('run a workflow file')
+  .argument('<file>', 'workflow file (YAML)')
+  .option('--budget <size>', 'memory budget for agents, e.g. 1.5GB (default: workflow, instructions.md, else 75% of the effective limit)')
+  .option('--max-parallel <n>', 'at most N tasks at once', positiveInt('--max-parallel'))
+  .option('--keep-going', 'keep running independent tasks after a failure')
+  .option('--json', 'print one JSON document with the results on stdout (progress goes to stderr)')
+  .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'none']).default('auto'))
+  .action(async (file: string, opts: { budget?: string; maxParallel?: number; keepGoing?: boolean; json?: boolean; progress: string }) => {
+    const { runWorkflow, loadConfig } = await import('../workflow/run-workflow.js');
+    const { createSystemProbe } = await import('../system/probe.js');
+    const { createProgress } = await import('./progress.js');
+    const { formatSummary } = await import('./summary.js');
+    const { liveGroups } = await import('../executors/process-groups.js');
+    const flags = {
+      ...(opts.budget !== undefined ? { budget: opts.budget } : {}),
+      ...(opts.maxParallel !== undefined ? { maxParallel: opts.maxParallel } : {}),
+      ...(opts.keepGoing ? { keepGoing: true } : {}),
+    };
+    const probe = createSystemProbe();
+    try {
+      loadConfig(file, flags, probe); // every config error exits 2 before anything starts
+    } catch (e) {
+      fail(e);
+    }
+    const ac = new AbortController();
+    let exitSignal: 'SIGINT' | 'SIGTERM' | null = null;
+    const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (): void => {
+      if (exitSignal !== null) {
+        // A second signal: stop waiting for graceful TERM. The exit hook SIGKILLs every group.
+        process.stderr.write(`guild: ${sig} again: killing ${liveGroups().length} process group(s) now\n`);
+        process.exit(sig === 'SIGINT' ? 130 : 143);
+      }
+      exitSignal = sig;
+      process.stderr.write(`\nguild: ${sig}: cancelling queued tasks, stopping running ones (again to force)\n`);
+      ac.abort();
+    };
+    process.on('SIGINT', onSignal('SIGINT'));
+    process.on('SIGTERM', onSignal('SIGTERM'));
+    process.on('SIGHUP', onSignal('SIGTERM'));
+
+    const mode = opts.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : opts.progress;
+    const onEvent = mode === 'none' ? undefined : createProgress(process.stderr, mode === 'tty');
+    let report;
+    try {
+      report = await runWorkflow(file, { ...flags, probe, signal: ac.signal, ...(onEvent ? { onEvent } : {}) });
+    } catch (e) {
+      fail(e);
+    } finally {
+      probe.close();
+    }
+    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else process.stdout.write(`${formatSummary(report)}\n`);
+    if (exitSignal) process.exit(exitSignal === 'SIGINT' ? 130 : 143);
+    process.exit(report.ok ? EXIT.ok : EXIT.failed);
+  });
+
+program
+  .command('init')
+  .description('write a starter workflow')
+  .argument('[file]', 'where to write it', 'guild.yaml')
+  .option('--force', 'overwrite an existing file')
+  .action(async (file: string, opts: { force?: boolean }) => {
+    const { existsSync, writeFileSync } = await import('node:fs');
+    const { STARTER_WORKFLOW } = await import('./init-template.js');
+    if (existsSync(file) && !opts.force) {
+      process.stderr.write(`guild: ${file} exists; use --force to overwrite it\n`);
+      process.exit(EXIT.usage);
+    }
+    writeFileSync(file, STARTER_WORKFLOW);
+    process.stdout.write(`wrote ${file}; run it with: guild run ${file}\n`);
+  });
+
+program
+  .command('doctor')
+  .description('show what the system probes measure and which source is in force')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const { createSystemProbe } = await import('../system/probe.js');
+    const { inspectSystem } = await import('../system/doctor.js');
+    const { formatDoctor } = await import('./doctor-format.js');
+    const probe = createSystemProbe();
+    const report = await inspectSystem(probe);
+    probe.close();
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exit(e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? EXIT.ok : EXIT.usage);
+  }
+  fail(e);
+}

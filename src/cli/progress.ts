@@ -1,0 +1,68 @@
+import type { RunEvent } from '../workflow/events.js';
+import { formatBytes, formatDuration } from '../util/units.js';
+
+const stamp = (t: number): string => `[${(t / 1000).toFixed(1).padStart(6)}s]`;
+const PLAIN_STATUS_EVERY_MS = 5000;
+
+/**
+ * Progress for a terminal: finished tasks scroll by as lines, and a live block at the bottom
+ * shows each running task with its measured RSS and elapsed time, the queue and memory vs budget.
+ * Without a TTY it prints plain lines only (one per start and end, a status line every 5 s).
+ */
+export function createProgress(out: NodeJS.WriteStream, tty: boolean): (e: RunEvent) => void {
+  let blockLines = 0;
+  let lastPlainStatus = 0;
+  const clearBlock = (): void => {
+    if (blockLines > 0) out.write(`\x1b[${blockLines}F\x1b[J`);
+    blockLines = 0;
+  };
+  const line = (text: string): void => {
+    if (tty) clearBlock();
+    out.write(`${text}\n`);
+  };
+  return (e) => {
+    switch (e.type) {
+      case 'run-start':
+        line(`guild: run ${e.runId}: ${e.tasks} tasks, budget ${formatBytes(e.budgetBytes)}${e.logDir ? `, logs in ${e.logDir}` : ''}`);
+        break;
+      case 'task-start':
+        if (!tty) line(`${stamp(e.t)} start ${e.id} (${e.agent})${e.attempt > 1 ? ` attempt ${e.attempt}` : ''}${e.pid ? ` pid ${e.pid}` : ''}`);
+        break;
+      case 'task-end': {
+        const what =
+          e.status === 'succeeded' ? 'ok   ' : e.status === 'retrying' ? 'retry' : e.status === 'cancelled' ? 'cancel' : 'FAIL ';
+        const peak = e.peakRssBytes !== null ? `, peak ${formatBytes(e.peakRssBytes)}` : '';
+        line(`${stamp(e.t)} ${what} ${e.id} ${formatDuration(e.durationMs)}${peak}${e.error ? ` — ${e.error}` : ''}`);
+        break;
+      }
+      case 'run-stopping':
+        line(`${stamp(e.t)} stopping: ${e.detail}`);
+        break;
+      case 'sample': {
+        const status = `running ${e.running.length}, queued ${e.queued}, done ${e.done}/${e.total}, memory ${formatBytes(e.totalRssBytes)} of ${formatBytes(e.budgetBytes)}${
+          e.blocked ? `, waiting for ${e.blocked.reason}: ${e.blocked.id}` : ''
+        }`;
+        if (!tty) {
+          if (e.t - lastPlainStatus >= PLAIN_STATUS_EVERY_MS) {
+            lastPlainStatus = e.t;
+            line(`${stamp(e.t)} ${status}`);
+          }
+          break;
+        }
+        clearBlock();
+        const rows = e.running.map(
+          (r) => `  ▶ ${r.id.padEnd(24)} ${r.agent.padEnd(12)} ${formatBytes(r.rssBytes).padStart(9)}  ${formatDuration(r.elapsedMs).padStart(7)}`,
+        );
+        const text = [`${stamp(e.t)} ${status}`, ...rows];
+        out.write(`${text.join('\n')}\n`);
+        blockLines = text.length;
+        break;
+      }
+      case 'run-end':
+        if (tty) clearBlock();
+        break;
+      default:
+        break;
+    }
+  };
+}

@@ -1,0 +1,47 @@
+import type { RunReport } from '../workflow/report.js';
+import { formatBytes, formatDuration } from '../util/units.js';
+
+/** The human summary of a run: every figure is one the run measured. */
+export function formatSummary(r: RunReport): string {
+  const counts = Object.entries(r.counts)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
+  const lbTerm =
+    r.lower_bound_ms === r.lower_bound.chain_ms ? 'dependency chain' : r.lower_bound_ms === r.lower_bound.memory_ms ? 'memory × time / budget' : 'cpu × time / cores';
+  const ratio = r.lower_bound_ms > 0 ? (r.makespan_ms / r.lower_bound_ms).toFixed(2) : '—';
+  const pct = r.budget_bytes > 0 ? Math.round((100 * r.peak_rss_bytes) / r.budget_bytes) : 0;
+  const out: string[] = [];
+  out.push('');
+  out.push(`${r.ok ? 'OK' : r.interrupted ? 'INTERRUPTED' : 'FAILED'}: ${r.tasks.length} tasks: ${counts}   (run ${r.run_id})`);
+  out.push(
+    `  makespan ${formatDuration(r.makespan_ms)}   lower bound ${formatDuration(r.lower_bound_ms)} (${lbTerm})   makespan / lower bound ${ratio}`,
+  );
+  out.push(
+    `  peak agents' RSS ${formatBytes(r.peak_rss_bytes)} of budget ${formatBytes(r.budget_bytes)} (${pct}%, budget from ${r.budget_source}, limit ${formatBytes(
+      r.effective_limit_bytes,
+    )} via ${r.memory_source})   Guild's own peak RSS ${formatBytes(r.guild_peak_rss_bytes)}`,
+  );
+  out.push(
+    `  admissions ${r.admissions.admitted} (${r.admissions.backfilled} backfilled); waits for memory ${r.admissions.denied.memory}, for CPU ${r.admissions.denied.cpu}; ${r.samples} samples every ${r.sample_interval_ms}ms`,
+  );
+  out.push('');
+  const header = ['TASK', 'AGENT', 'STATUS', 'START', 'END', 'RUN TIME', 'PEAK RSS', 'TRIES', 'NOTE'];
+  const rows = r.tasks.map((t) => [
+    t.id,
+    t.agent,
+    t.status,
+    formatDuration(t.started_ms),
+    formatDuration(t.ended_ms),
+    t.attempts > 0 ? formatDuration(t.duration_ms) : '—',
+    formatBytes(t.peak_rss_bytes),
+    String(t.attempts),
+    t.error ?? '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const fmt = (cells: string[]): string => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}`.trimEnd();
+  out.push(fmt(header));
+  for (const row of rows) out.push(fmt(row));
+  if (r.log_dir) out.push('', `  logs: ${r.log_dir}`);
+  return out.join('\n');
+}

@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, ConfigErrors } from '../errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
+import { findCycle } from '../workflow/dag.js';
+import { workflowSchema, type UserWorkflow } from './schema.js';
+import { YamlSource } from './source.js';
+import { validateSource } from './validate.js';
+
+/** A workflow file that passed the schema and the graph checks, with its source for locations. */
+export interface LoadedWorkflow {
+  file: string;
+  source: YamlSource;
+  user: UserWorkflow;
+}
+
+/** Reads, parses and validates a workflow file. Throws ConfigError(s) naming file, line and key. */
+export function loadWorkflowFile(file: string): LoadedWorkflow {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (cause) {
+    throw new ConfigError({ file }, `cannot read the workflow file (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, {
+      cause,
+      code: 'CONFIG_NOT_FOUND',
+    });
+  }
+  return parseWorkflow(file, text);
+}
+
+/** Validates workflow YAML text; `file` is used in error messages. */
+export function parseWorkflow(file: string, text: string): LoadedWorkflow {
+  const source = YamlSource.parse(file, text);
+  if (source.data === null || typeof source.data !== 'object' || Array.isArray(source.data)) {
+    throw new ConfigError({ file, line: 1 }, 'Expected a map with `agents:` and `tasks:`');
+  }
+  const user = validateSource(source, workflowSchema);
+  checkGraph(source, user);
+  return { file, source, user };
+}
+
+/** Duplicate ids, unknown agents, unknown dependencies and cycles, all reported together. */
+function checkGraph(source: YamlSource, user: UserWorkflow): void {
+  const errors: ConfigError[] = [];
+  const agentNames = Object.keys(user.agents);
+  const firstIndex = new Map<string, number>();
+  user.tasks.forEach((t, i) => {
+    const prev = firstIndex.get(t.id);
+    if (prev !== undefined) errors.push(source.error(['tasks', i, 'id'], `duplicate task id '${t.id}' (first declared at tasks[${prev}])`));
+    else firstIndex.set(t.id, i);
+    if (!(t.agent in user.agents)) {
+      const hint = didYouMean(t.agent, agentNames);
+      errors.push(
+        source.error(
+          ['tasks', i, 'agent'],
+          `unknown agent '${t.agent}'${hint ? `; did you mean '${hint}'?` : agentNames.length ? ` (declared: ${agentNames.join(', ')})` : ' (no agents are declared)'}`,
+        ),
+      );
+    }
+  });
+  user.tasks.forEach((t, i) => {
+    (t.needs ?? []).forEach((dep, j) => {
+      if (dep === t.id) errors.push(source.error(['tasks', i, 'needs', j], `task '${t.id}' needs itself`));
+      else if (!firstIndex.has(dep)) {
+        const hint = didYouMean(dep, firstIndex.keys());
+        errors.push(source.error(['tasks', i, 'needs', j], `unknown task '${dep}'${hint ? `; did you mean '${hint}'?` : ''}`));
+      }
+    });
+  });
+  if (errors.length === 0) {
+    const cycle = findCycle(user.tasks.map((t) => ({ id: t.id, needs: t.needs ?? [] })));
+    if (cycle) {
+      const i = firstIndex.get(cycle[0]!)!;
+      errors.push(source.error(['tasks', i, 'needs'], `dependency cycle: ${cycle.join(' → ')}`));
+    }
+  }
+  if (errors.length > 0) throw new ConfigErrors(errors);
+}

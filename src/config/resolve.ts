@@ -1,0 +1,182 @@
+import { dirname, resolve } from 'node:path';
+import { ConfigError, ConfigErrors, GuildError } from '../errors.js';
+import type { SystemProbe } from '../system/probe.js';
+import { formatBytes } from '../util/units.js';
+import { DEFAULTS } from './defaults.js';
+import { findInstructions, loadInstructions, type LoadedInstructions } from './instructions.js';
+import type { LoadedWorkflow } from './load.js';
+import type { Priority } from './schema.js';
+
+/** An agent type with every default applied. Sizes in bytes, durations in ms. */
+export interface AgentProfile {
+  readonly name: string;
+  /** Expected peak RSS of one task's process tree. */
+  readonly memoryBytes: number;
+  /** Hard limit, recorded for the governor; null when not declared. */
+  readonly limitBytes: number | null;
+  readonly cpu: number;
+  /** Null: no per-type cap. */
+  readonly concurrency: number | null;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  /** Expected duration of one task, when declared. */
+  readonly durationMs: number | null;
+}
+
+/** A task ready to schedule. */
+export interface TaskSpec {
+  readonly id: string;
+  readonly agent: string;
+  readonly run: string;
+  readonly priority: Priority;
+  readonly needs: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly retries: number;
+}
+
+/** Where the budget came from, for `doctor` and the summary. */
+export type BudgetSource = 'flag' | 'workflow' | 'instructions' | 'default';
+
+/** The whole configuration of one run, after precedence: flags, file, instructions.md, defaults. */
+export interface ResolvedConfig {
+  readonly file: string;
+  /** The workflow's folder: the cwd of every task and the home of `.guild/`. */
+  readonly dir: string;
+  readonly name: string;
+  readonly budgetBytes: number;
+  readonly budgetSource: BudgetSource;
+  /** The effective memory limit the default budget was derived from. */
+  readonly effectiveLimitBytes: number;
+  readonly maxParallel: number | null;
+  readonly keepGoing: boolean;
+  readonly cores: number;
+  readonly cpuCap: number;
+  readonly headroom: number;
+  readonly sampleIntervalMs: number;
+  readonly killGraceMs: number;
+  readonly agingMs: number;
+  readonly starvationLimitMs: number;
+  readonly retryBackoffMs: number;
+  readonly agents: Readonly<Record<string, AgentProfile>>;
+  readonly tasks: readonly TaskSpec[];
+  readonly instructionsFile: string | null;
+}
+
+/** Values from the command line; they win over everything else. */
+export interface ConfigFlags {
+  budgetBytes?: number;
+  maxParallel?: number;
+  keepGoing?: boolean;
+}
+
+/** The memory the default budget is a share of: the cgroup limit, else MemAvailable + Guild's own RSS. */
+export function effectiveLimit(probe: SystemProbe): number {
+  const mem = probe.memory();
+  return mem.source === 'meminfo' ? mem.hostAvailableBytes + probe.selfRss() : mem.limitBytes;
+}
+
+/**
+ * Applies precedence once and checks what needs the budget: a task that can never fit is an
+ * error here, before anything starts.
+ */
+export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags: ConfigFlags = {}, instructions?: LoadedInstructions | null): ResolvedConfig {
+  const { user, source } = loaded;
+  const dir = dirname(resolve(loaded.file));
+  const instr = instructions === undefined ? loadNearestInstructions(dir) : instructions;
+  const perf = instr?.performance;
+
+  const limit = effectiveLimit(probe);
+  let budgetBytes: number;
+  let budgetSource: BudgetSource;
+  if (flags.budgetBytes !== undefined) [budgetBytes, budgetSource] = [flags.budgetBytes, 'flag'];
+  else if (user.budget !== undefined) [budgetBytes, budgetSource] = [user.budget, 'workflow'];
+  else if (perf?.budget !== undefined) [budgetBytes, budgetSource] = [perf.budget, 'instructions'];
+  else [budgetBytes, budgetSource] = [Math.floor(limit * DEFAULTS.budgetShare), 'default'];
+  if (budgetBytes <= 0) throw new ConfigError({ file: loaded.file, key: 'budget' }, `Expected a budget above 0, got ${budgetBytes}`);
+
+  const instrParallel = perf?.parallelization?.enabled === false ? 1 : perf?.parallelization?.max_parallel;
+  const maxParallel = flags.maxParallel ?? user.max_parallel ?? instrParallel ?? null;
+  const defaultTimeout = perf?.timeout ?? DEFAULTS.timeoutMs;
+
+  const agents: Record<string, AgentProfile> = {};
+  for (const [name, a] of Object.entries(user.agents)) {
+    agents[name] = {
+      name,
+      memoryBytes: a.memory ?? DEFAULTS.agentMemoryBytes,
+      limitBytes: a.limit ?? null,
+      cpu: a.cpu ?? DEFAULTS.agentCpu,
+      concurrency: a.concurrency ?? null,
+      timeoutMs: a.timeout ?? defaultTimeout,
+      retries: a.retries ?? DEFAULTS.retries,
+      durationMs: a.duration ?? null,
+    };
+  }
+
+  const headroom = DEFAULTS.headroom;
+  const errors: ConfigError[] = [];
+  for (const [name, a] of Object.entries(agents)) {
+    const need = a.memoryBytes * headroom;
+    if (need > budgetBytes) {
+      errors.push(
+        source.error(
+          ['agents', name, 'memory'],
+          `agent '${name}' expects ${formatBytes(a.memoryBytes)}; with ${headroom}× headroom a task needs ${formatBytes(need)} free, ` +
+            `but the budget is ${formatBytes(budgetBytes)} (${budgetSource}): its tasks can never start. Raise the budget or lower the estimate.`,
+        ),
+      );
+    }
+    if (a.limitBytes !== null && a.limitBytes < a.memoryBytes) {
+      errors.push(source.error(['agents', name, 'limit'], `Expected a limit >= memory (${formatBytes(a.memoryBytes)}), got ${formatBytes(a.limitBytes)}`));
+    }
+  }
+  if (errors.length > 0) throw new ConfigErrors(errors);
+
+  const tasks: TaskSpec[] = user.tasks.map((t) => {
+    const a = agents[t.agent]!;
+    return {
+      id: t.id,
+      agent: t.agent,
+      run: t.run,
+      priority: t.priority ?? 'medium',
+      needs: t.needs ?? [],
+      env: t.env ?? {},
+      timeoutMs: t.timeout ?? a.timeoutMs,
+      retries: t.retries ?? a.retries,
+    };
+  });
+
+  const cores = probe.cpu().cores;
+  return Object.freeze({
+    file: resolve(loaded.file),
+    dir,
+    name: user.name ?? dirname(resolve(loaded.file)).split('/').pop() ?? 'workflow',
+    budgetBytes,
+    budgetSource,
+    effectiveLimitBytes: limit,
+    maxParallel,
+    keepGoing: flags.keepGoing ?? user.keep_going ?? false,
+    cores,
+    cpuCap: cores * DEFAULTS.cpuShare,
+    headroom,
+    sampleIntervalMs: user.sample_interval ?? DEFAULTS.sampleIntervalMs,
+    killGraceMs: user.kill_grace ?? DEFAULTS.killGraceMs,
+    agingMs: user.aging ?? DEFAULTS.agingMs,
+    starvationLimitMs: user.starvation_limit ?? DEFAULTS.starvationLimitMs,
+    retryBackoffMs: DEFAULTS.retryBackoffMs,
+    agents,
+    tasks,
+    instructionsFile: instr?.file ?? null,
+  });
+}
+
+function loadNearestInstructions(dir: string): LoadedInstructions | null {
+  const file = findInstructions(dir);
+  if (!file) return null;
+  try {
+    return loadInstructions(file);
+  } catch (e) {
+    if (e instanceof GuildError) throw e;
+    throw new ConfigError({ file }, `cannot read instructions: ${String(e)}`, { cause: e });
+  }
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { parseDuration, parseSize } from '../util/units.js';
+
+/** Task priorities, most urgent first. */
+export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = parseSize(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `Expected a size such as 256MB, 1.5GB or 512MiB, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = parseDuration(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `Expected a duration such as 250ms, 45s, 2m or 1h, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const positiveInt = z.number().int().min(1);
+const nonNegativeInt = z.number().int().min(0);
+
+/** One agent type as the user declares it. Sizes in bytes and durations in ms after parsing. */
+export const agentSchema = z.strictObject({
+  /** Expected peak RSS of one task's whole process tree. */
+  memory: size.optional(),
+  /** Hard memory limit (enforced by the governor). */
+  limit: size.optional(),
+  /** Expected cores. */
+  cpu: z.number().min(0).optional(),
+  /** At most this many tasks of this type at once. */
+  concurrency: positiveInt.optional(),
+  timeout: duration.optional(),
+  retries: nonNegativeInt.optional(),
+  /** Expected duration of one task; lets the scheduler backfill around a waiting task. */
+  duration: duration.optional(),
+  description: z.string().optional(),
+});
+
+const envValue = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
+
+export const TASK_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** One task as the user declares it. */
+export const taskSchema = z.strictObject({
+  id: z.string().regex(TASK_ID_RE, 'Expected an id of letters, digits, ".", "_" or "-" (starting with a letter or digit)'),
+  agent: z.string(),
+  run: z.string().min(1),
+  priority: z.enum(PRIORITIES).optional(),
+  needs: z.union([z.string().transform((s) => [s]), z.array(z.string())]).optional(),
+  env: z.record(z.string(), envValue).optional(),
+  timeout: duration.optional(),
+  retries: nonNegativeInt.optional(),
+  description: z.string().optional(),
+});
+
+/** The workflow file (guild.yaml) after schema validation. */
+export const workflowSchema = z.strictObject({
+  name: z.string().optional(),
+  /** Memory Guild may give to agents. @default 75% of the effective memory limit */
+  budget: size.optional(),
+  /** Global cap on tasks running at once. @default no cap beyond memory and CPU */
+  max_parallel: positiveInt.optional(),
+  keep_going: z.boolean().optional(),
+  /** How often process trees are sampled. @default 200ms */
+  sample_interval: duration.optional(),
+  /** Time between TERM and KILL. @default 3s */
+  kill_grace: duration.optional(),
+  /** A waiting task gains one priority level per this much waiting. @default 60s */
+  aging: duration.optional(),
+  /** After the head of the queue has waited this long, smaller tasks stop backfilling. @default 30s */
+  starvation_limit: duration.optional(),
+  agents: z.record(z.string(), agentSchema),
+  tasks: z.array(taskSchema).min(1),
+});
+
+export type UserAgent = z.output<typeof agentSchema>;
+export type UserTask = z.output<typeof taskSchema>;
+export type UserWorkflow = z.output<typeof workflowSchema>;
+
+/** The `performance:` block of .guild/instructions.md (the seed's format). Unknown sections pass. */
+export const instructionsSchema = z.looseObject({
+  parallelization: z
+    .looseObject({
+      enabled: z.boolean().optional(),
+      max_parallel: positiveInt.optional(),
+    })
+    .optional(),
+  budget: size.optional(),
+  timeout: duration.optional(),
+});
+
+export type UserInstructions = z.output<typeof instructionsSchema>;

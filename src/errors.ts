@@ -1,0 +1,62 @@
+/**
+ * Errors carry a stable `code`; callers branch on the class or the code, never on message text.
+ */
+
+/** Stable error codes. Values are part of the public contract. */
+export type GuildErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_NOT_FOUND'
+  | 'BUDGET_UNSATISFIABLE'
+  | 'USAGE'
+  | 'STORE'
+  | 'PROBE';
+
+export class GuildError extends Error {
+  readonly code: GuildErrorCode;
+  constructor(code: GuildErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Where in a user's file a problem sits. `line` and `column` are 1-based. */
+export interface SourceLocation {
+  file: string;
+  line?: number;
+  column?: number;
+  /** Dotted key path, e.g. `agents.analyzer.memory` or `tasks[3].needs`. */
+  key?: string;
+}
+
+/** A config problem: names the file, the line and the key. */
+export class ConfigError extends GuildError {
+  readonly location: SourceLocation;
+  constructor(location: SourceLocation, message: string, options?: { cause?: unknown; code?: GuildErrorCode }) {
+    super(options?.code ?? 'CONFIG_INVALID', formatLocated(location, message), options);
+    this.location = location;
+  }
+}
+
+/** Several config problems found in one pass, reported together. */
+export class ConfigErrors extends GuildError {
+  readonly errors: readonly ConfigError[];
+  constructor(errors: readonly ConfigError[]) {
+    super('CONFIG_INVALID', errors.map((e) => e.message).join('\n'));
+    this.errors = errors;
+  }
+}
+
+export function formatLocated(loc: SourceLocation, message: string): string {
+  let where = loc.file;
+  if (loc.line !== undefined) where += `:${loc.line}`;
+  if (loc.column !== undefined) where += `:${loc.column}`;
+  return loc.key ? `${where}: ${loc.key}: ${message}` : `${where}: ${message}`;
+}
+
+/** Thrown by the CLI for bad flags or arguments (exit 2). */
+export class UsageError extends GuildError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}

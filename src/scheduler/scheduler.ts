@@ -1,0 +1,295 @@
+import type { Priority } from '../config/schema.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { denyReason, mayBackfill, shadow, type Capacity, type Demand, type DenyReason, type RunningShare } from './admission.js';
+import { PriorityHeap, type Keyed } from './priority-queue.js';
+import { queueKey } from './queue-key.js';
+
+/** A unit of work as the scheduler sees it. The scheduler fills in the Keyed fields. */
+export interface SchedulerJob extends Keyed, Demand {
+  readonly id: string;
+  /** Agent type: per-type concurrency applies to it. */
+  readonly type: string;
+  readonly priority: Priority;
+}
+
+export interface SchedulerOptions<J extends SchedulerJob> {
+  /** Memory Guild may give to running tasks, in bytes. */
+  budgetBytes: number;
+  /** Sum of running CPU shares may not exceed this (cores × 0.8 by default upstream). */
+  cpuCap: number;
+  /** Global cap on running tasks. @default null (no cap beyond memory and CPU) */
+  maxParallel?: number | null;
+  /** @default 1.2 */
+  headroom?: number;
+  /** @default 60000 */
+  agingMs?: number;
+  /** After the blocked head waited this long, backfill stops until it starts. @default 30000 */
+  starvationLimitMs?: number;
+  /** Per-type concurrency limit; null for none. @default () => null */
+  concurrency?: (type: string) => number | null;
+  /** Injected clock (ms). @default performance.now */
+  now?: () => number;
+  /** Called when a job is admitted. It must eventually lead to `release(job)`. */
+  start: (job: J) => void;
+}
+
+/** Counters for telemetry: how often a head was first found blocked, by reason. */
+export interface SchedulerStats {
+  admitted: number;
+  backfilled: number;
+  denied: Record<DenyReason, number>;
+}
+
+interface TypeQueue<J> {
+  readonly name: string;
+  readonly heap: PriorityHeap<J & SchedulerJob>;
+  readonly limit: number | null;
+  running: number;
+}
+
+interface Running<J> {
+  job: J;
+  observedBytes: number;
+  accountedBytes: number;
+  expectedEnd: number;
+}
+
+/**
+ * Priority queue + admission control + backfill. One heap per agent type, so a type at its
+ * concurrency limit never blocks other types and picking the next task costs O(types + log n).
+ * Within a type, tasks share one memory and CPU profile: if the head of a type does not fit,
+ * none of that type does.
+ */
+export class Scheduler<J extends SchedulerJob> {
+  readonly #opts: Required<Omit<SchedulerOptions<J>, 'maxParallel'>> & { maxParallel: number | null };
+  readonly #types = new Map<string, TypeQueue<J>>();
+  #typeList: TypeQueue<J>[] = [];
+  readonly #running = new Map<J, Running<J>>();
+  #queued = 0;
+  #seq = 0;
+  #accounted = 0;
+  #untouched = 0; // Σ max(0, expected − observed): memory reserved but not yet visible to the probe
+  #cpuUsed = 0;
+  #systemAvailable: number | null = null;
+  #cap: number | null = null;
+  #stopped = false;
+  #pumping = false;
+  #again = false;
+  #blocked: { job: J; since: number; reason: DenyReason } | null = null;
+  readonly stats: SchedulerStats = { admitted: 0, backfilled: 0, denied: { memory: 0, cpu: 0 } };
+
+  constructor(options: SchedulerOptions<J>) {
+    this.#opts = {
+      headroom: DEFAULTS.headroom,
+      agingMs: DEFAULTS.agingMs,
+      starvationLimitMs: DEFAULTS.starvationLimitMs,
+      concurrency: () => null,
+      now: () => performance.now(),
+      ...options,
+      maxParallel: options.maxParallel ?? null,
+    };
+  }
+
+  get queued(): number {
+    return this.#queued;
+  }
+
+  get running(): number {
+    return this.#running.size;
+  }
+
+  /** Σ max(expected, observed) over running tasks, in bytes. */
+  get accountedBytes(): number {
+    return this.#accounted;
+  }
+
+  get budgetBytes(): number {
+    return this.#opts.budgetBytes;
+  }
+
+  /** The head that is waiting for memory or CPU, if any. */
+  get blocked(): { id: string; reason: DenyReason; waitedMs: number } | null {
+    const b = this.#blocked;
+    return b ? { id: b.job.id, reason: b.reason, waitedMs: this.#opts.now() - b.since } : null;
+  }
+
+  /** Queues a job. `enqueuedAt` may be passed to keep a retried job's place. */
+  enqueue(job: J, enqueuedAt = this.#opts.now()): void {
+    job.key = queueKey(enqueuedAt, job.priority, this.#opts.agingMs);
+    job.seq = this.#seq++;
+    this.#typeQueue(job.type).heap.push(job);
+    this.#queued++;
+    this.pump();
+  }
+
+  /** A running job ended (any outcome): its memory, CPU and slot are free again. */
+  release(job: J): void {
+    const r = this.#running.get(job);
+    if (!r) return;
+    this.#running.delete(job);
+    this.#accounted -= r.accountedBytes;
+    this.#untouched -= Math.max(0, job.memoryBytes - r.observedBytes);
+    this.#cpuUsed -= job.cpu;
+    this.#types.get(job.type)!.running--;
+    this.pump();
+  }
+
+  /** The measured RSS of a running job's process tree. */
+  observe(job: J, rssBytes: number): void {
+    const r = this.#running.get(job);
+    if (!r) return;
+    this.#untouched += Math.max(0, job.memoryBytes - rssBytes) - Math.max(0, job.memoryBytes - r.observedBytes);
+    r.observedBytes = rssBytes;
+    const accounted = Math.max(job.memoryBytes, rssBytes);
+    this.#accounted += accounted - r.accountedBytes;
+    r.accountedBytes = accounted;
+  }
+
+  /** Live available memory from the probe (null: trust the budget alone). */
+  setSystemAvailable(bytes: number | null): void {
+    this.#systemAvailable = bytes;
+  }
+
+  /** An extra cap on running tasks (the governor's response to pressure); null lifts it. */
+  setCap(cap: number | null): void {
+    this.#cap = cap;
+    this.pump();
+  }
+
+  /** Stops admitting; queued jobs stay queued until drained. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Removes and returns every queued job. */
+  drain(): J[] {
+    const out: J[] = [];
+    for (const t of this.#typeList) out.push(...t.heap.drain());
+    this.#queued = 0;
+    this.#blocked = null;
+    return out;
+  }
+
+  /** Queued jobs in no particular order (for display). */
+  queuedJobs(): J[] {
+    return this.#typeList.flatMap((t) => t.heap.toArray());
+  }
+
+  /** Admits as many queued jobs as fit. Re-entrant calls (from `start`) are folded into one loop. */
+  pump(): void {
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#again = false;
+        while (this.#admitOne()) {
+          /* keep admitting */
+        }
+      } while (this.#again);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #limit(): number | null {
+    const { maxParallel } = this.#opts;
+    const cap = this.#cap;
+    if (maxParallel === null) return cap;
+    return cap === null ? maxParallel : Math.min(cap, maxParallel);
+  }
+
+  /** Starts one job if one may start; false when nothing more can start now. */
+  #admitOne(): boolean {
+    if (this.#stopped || this.#queued === 0) return false;
+    const limit = this.#limit();
+    if (limit !== null && this.#running.size >= limit) return false;
+
+    // Fast path: one type (the common library case) needs no candidate list.
+    const heads = this.#eligibleHeads();
+    if (heads.length === 0) return false;
+    const capacity = this.#capacity();
+    const head = heads[0]!;
+    const reason = denyReason(head, capacity);
+    if (reason === null) {
+      if (this.#blocked?.job === head) this.#blocked = null;
+      this.#start(head);
+      return true;
+    }
+
+    const now = this.#opts.now();
+    if (this.#blocked?.job !== head) {
+      this.#blocked = { job: head, since: now, reason };
+      this.stats.denied[reason]++;
+    } else {
+      this.#blocked.reason = reason;
+    }
+    if (heads.length === 1 || now - this.#blocked.since >= this.#opts.starvationLimitMs) return false;
+
+    const s = shadow(head, capacity, this.#shares(now), now);
+    for (let i = 1; i < heads.length; i++) {
+      const c = heads[i]!;
+      if (denyReason(c, capacity) === null && mayBackfill(c, s, now)) {
+        this.stats.backfilled++;
+        this.#start(c);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The head of each type that is under its concurrency limit, most urgent first. */
+  #eligibleHeads(): J[] {
+    const out: J[] = [];
+    for (const t of this.#typeList) {
+      if (t.heap.size === 0 || (t.limit !== null && t.running >= t.limit)) continue;
+      out.push(t.heap.peek()!);
+    }
+    if (out.length > 1) out.sort((a, b) => a.key - b.key || a.seq - b.seq);
+    return out;
+  }
+
+  #capacity(): Capacity {
+    return {
+      budgetBytes: this.#opts.budgetBytes,
+      accountedBytes: this.#accounted,
+      systemFreeBytes: this.#systemAvailable === null ? null : this.#systemAvailable - this.#untouched,
+      cpuCap: this.#opts.cpuCap,
+      cpuUsed: this.#cpuUsed,
+      running: this.#running.size,
+      headroom: this.#opts.headroom,
+    };
+  }
+
+  #shares(now: number): RunningShare[] {
+    const out: RunningShare[] = [];
+    for (const r of this.#running.values()) out.push({ accountedBytes: r.accountedBytes, cpu: r.job.cpu, expectedEnd: Math.max(now, r.expectedEnd) });
+    return out;
+  }
+
+  #start(job: J): void {
+    const t = this.#types.get(job.type)!;
+    t.heap.pop();
+    this.#queued--;
+    t.running++;
+    const now = this.#opts.now();
+    this.#running.set(job, { job, observedBytes: 0, accountedBytes: job.memoryBytes, expectedEnd: now + job.expectedDurationMs });
+    this.#accounted += job.memoryBytes;
+    this.#untouched += job.memoryBytes;
+    this.#cpuUsed += job.cpu;
+    this.stats.admitted++;
+    this.#opts.start(job);
+  }
+
+  #typeQueue(name: string): TypeQueue<J> {
+    let t = this.#types.get(name);
+    if (!t) {
+      t = { name, heap: new PriorityHeap<J & SchedulerJob>(), limit: this.#opts.concurrency(name), running: 0 };
+      this.#types.set(name, t);
+      this.#typeList = [...this.#types.values()];
+    }
+    return t;
+  }
+}

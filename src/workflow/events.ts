@@ -1,0 +1,45 @@
+import type { RunReport, TaskStatus } from './report.js';
+
+/** A running task at one sampling instant. */
+export interface RunningTaskView {
+  id: string;
+  agent: string;
+  pid: number | null;
+  rssBytes: number | null;
+  elapsedMs: number;
+  attempt: number;
+}
+
+/** Everything a run reports while it goes. Times are ms from the run's start. */
+export type RunEvent =
+  | { type: 'run-start'; runId: string; t: number; tasks: number; budgetBytes: number; logDir: string | null }
+  | { type: 'task-queued'; t: number; id: string }
+  | { type: 'task-start'; t: number; id: string; agent: string; attempt: number; pid: number | null }
+  | {
+      type: 'task-end';
+      t: number;
+      id: string;
+      agent: string;
+      attempt: number;
+      /** The task's state after this attempt: a final status, or 'retrying'. */
+      status: TaskStatus | 'retrying';
+      exitCode: number | null;
+      signal: string | null;
+      durationMs: number;
+      peakRssBytes: number | null;
+      error: string | null;
+    }
+  | {
+      type: 'sample';
+      t: number;
+      totalRssBytes: number;
+      budgetBytes: number;
+      availableBytes: number;
+      queued: number;
+      running: RunningTaskView[];
+      done: number;
+      total: number;
+      blocked: { id: string; reason: string; waitedMs: number } | null;
+    }
+  | { type: 'run-stopping'; t: number; reason: 'failure' | 'interrupted'; detail: string }
+  | { type: 'run-end'; t: number; report: RunReport };

@@ -1,0 +1,87 @@
+import type { BudgetSource } from '../config/resolve.js';
+import type { Priority } from '../config/schema.js';
+import type { MemorySource } from '../system/probe.js';
+import { longestChain } from './dag.js';
+
+/** Final states of a task. */
+export type TaskStatus = 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+
+/** One task in the `--json` document. Times are ms from the run's start. */
+export interface TaskReport {
+  id: string;
+  agent: string;
+  priority: Priority;
+  status: TaskStatus;
+  exit_code: number | null;
+  signal: string | null;
+  /** Start of the first attempt; null if it never started. */
+  started_ms: number | null;
+  /** End of the last attempt; null if it never started. */
+  ended_ms: number | null;
+  /** Time spent running, summed over attempts (backoff waits excluded). */
+  duration_ms: number;
+  /** Highest measured RSS of the task's whole process tree; null when never sampled (functions, very short tasks). */
+  peak_rss_bytes: number | null;
+  attempts: number;
+  error: string | null;
+  log_file: string | null;
+}
+
+/** The three terms of the lower bound, each from measured figures. */
+export interface LowerBound {
+  /** The longest dependency chain of measured durations. */
+  chain_ms: number;
+  /** Σ(peak × duration) / budget: the time the budget needs to hold all measured memory. */
+  memory_ms: number;
+  /** Σ(cpu × duration) / cores. */
+  cpu_ms: number;
+}
+
+/** The document `guild run --json` prints, and what `runWorkflow` resolves to. */
+export interface RunReport {
+  ok: boolean;
+  run_id: string;
+  workflow: string;
+  /** True when the run was stopped by a signal or an abort. */
+  interrupted: boolean;
+  makespan_ms: number;
+  lower_bound_ms: number;
+  lower_bound: LowerBound;
+  budget_bytes: number;
+  budget_source: BudgetSource;
+  effective_limit_bytes: number;
+  memory_source: MemorySource;
+  /** Highest measured sum of all agents' tree RSS at one sampling instant. */
+  peak_rss_bytes: number;
+  /** Highest measured RSS of Guild's own process. */
+  guild_peak_rss_bytes: number;
+  cores: number;
+  cpu_cap: number;
+  max_parallel: number | null;
+  sample_interval_ms: number;
+  samples: number;
+  admissions: { admitted: number; backfilled: number; denied: { memory: number; cpu: number } };
+  counts: Record<TaskStatus, number>;
+  log_dir: string | null;
+  tasks: TaskReport[];
+}
+
+/**
+ * No schedule can finish faster than the longest chain, than the budget allows for the measured
+ * memory-time, or than the cores allow for the declared CPU-time.
+ */
+export function lowerBound(
+  tasks: readonly { id: string; needs: readonly string[]; durationMs: number; peakRssBytes: number | null; cpu: number }[],
+  budgetBytes: number,
+  cores: number,
+): LowerBound {
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const chain_ms = longestChain(tasks, (id) => byId.get(id)?.durationMs ?? 0);
+  let memTime = 0;
+  let cpuTime = 0;
+  for (const t of tasks) {
+    memTime += (t.peakRssBytes ?? 0) * t.durationMs;
+    cpuTime += t.cpu * t.durationMs;
+  }
+  return { chain_ms, memory_ms: memTime / budgetBytes, cpu_ms: cpuTime / cores };
+}

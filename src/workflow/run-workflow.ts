@@ -1,0 +1,107 @@
+import { resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { loadWorkflowFile, parseWorkflow, type LoadedWorkflow } from '../config/load.js';
+import { resolveConfig, type ResolvedConfig } from '../config/resolve.js';
+import { GuildError } from '../errors.js';
+import type { TaskFunction } from '../executors/function-executor.js';
+import { createSystemProbe, type SystemProbe } from '../system/probe.js';
+import { parseSize } from '../util/units.js';
+import type { RunEvent } from './events.js';
+import type { RunReport } from './report.js';
+import { executeWorkflow } from './run.js';
+
+/** A workflow given as an object: the keys of guild.yaml; a task's `run` may be an async function. */
+export interface WorkflowDefinition {
+  name?: string;
+  budget?: string | number;
+  max_parallel?: number;
+  keep_going?: boolean;
+  sample_interval?: string | number;
+  kill_grace?: string | number;
+  aging?: string | number;
+  starvation_limit?: string | number;
+  agents: Record<string, Record<string, unknown>>;
+  tasks: (Record<string, unknown> & { id: string; agent: string; run: string | TaskFunction })[];
+}
+
+/** Options of `runWorkflow`. Flags given here win over the file and instructions.md. */
+export interface RunWorkflowOptions {
+  /** Memory budget: bytes or a size such as `1.5GB`. @default workflow's, else 75% of the effective limit */
+  budget?: number | string;
+  /** @default workflow's, else instructions.md's, else no cap */
+  maxParallel?: number;
+  /** Keep running independent tasks after a failure. @default false (fail fast) */
+  keepGoing?: boolean;
+  /** Aborting cancels queued tasks and kills running trees; the report says `interrupted`. */
+  signal?: AbortSignal;
+  /** Every event of the run, synchronously. */
+  onEvent?: (event: RunEvent) => void;
+  /** @default the machine's probe (cgroup v2, v1, /proc/meminfo) */
+  probe?: SystemProbe;
+  /** Record history in `<dir>/.guild/guild.db`. @default true */
+  store?: boolean;
+  /** For a definition object: the folder tasks run in and `.guild/` lives in. @default process.cwd() */
+  dir?: string;
+}
+
+/**
+ * Loads, validates and runs a workflow. Resolves with the run's report whatever the tasks did;
+ * rejects only on bad configuration (a `ConfigError`/`ConfigErrors`, code CONFIG_INVALID) or
+ * an unusable store.
+ *
+ * @example
+ * const report = await runWorkflow('guild.yaml', { budget: '2GB' });
+ * if (!report.ok) console.log(report.tasks.filter((t) => t.status !== 'succeeded'));
+ */
+export async function runWorkflow(input: string | WorkflowDefinition, options: RunWorkflowOptions = {}): Promise<RunReport> {
+  const { config, functions } = prepare(input, options);
+  const probe = options.probe ?? createSystemProbe();
+  try {
+    return await executeWorkflow(resolveWith(config, probe, options), {
+      probe,
+      functions,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      ...(options.store !== undefined ? { store: options.store } : {}),
+    });
+  } finally {
+    if (!options.probe) probe.close();
+  }
+}
+
+/** Loads and resolves without running: what `guild run` checks before anything starts. */
+export function loadConfig(input: string | WorkflowDefinition, options: RunWorkflowOptions = {}, probe: SystemProbe = createSystemProbe()): ResolvedConfig {
+  return resolveWith(prepare(input, options).config, probe, options);
+}
+
+function resolveWith(loaded: LoadedWorkflow, probe: SystemProbe, options: RunWorkflowOptions): ResolvedConfig {
+  let budgetBytes: number | undefined;
+  if (options.budget !== undefined) {
+    budgetBytes = parseSize(options.budget);
+    if (budgetBytes === undefined || budgetBytes <= 0) {
+      throw new GuildError('USAGE', `Expected a budget such as 600MB or 1.5GB, got ${JSON.stringify(options.budget)}`);
+    }
+  }
+  return resolveConfig(loaded, probe, {
+    ...(budgetBytes !== undefined ? { budgetBytes } : {}),
+    ...(options.maxParallel !== undefined ? { maxParallel: options.maxParallel } : {}),
+    ...(options.keepGoing !== undefined ? { keepGoing: options.keepGoing } : {}),
+  });
+}
+
+function prepare(input: string | WorkflowDefinition, options: RunWorkflowOptions): { config: LoadedWorkflow; functions: Map<string, TaskFunction> } {
+  const functions = new Map<string, TaskFunction>();
+  if (typeof input === 'string') return { config: loadWorkflowFile(input), functions };
+  // Functions cannot live in YAML: validate a copy with a placeholder command, then reattach them.
+  const copy = {
+    ...input,
+    tasks: input.tasks.map((t) => {
+      if (typeof t.run !== 'function') return t;
+      functions.set(t.id, t.run);
+      return { ...t, run: `<function ${t.id}>` };
+    }),
+  };
+  const dir = resolve(options.dir ?? process.cwd());
+  const loaded = parseWorkflow(resolve(dir, '<definition>'), stringify(copy));
+  return { config: loaded, functions };
+}
