@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { GuildError } from '../errors.js';
 
 /**
@@ -28,12 +28,10 @@ const indent = (s: string): string =>
     .map((l) => `  ${l}`)
     .join('\n');
 
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new CommanderError(EXIT.usage, 'guild.usage', `${name}: Expected a whole number >= 1, got '${v}'`);
-    return n;
-  };
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`Expected a whole number >= 1, got '${v}'.`);
+  return n;
 }
 
 const program = new Command('guild')
@@ -47,7 +45,7 @@ program
   .description('run a workflow file')
   .argument('<file>', 'workflow file (YAML)')
   .option('--budget <size>', 'memory budget for agents, e.g. 1.5GB (default: workflow, instructions.md, else 75% of the effective limit)')
-  .option('--max-parallel <n>', 'at most N tasks at once', positiveInt('--max-parallel'))
+  .option('--max-parallel <n>', 'at most N tasks at once', positiveInt)
   .option('--keep-going', 'keep running independent tasks after a failure')
   .option('--json', 'print one JSON document with the results on stdout (progress goes to stderr)')
   .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'none']).default('auto'))

@@ -54,7 +54,7 @@ function joinCgroupPath(mount: MountEntry, cgroupPath: string): string {
  * cgroup v2 wins when its memory controller is enabled for our group; hybrid hosts that mount
  * v2 without the memory controller fall back to v1.
  */
-export function resolveMemoryCgroup(cgroupText: string, mountinfoText: string, exists = existsSync): CgroupLocation | null {
+export function resolveMemoryCgroup(cgroupText: string, mountinfoText: string, exists: (path: string) => boolean = existsSync): CgroupLocation | null {
   const mounts = parseMountinfo(mountinfoText);
   let v1Path: string | undefined;
   let v2Path: string | undefined;

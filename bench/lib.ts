@@ -1,0 +1,191 @@
+/**
+ * Shared helpers for the benchmarks: seeded PRNG, statistics, table printing, result files,
+ * an independent /proc process-tree RSS sampler, and "am I the entry point" detection.
+ * Not a benchmark itself.
+ */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** The repository root (this file runs as dist/bench/lib.js). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const GUILD_BIN = join(REPO_ROOT, 'bin', 'guild.js');
+
+/** True when the module at `metaUrl` is the script node was started with. */
+export function isMain(metaUrl: string): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && pathToFileURL(resolve(entry)).href === metaUrl;
+}
+
+/** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fisher–Yates shuffle in place with the given PRNG. */
+export function shuffle<T>(a: T[], rand: () => number): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+export function median(xs: readonly number[]): number {
+  return quantile(xs, 0.5);
+}
+
+/** Linear-interpolated quantile (q in [0, 1]). */
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+export const MB = 1024 ** 2;
+export const fmtMB = (b: number): string => `${(b / MB).toFixed(0)} MB`;
+export const fmtMs = (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
+export const fmtRatio = (r: number): string => (Number.isFinite(r) ? r.toFixed(2) : '—');
+
+/** Prints an aligned text table. */
+export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(headers));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
+
+/** Writes bench/results/<name>.json (source tree, not dist) and returns its path. */
+export function writeResult(name: string, data: unknown): string {
+  const dir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+  return file;
+}
+
+/** Common metadata for every result file. */
+export function environment(): Record<string, unknown> {
+  return { node: process.version, platform: process.platform, arch: process.arch, cpus: readCpuCount(), date: new Date().toISOString() };
+}
+
+function readCpuCount(): number {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** `--name=value` from argv, else the fallback. */
+export function argNumber(name: string, fallback: number): number {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  const n = a ? Number(a.slice(name.length + 3)) : NaN;
+  return Number.isFinite(n) ? n : fallback;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// An independent /proc reader (deliberately not Guild's code, so it can check Guild's figures).
+
+const PAGE_SIZE = 4096;
+
+interface ProcEntry {
+  ppid: number;
+  rssBytes: number;
+  zombie: boolean;
+}
+
+/** One scan of /proc: every live process's parent and RSS. */
+export function scanProc(): Map<number, ProcEntry> {
+  const out = new Map<number, ProcEntry>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    const c = n.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${n}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const close = text.lastIndexOf(')');
+    const f = text.slice(close + 2).split(' ');
+    // f[0] = state (field 3), f[1] = ppid (4), f[21] = rss pages (24)
+    out.set(Number(n), { ppid: Number(f[1]), rssBytes: Number(f[21]) * PAGE_SIZE, zombie: f[0] === 'Z' || f[0] === 'X' });
+  }
+  return out;
+}
+
+/** Summed RSS of every live descendant of `root` (root itself included only if `includeRoot`). */
+export function treeRss(procs: Map<number, ProcEntry>, root: number, includeRoot: boolean): number {
+  const children = new Map<number, number[]>();
+  for (const [pid, e] of procs) {
+    let l = children.get(e.ppid);
+    if (!l) children.set(e.ppid, (l = []));
+    l.push(pid);
+  }
+  let total = 0;
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    const e = procs.get(pid);
+    if (e && !e.zombie && (pid !== root || includeRoot)) total += e.rssBytes;
+    for (const c of children.get(pid) ?? []) stack.push(c);
+  }
+  return total;
+}
+
+/** VmRSS of one process in bytes, or null if it is gone. */
+export function vmRss(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Samples, every `intervalMs`, the summed RSS of the descendants of `root` (the runner itself
+ * excluded), plus the runner's own RSS. Call `stop()` for the peaks.
+ */
+export function startTreeSampler(root: number, intervalMs = 100): { stop: () => { peakAgentsBytes: number; peakRunnerBytes: number; samples: number } } {
+  let peakAgents = 0;
+  let peakRunner = 0;
+  let samples = 0;
+  const tick = (): void => {
+    const procs = scanProc();
+    const agents = treeRss(procs, root, false);
+    const runner = procs.get(root)?.rssBytes ?? 0;
+    samples++;
+    if (agents > peakAgents) peakAgents = agents;
+    if (runner > peakRunner) peakRunner = runner;
+  };
+  tick();
+  const timer = setInterval(tick, intervalMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      tick();
+      return { peakAgentsBytes: peakAgents, peakRunnerBytes: peakRunner, samples };
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/). */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const GUILD = join(ROOT, 'bin', 'guild.js');
+export const HOG = join(ROOT, 'test', 'fixtures', 'hog.mjs');
+export const MB = 1024 * 1024;
+
+/** A fresh temporary folder. */
+export function tempDir(prefix = 'guild-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a workflow into a fresh folder and returns its path. */
+export function writeWorkflow(yaml: string, dir = tempDir()): string {
+  const file = join(dir, 'guild.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** `node hog.mjs <mb> <holdMs> [code] [...extra]` as a shell command. */
+export function hog(mb: number, holdMs: number, extra = ''): string {
+  return `${process.execPath} ${HOG} ${mb} ${holdMs} ${extra}`.trim();
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the guild CLI to completion. */
+export function guild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [GUILD, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Pids from a file the hog fixture appends to. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // A zombie still answers kill(0); it holds no memory and is no orphan of ours to worry about.
+    const st = spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim();
+    return st !== '' && !st.startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Intervals [start, end] overlap count at the worst instant. */
+export function maxOverlap(intervals: readonly { start: number; end: number }[]): number {
+  const points = intervals.flatMap((i) => [
+    { t: i.start, d: 1 },
+    { t: i.end, d: -1 },
+  ]);
+  // Ends before starts at the same instant: a slot freed and reused is not an overlap.
+  points.sort((a, b) => a.t - b.t || a.d - b.d);
+  let cur = 0;
+  let max = 0;
+  for (const p of points) {
+    cur += p.d;
+    max = Math.max(max, cur);
+  }
+  return max;
+}

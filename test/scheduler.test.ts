@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Priority } from '../src/config/schema.js';
+import { PriorityHeap } from '../src/scheduler/priority-queue.js';
+import { Scheduler, type SchedulerJob } from '../src/scheduler/scheduler.js';
+
+const MB = 1024 * 1024;
+
+interface Job extends SchedulerJob {
+  started?: number;
+}
+
+function job(id: string, o: Partial<{ type: string; priority: Priority; mb: number; cpu: number; dur: number }> = {}): Job {
+  return {
+    id,
+    type: o.type ?? 'a',
+    priority: o.priority ?? 'medium',
+    memoryBytes: (o.mb ?? 0) * MB,
+    cpu: o.cpu ?? 0,
+    expectedDurationMs: o.dur ?? 1000,
+    key: 0,
+    seq: 0,
+  };
+}
+
+/** A scheduler on a fake clock that records what starts. */
+function harness(opts: Partial<ConstructorParameters<typeof Scheduler<Job>>[0]> = {}) {
+  let now = 0;
+  const started: Job[] = [];
+  const s = new Scheduler<Job>({
+    budgetBytes: 1000 * MB,
+    cpuCap: 100,
+    now: () => now,
+    start: (j) => {
+      j.started = now;
+      started.push(j);
+    },
+    ...opts,
+  });
+  return {
+    s,
+    started,
+    ids: () => started.map((j) => j.id),
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
+describe('priority heap', () => {
+  it('pops in (key, seq) order for many random keys', () => {
+    const h = new PriorityHeap<{ key: number; seq: number }>();
+    let x = 12345;
+    const rand = () => (x = (x * 1103515245 + 12345) % 2 ** 31);
+    for (let i = 0; i < 10_000; i++) h.push({ key: rand() % 100, seq: i });
+    let prev = { key: -1, seq: -1 };
+    for (let i = 0; i < 10_000; i++) {
+      const e = h.pop()!;
+      assert.ok(e.key > prev.key || (e.key === prev.key && e.seq > prev.seq));
+      prev = e;
+    }
+    assert.equal(h.size, 0);
+  });
+});
+
+describe('scheduler', () => {
+  it('starts in priority order, FIFO within a priority', () => {
+    const h = harness({ maxParallel: 1 });
+    h.s.enqueue(job('blocker'));
+    for (const [id, p] of [['l1', 'low'], ['m1', 'medium'], ['c1', 'critical'], ['h1', 'high'], ['c2', 'critical'], ['l2', 'low']] as const) {
+      h.s.enqueue(job(id, { priority: p }));
+    }
+    for (let i = 0; i < 6; i++) h.s.release(h.started[h.started.length - 1]!);
+    assert.deepEqual(h.ids(), ['blocker', 'c1', 'c2', 'h1', 'm1', 'l1', 'l2']);
+  });
+
+  it('ages waiting tasks: a low task that waited long enough goes before a fresh critical one', () => {
+    const h = harness({ maxParallel: 1, agingMs: 1000 });
+    h.s.enqueue(job('blocker'));
+    h.s.enqueue(job('old-low', { priority: 'low' })); // key 0 + 3 × 1000
+    h.advance(3500);
+    h.s.enqueue(job('new-critical', { priority: 'critical' })); // key 3500
+    h.s.release(h.started[0]!);
+    assert.deepEqual(h.ids(), ['blocker', 'old-low']);
+  });
+
+  it('never exceeds per-type concurrency, and a full type does not block others', () => {
+    const h = harness({ concurrency: (t) => (t === 'a' ? 2 : null) });
+    for (let i = 0; i < 5; i++) h.s.enqueue(job(`a${i}`, { type: 'a', priority: 'critical' }));
+    h.s.enqueue(job('b0', { type: 'b', priority: 'low' }));
+    assert.deepEqual(h.ids(), ['a0', 'a1', 'b0']);
+    h.s.release(h.started[0]!);
+    assert.deepEqual(h.ids(), ['a0', 'a1', 'b0', 'a2']);
+  });
+
+  it('admits only with free budget >= 1.2 × expected memory, counting reservations until memory shows', () => {
+    const h = harness({ budgetBytes: 600 * MB });
+    h.s.enqueue(job('x', { mb: 250 }));
+    h.s.enqueue(job('y', { mb: 250 }));
+    // After x: 350 MB free >= 300 needed; after y: 100 MB free < 300 for z.
+    h.s.enqueue(job('z', { mb: 250 }));
+    assert.deepEqual(h.ids(), ['x', 'y']);
+    assert.equal(h.s.accountedBytes, 500 * MB);
+    // x touched less than it declared: its reservation still counts.
+    h.s.observe(h.started[0]!, 50 * MB);
+    h.s.pump();
+    assert.deepEqual(h.ids(), ['x', 'y']);
+    // y grew beyond its estimate: the observed figure counts.
+    h.s.observe(h.started[1]!, 400 * MB);
+    assert.equal(h.s.accountedBytes, 650 * MB);
+    h.s.release(h.started[0]!);
+    assert.deepEqual(h.ids(), ['x', 'y'], '600 − 400 = 200 MB free < 300 MB');
+    h.s.release(h.started[1]!);
+    assert.deepEqual(h.ids(), ['x', 'y', 'z']);
+  });
+
+  it('the system view counts untouched reservations against live available memory', () => {
+    const h = harness({ budgetBytes: 10_000 * MB });
+    h.s.setSystemAvailable(700 * MB);
+    h.s.enqueue(job('x', { mb: 250 }));
+    h.s.enqueue(job('y', { mb: 250 }));
+    // 700 − 250 untouched (x) = 450 >= 300 → y starts; then 700 − 500 = 200 < 300.
+    h.s.enqueue(job('z', { mb: 250 }));
+    assert.deepEqual(h.ids(), ['x', 'y']);
+    assert.equal(h.s.blocked?.reason, 'memory');
+  });
+
+  it('keeps the sum of CPU shares under the cap; a task above the cap runs alone', () => {
+    const h = harness({ cpuCap: 1.6 });
+    h.s.enqueue(job('a', { cpu: 0.7 }));
+    h.s.enqueue(job('b', { cpu: 0.7 }));
+    h.s.enqueue(job('c', { cpu: 0.7 }));
+    assert.deepEqual(h.ids(), ['a', 'b']);
+    assert.equal(h.s.blocked?.reason, 'cpu');
+    h.s.release(h.started[0]!);
+    h.s.release(h.started[1]!);
+    h.s.enqueue(job('huge', { cpu: 3 }));
+    assert.deepEqual(h.ids(), ['a', 'b', 'c']);
+    h.s.release(h.started[2]!);
+    assert.deepEqual(h.ids(), ['a', 'b', 'c', 'huge']);
+  });
+
+  it('respects max_parallel and the governor cap', () => {
+    const h = harness({ maxParallel: 3 });
+    for (let i = 0; i < 6; i++) h.s.enqueue(job(`t${i}`));
+    assert.equal(h.s.running, 3);
+    h.s.setCap(1);
+    h.s.release(h.started[0]!);
+    assert.equal(h.s.running, 2, 'no start while above the cap');
+    h.s.setCap(null);
+    assert.equal(h.s.running, 3);
+  });
+
+  it('backfills a small task that ends before the blocked head could start', () => {
+    const h = harness({ budgetBytes: 1000 * MB });
+    h.s.enqueue(job('running', { type: 'mid', mb: 500, dur: 10_000 }));
+    h.s.enqueue(job('head', { type: 'big', mb: 600, priority: 'high', dur: 5000 }));
+    h.s.enqueue(job('short', { type: 'small', mb: 300, priority: 'low', dur: 2000 }));
+    // head needs 720 free, has 500: shadow at t=10000. short ends at 2000 <= 10000: backfills.
+    assert.deepEqual(h.ids(), ['running', 'short']);
+  });
+
+  it('does not backfill a task that would delay the head', () => {
+    const h = harness({ budgetBytes: 1000 * MB });
+    h.s.enqueue(job('running', { type: 'mid', mb: 500, dur: 2000 }));
+    h.s.enqueue(job('head', { type: 'big', mb: 600, priority: 'high', dur: 5000 }));
+    // long would still run when the head could start (t=2000) and the head leaves only
+    // 1000 − 720 = 280 MB spare then, less than long's 300 MB.
+    h.s.enqueue(job('long', { type: 'small', mb: 300, priority: 'low', dur: 60_000 }));
+    assert.deepEqual(h.ids(), ['running']);
+    h.s.release(h.started[0]!);
+    assert.deepEqual(h.ids(), ['running', 'head', 'long'], 'the head first; long fits beside it afterwards');
+  });
+
+  it('stops backfilling once the head has waited past the starvation limit', () => {
+    const h = harness({ budgetBytes: 1000 * MB, starvationLimitMs: 5000 });
+    h.s.enqueue(job('running', { type: 'mid', mb: 500, dur: 1000 }));
+    h.s.enqueue(job('head', { type: 'big', mb: 600, priority: 'high' }));
+    // Short tasks that fit in the spare memory keep backfilling while the head is young…
+    h.s.enqueue(job('s1', { type: 'small', mb: 100, priority: 'low', dur: 500 }));
+    assert.deepEqual(h.ids(), ['running', 's1']);
+    // …but the running task overruns its estimate, so the head keeps waiting.
+    h.advance(6000);
+    h.s.release(h.started[1]!);
+    h.s.enqueue(job('s2', { type: 'small', mb: 100, priority: 'low', dur: 500 }));
+    assert.deepEqual(h.ids(), ['running', 's1'], 'head waited 6 s > 5 s: no more backfill');
+    h.s.release(h.started[0]!);
+    assert.deepEqual(h.ids(), ['running', 's1', 'head', 's2'], 'the head first, then s2 in what it leaves');
+    assert.equal(h.s.stats.backfilled, 1);
+  });
+
+  it('drain empties the queue and stop halts admission', () => {
+    const h = harness({ maxParallel: 1 });
+    for (let i = 0; i < 4; i++) h.s.enqueue(job(`t${i}`));
+    h.s.stop();
+    assert.equal(h.s.drain().length, 3);
+    h.s.release(h.started[0]!);
+    assert.equal(h.s.running, 0);
+    assert.equal(h.s.queued, 0);
+  });
+});
