@@ -75,6 +75,7 @@ export class Scheduler<J extends SchedulerJob> {
   #stopped = false;
   #pumping = false;
   #again = false;
+  #batchDepth = 0;
   #blocked: { job: J; since: number; reason: DenyReason } | null = null;
   readonly stats: SchedulerStats = { admitted: 0, backfilled: 0, denied: { memory: 0, cpu: 0 } };
 
@@ -175,8 +176,22 @@ export class Scheduler<J extends SchedulerJob> {
     return this.#typeList.flatMap((t) => t.heap.toArray());
   }
 
+  /**
+   * Runs `fn` with admission held back, then admits once: jobs enqueued and released together
+   * are then ordered by priority among themselves, not by the order of the calls.
+   */
+  batch<T>(fn: () => T): T {
+    this.#batchDepth++;
+    try {
+      return fn();
+    } finally {
+      if (--this.#batchDepth === 0) this.pump();
+    }
+  }
+
   /** Admits as many queued jobs as fit. Re-entrant calls (from `start`) are folded into one loop. */
   pump(): void {
+    if (this.#batchDepth > 0) return;
     if (this.#pumping) {
       this.#again = true;
       return;

@@ -144,7 +144,10 @@ class WorkflowRun {
     const sampler = setInterval(() => this.#sample(), this.#config.sampleIntervalMs);
     try {
       if (signal?.aborted) onAbort();
-      else for (const s of this.#states.values()) if (s.waitingOn === 0) this.#enqueue(s);
+      else
+        this.#scheduler.batch(() => {
+          for (const s of this.#states.values()) if (s.waitingOn === 0) this.#enqueue(s);
+        });
       this.#checkDone();
       await finished;
     } finally {
@@ -250,6 +253,13 @@ class WorkflowRun {
   }
 
   #attemptEnded(s: TaskState, o: ExecOutcome): void {
+    // Release, fail-fast and newly ready dependents take effect together, so that nothing
+    // lower in priority slips into the freed slot first.
+    this.#scheduler.batch(() => this.#settleAttempt(s, o));
+    this.#checkDone();
+  }
+
+  #settleAttempt(s: TaskState, o: ExecOutcome): void {
     this.#running.delete(s);
     for (const pid of s.pids) this.#probe.forget(pid);
     s.pids.clear();
@@ -297,7 +307,6 @@ class WorkflowRun {
         if (!this.#config.keepGoing) this.#stop('failure', `task '${s.id}' failed: ${o.error ?? 'unknown error'}`);
       }
     }
-    this.#checkDone();
   }
 
   #settle(s: TaskState, status: TaskStatus, error?: string): void {

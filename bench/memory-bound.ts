@@ -1,0 +1,286 @@
+/**
+ * Memory-bound packing: 24 agent simulators (node processes, bench/agent-sim.mjs: allocate and
+ * touch 150–600 MB, then wait; 1–2 s lifetime each; seeded sizes and durations) under a 1.1 GB
+ * budget. Guild runs them through its CLI (`node bin/guild.js run <tmp>.yaml --json --budget 1.1GB`,
+ * each task's agent type declaring its simulator's expected peak = working MB + 45 MB Node
+ * baseline); in the same run, on the same 24 commands, the peers:
+ *   (a) naive: all 24 spawned at once;
+ *   (b) fixed pool: the largest N with N × largest expected peak <= budget;
+ *   (c) GNU parallel --memfree 500M -j 24;
+ *   (d) GNU parallel --memfree <free now − budget> -j 24 (parallel's closest emulation of a budget).
+ * Peers' peak is the summed RSS of the runner's descendants (runner excluded), sampled from /proc
+ * every 100 ms by this process; Guild's is its report's peak_rss_bytes, cross-checked by the same
+ * external sampler on Guild's descendants. Reports makespan / Guild's lower bound (goal <= 1.25 for
+ * Guild) and peak / budget (must be <= 1.0 for Guild). Medians over rounds with rotating order.
+ *
+ * Needs ~11 GB free for the naive peer. Installs nothing: if `parallel` is missing the GNU parallel
+ * rows are skipped (apt-get install -y parallel).
+ * Run: npx tsc -p . && node dist/bench/memory-bound.js [--rounds=3]
+ * Writes bench/results/memory-bound.json.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunReport } from '../src/workflow/report.js';
+import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, prng, REPO_ROOT, startTreeSampler, writeResult } from './lib.js';
+
+const COUNT = 24;
+const BUDGET = '1.1GB';
+const BUDGET_BYTES = Math.round(1.1 * 1024 ** 3); // Guild's sizes are 1024-based
+const NODE_BASELINE_MB = 45;
+const SIM = join(REPO_ROOT, 'bench', 'agent-sim.mjs');
+
+interface Sim {
+  id: string;
+  mb: number;
+  ms: number;
+  /** Expected peak RSS declared to Guild. */
+  expectedBytes: number;
+  argv: string[];
+}
+
+/** The 24 simulators, deterministic from the seed. */
+function simulators(seed: number): Sim[] {
+  const rand = prng(seed);
+  const out: Sim[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    const mb = 150 + Math.floor(rand() * 451);
+    const ms = 1000 + Math.floor(rand() * 1001);
+    out.push({ id: `sim${String(i).padStart(2, '0')}`, mb, ms, expectedBytes: (mb + NODE_BASELINE_MB) * MB, argv: [SIM, String(mb), String(ms)] });
+  }
+  return out;
+}
+
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const commandLine = (s: Sim): string => [process.execPath, ...s.argv].map(shellQuote).join(' ');
+
+/** One agent type per task, so every task declares its own peak and duration. */
+function workflowYaml(sims: readonly Sim[]): string {
+  const lines = ['name: bench-memory-bound', 'agents:'];
+  for (const s of sims) lines.push(`  ${s.id}: { memory: ${s.expectedBytes / MB}MB, cpu: 0.1, duration: ${s.ms}ms }`);
+  lines.push('tasks:');
+  for (const s of sims) lines.push(`  - id: ${s.id}`, `    agent: ${s.id}`, `    run: ${JSON.stringify(commandLine(s))}`);
+  return `${lines.join('\n')}\n`;
+}
+
+interface RunnerResult {
+  runner: string;
+  makespanMs: number;
+  /** Peak summed RSS of the agents (runner process excluded). */
+  peakBytes: number;
+  /** Peak RSS of the runner process itself (Guild, parallel's perl, or this process). */
+  runnerPeakBytes: number;
+  ok: boolean;
+  note?: string;
+}
+
+interface GuildRound extends RunnerResult {
+  wallMs: number;
+  lowerBoundMs: number;
+  reportPeakBytes: number;
+  externalPeakBytes: number;
+  budgetBytes: number;
+  report: Pick<RunReport, 'lower_bound' | 'admissions' | 'samples' | 'guild_peak_rss_bytes' | 'counts'> & {
+    tasks: { id: string; started_ms: number | null; ended_ms: number | null; duration_ms: number; peak_rss_bytes: number | null }[];
+  };
+}
+
+function waitExit(child: ReturnType<typeof spawn>): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.once('error', () => resolve(null));
+    child.once('exit', (code) => resolve(code));
+  });
+}
+
+async function runGuild(sims: readonly Sim[], dir: string): Promise<GuildRound> {
+  const file = join(dir, 'memory-bound.yaml');
+  writeFileSync(file, workflowYaml(sims));
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [GUILD_BIN, 'run', file, '--json', '--budget', BUDGET], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const sampler = startTreeSampler(child.pid!);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await waitExit(child);
+  const wallMs = performance.now() - t0;
+  const ext = sampler.stop();
+  let report: RunReport;
+  try {
+    report = JSON.parse(stdout) as RunReport;
+  } catch {
+    throw new Error(`guild exited ${code} without a JSON report:\n${stderr.slice(-2000)}`);
+  }
+  return {
+    runner: 'Guild',
+    makespanMs: report.makespan_ms,
+    wallMs,
+    lowerBoundMs: report.lower_bound_ms,
+    peakBytes: report.peak_rss_bytes,
+    reportPeakBytes: report.peak_rss_bytes,
+    externalPeakBytes: ext.peakAgentsBytes,
+    runnerPeakBytes: Math.max(report.guild_peak_rss_bytes, ext.peakRunnerBytes),
+    budgetBytes: report.budget_bytes,
+    ok: code === 0 && report.ok,
+    ...(code === 0 && report.ok ? {} : { note: `exit ${code}; ${stderr.slice(-300)}` }),
+    report: {
+      lower_bound: report.lower_bound,
+      admissions: report.admissions,
+      samples: report.samples,
+      guild_peak_rss_bytes: report.guild_peak_rss_bytes,
+      counts: report.counts,
+      tasks: report.tasks.map((t) => ({ id: t.id, started_ms: t.started_ms, ended_ms: t.ended_ms, duration_ms: t.duration_ms, peak_rss_bytes: t.peak_rss_bytes })),
+    },
+  };
+}
+
+/** Runs the simulators with at most `limit` at once (limit >= COUNT: all at once). */
+async function runPool(name: string, sims: readonly Sim[], limit: number): Promise<RunnerResult> {
+  const sampler = startTreeSampler(process.pid);
+  const t0 = performance.now();
+  let next = 0;
+  let failures = 0;
+  const worker = async (): Promise<void> => {
+    while (next < sims.length) {
+      const s = sims[next++]!;
+      const code = await waitExit(spawn(process.execPath, s.argv, { stdio: 'ignore' }));
+      if (code !== 0) failures++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, sims.length) }, worker));
+  const makespanMs = performance.now() - t0;
+  const ext = sampler.stop();
+  return { runner: name, makespanMs, peakBytes: ext.peakAgentsBytes, runnerPeakBytes: ext.peakRunnerBytes, ok: failures === 0, ...(failures ? { note: `${failures} failed` } : {}) };
+}
+
+/** GNU parallel's view of free memory: MemFree + Buffers + Cached + SwapCached (host-wide). */
+function parallelFreeBytes(): number {
+  let kb = 0;
+  for (const line of readFileSync('/proc/meminfo', 'utf8').split('\n')) {
+    const m = /^(MemFree|Buffers|Cached|SwapCached):\s+(\d+)/.exec(line);
+    if (m) kb += Number(m[2]);
+  }
+  return kb * 1024;
+}
+
+async function runParallel(name: string, sims: readonly Sim[], memfree: string): Promise<RunnerResult> {
+  const t0 = performance.now();
+  const child = spawn('parallel', ['--will-cite', '--memfree', memfree, '-j', String(COUNT), ':::', ...sims.map(commandLine)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sampler = startTreeSampler(child.pid!);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await waitExit(child);
+  const makespanMs = performance.now() - t0;
+  const ext = sampler.stop();
+  return { runner: name, makespanMs, peakBytes: ext.peakAgentsBytes, runnerPeakBytes: ext.peakRunnerBytes, ok: code === 0, ...(code === 0 ? {} : { note: `exit ${code}; ${stderr.slice(-300)}` }) };
+}
+
+export interface MemoryBoundResult {
+  rounds: number;
+  budgetBytes: number;
+  fixedPoolN: number;
+  guild: GuildRound[];
+  peers: Record<string, RunnerResult[]>;
+  summary: { runner: string; makespanMs: number; peakBytes: number; peakOverBudget: number; makespanOverLowerBound: number; makespanOverGuild: number; ok: boolean }[];
+}
+
+export async function main(): Promise<MemoryBoundResult> {
+  const rounds = Math.max(1, argNumber('rounds', 3));
+  const sims = simulators(0xb0d9e7);
+  const largest = Math.max(...sims.map((s) => s.expectedBytes));
+  const fixedN = Math.max(1, Math.floor(BUDGET_BYTES / largest));
+  const hasParallel = spawnSync('parallel', ['--version'], { stdio: 'ignore' }).status === 0;
+  const totalMb = sims.reduce((a, s) => a + s.mb, 0);
+  console.log(
+    `memory-bound: ${COUNT} simulators, ${Math.min(...sims.map((s) => s.mb))}–${Math.max(...sims.map((s) => s.mb))} MB working ` +
+      `(Σ ${totalMb} MB), ${Math.min(...sims.map((s) => s.ms))}–${Math.max(...sims.map((s) => s.ms))} ms; budget ${BUDGET} = ${fmtMB(BUDGET_BYTES)}; ` +
+      `fixed pool N = ${fixedN} (largest expected peak ${fmtMB(largest)}); ${rounds} round(s)`,
+  );
+  if (!hasParallel) console.log('GNU parallel not found: its rows are skipped (apt-get install -y parallel)');
+
+  const dir = mkdtempSync(join(tmpdir(), 'guild-bench-mem-'));
+  const guild: GuildRound[] = [];
+  const peers: Record<string, RunnerResult[]> = {};
+  const addPeer = (r: RunnerResult): void => {
+    (peers[r.runner] ??= []).push(r);
+  };
+  type Step = () => Promise<void>;
+  const steps: [string, Step][] = [
+    ['Guild', async () => void guild.push(await runGuild(sims, dir))],
+    ['naive all-at-once', async () => addPeer(await runPool('naive all-at-once', sims, COUNT))],
+    [`fixed pool N=${fixedN}`, async () => addPeer(await runPool(`fixed pool N=${fixedN}`, sims, fixedN))],
+  ];
+  if (hasParallel) {
+    steps.push(['parallel --memfree 500M', async () => addPeer(await runParallel('parallel --memfree 500M', sims, '500M'))]);
+    steps.push([
+      'parallel --memfree free−budget',
+      async () => {
+        const memfree = Math.max(0, parallelFreeBytes() - BUDGET_BYTES);
+        addPeer(await runParallel('parallel --memfree free−budget', sims, String(memfree)));
+      },
+    ]);
+  }
+  try {
+    for (let r = 0; r < rounds; r++) {
+      // Rotate the order each round so slow drift in machine load spreads over every runner.
+      for (let k = 0; k < steps.length; k++) {
+        const [name, step] = steps[(k + r) % steps.length]!;
+        process.stdout.write(`  round ${r + 1}/${rounds}: ${name} … `);
+        const t = performance.now();
+        await step();
+        console.log(`${fmtMs(performance.now() - t)}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const lb = median(guild.map((g) => g.lowerBoundMs));
+  const guildMakespan = median(guild.map((g) => g.makespanMs));
+  const summarize = (runner: string, rs: readonly RunnerResult[]): MemoryBoundResult['summary'][number] => {
+    const makespanMs = median(rs.map((x) => x.makespanMs));
+    const peakBytes = median(rs.map((x) => x.peakBytes));
+    return {
+      runner,
+      makespanMs,
+      peakBytes,
+      peakOverBudget: peakBytes / BUDGET_BYTES,
+      makespanOverLowerBound: makespanMs / lb,
+      makespanOverGuild: makespanMs / guildMakespan,
+      ok: rs.every((x) => x.ok),
+    };
+  };
+  const summary = [summarize('Guild', guild), ...Object.entries(peers).map(([name, rs]) => summarize(name, rs))];
+
+  console.log('');
+  printTable(
+    ['runner', 'makespan', 'peak RSS', 'peak/budget', 'makespan/LB', 'makespan/Guild', 'all ok'],
+    summary.map((s) => [s.runner, fmtMs(s.makespanMs), fmtMB(s.peakBytes), fmtRatio(s.peakOverBudget), fmtRatio(s.makespanOverLowerBound), fmtRatio(s.makespanOverGuild), s.ok ? 'yes' : 'NO']),
+  );
+  console.log(`(medians of ${rounds} round(s); LB = Guild's lower bound, median ${fmtMs(lb)}; peer peaks sampled every 100 ms, runner process excluded)`);
+
+  const g = summary[0]!;
+  const extPeak = median(guild.map((x) => x.externalPeakBytes));
+  console.log('');
+  console.log(`Guild makespan / lower bound: ${fmtRatio(g.makespanOverLowerBound)} (goal <= 1.25: ${g.makespanOverLowerBound <= 1.25 ? 'met' : 'MISSED'})`);
+  console.log(
+    `Guild peak / budget: ${fmtRatio(g.peakOverBudget)} from the report, ${fmtRatio(extPeak / BUDGET_BYTES)} from the external 100 ms sampler ` +
+      `(must be <= 1.0: ${Math.max(g.peakOverBudget, extPeak / BUDGET_BYTES) <= 1 ? 'met' : 'VIOLATED'}); worst round: ` +
+      `${fmtRatio(Math.max(...guild.map((x) => Math.max(x.reportPeakBytes, x.externalPeakBytes))) / BUDGET_BYTES)}`,
+  );
+  console.log(`Guild wall time (spawn to exit, incl. node start-up): median ${fmtMs(median(guild.map((x) => x.wallMs)))}; Guild's own peak RSS ${fmtMB(median(guild.map((x) => x.runnerPeakBytes)))}`);
+  const lbTerms = guild[guild.length - 1]!.report.lower_bound;
+  console.log(`lower bound terms (last round): chain ${fmtMs(lbTerms.chain_ms)}, memory ${fmtMs(lbTerms.memory_ms)}, cpu ${fmtMs(lbTerms.cpu_ms)}; admissions ${JSON.stringify(guild[guild.length - 1]!.report.admissions)}`);
+  // How good was the declared estimate? measured task peak / declared.
+  const est = guild.flatMap((x) => x.report.tasks.filter((t) => t.peak_rss_bytes !== null).map((t) => t.peak_rss_bytes! / sims.find((s) => s.id === t.id)!.expectedBytes));
+  if (est.length > 0) console.log(`measured task peak / declared peak: min ${fmtRatio(Math.min(...est))}, median ${fmtRatio(median(est))}, max ${fmtRatio(Math.max(...est))}`);
+  for (const s of summary.slice(1)) console.log(`ratio ${s.runner} / Guild: makespan ${fmtRatio(s.makespanOverGuild)}, peak ${fmtRatio(s.peakBytes / g.peakBytes)}`);
+
+  const result: MemoryBoundResult = { rounds, budgetBytes: BUDGET_BYTES, fixedPoolN: fixedN, guild, peers, summary };
+  const file = writeResult('memory-bound', { benchmark: 'memory-bound', environment: environment(), simulators: sims.map(({ id, mb, ms, expectedBytes }) => ({ id, mb, ms, expectedBytes })), ...result });
+  console.log(`wrote ${file}`);
+  return result;
+}
+
+if (isMain(import.meta.url)) await main();
