@@ -35,9 +35,13 @@ export interface CliResult {
 }
 
 /** Runs the guild CLI to completion. */
-export function guild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+export function guild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrap?: string } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [GUILD, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env } });
+    const env = { ...process.env, ...opts.env };
+    // `wrap`: a shell prefix that ends by exec-ing guild (e.g. to enter a cgroup first).
+    const child = opts.wrap
+      ? spawn('/bin/sh', ['-c', `${opts.wrap} "$@"`, 'sh', ...args], { cwd: opts.cwd ?? ROOT, env })
+      : spawn(process.execPath, [GUILD, ...args], { cwd: opts.cwd ?? ROOT, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
