@@ -1,7 +1,7 @@
 /**
  * Guild's public API. Everything a library user may import is named here; the rest is internal.
  */
-export { runWorkflow, loadConfig, type RunWorkflowOptions, type WorkflowDefinition } from './workflow/run-workflow.js';
+export { runWorkflow, runResolved, loadConfig, type RunWorkflowOptions, type WorkflowDefinition } from './workflow/run-workflow.js';
 export type { RunReport, TaskReport, TaskStatus, LowerBound } from './workflow/report.js';
 export type { RunEvent, RunningTaskView } from './workflow/events.js';
 export type { ResolvedConfig, AgentProfile, TaskSpec, BudgetSource } from './config/resolve.js';

@@ -50,7 +50,7 @@ program
   .option('--json', 'print one JSON document with the results on stdout (progress goes to stderr)')
   .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'none']).default('auto'))
   .action(async (file: string, opts: { budget?: string; maxParallel?: number; keepGoing?: boolean; json?: boolean; progress: string }) => {
-    const { runWorkflow, loadConfig } = await import('../workflow/run-workflow.js');
+    const { runResolved, loadConfig } = await import('../workflow/run-workflow.js');
     const { createSystemProbe } = await import('../system/probe.js');
     const { createProgress } = await import('./progress.js');
     const { formatSummary } = await import('./summary.js');
@@ -61,8 +61,9 @@ program
       ...(opts.keepGoing ? { keepGoing: true } : {}),
     };
     const probe = createSystemProbe();
+    let config;
     try {
-      loadConfig(file, flags, probe); // every config error exits 2 before anything starts
+      config = loadConfig(file, flags, probe); // every config error exits 2 before anything starts
     } catch (e) {
       fail(e);
     }
@@ -86,7 +87,7 @@ program
     const onEvent = mode === 'none' ? undefined : createProgress(process.stderr, mode === 'tty');
     let report;
     try {
-      report = await runWorkflow(file, { ...flags, probe, signal: ac.signal, ...(onEvent ? { onEvent } : {}) });
+      report = await runResolved(config, { probe, signal: ac.signal, ...(onEvent ? { onEvent } : {}) });
     } catch (e) {
       fail(e);
     } finally {

@@ -53,7 +53,9 @@ export function createProgress(out: NodeJS.WriteStream, tty: boolean): (e: RunEv
         const rows = e.running.map(
           (r) => `  ▶ ${r.id.padEnd(24)} ${r.agent.padEnd(12)} ${formatBytes(r.rssBytes).padStart(9)}  ${formatDuration(r.elapsedMs).padStart(7)}`,
         );
-        const text = [`${stamp(e.t)} ${status}`, ...rows];
+        // Lines longer than the terminal would wrap and break the cursor arithmetic: cut them.
+        const width = Math.max(20, (out.columns || 120) - 1);
+        const text = [`${stamp(e.t)} ${status}`, ...rows].map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
         out.write(`${text.join('\n')}\n`);
         blockLines = text.length;
         break;

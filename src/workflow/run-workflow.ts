@@ -54,19 +54,27 @@ export interface RunWorkflowOptions {
  * if (!report.ok) console.log(report.tasks.filter((t) => t.status !== 'succeeded'));
  */
 export async function runWorkflow(input: string | WorkflowDefinition, options: RunWorkflowOptions = {}): Promise<RunReport> {
-  const { config, functions } = prepare(input, options);
   const probe = options.probe ?? createSystemProbe();
   try {
-    return await executeWorkflow(resolveWith(config, probe, options), {
-      probe,
-      functions,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-      ...(options.store !== undefined ? { store: options.store } : {}),
-    });
+    const { config, functions } = prepare(input, options);
+    return await runResolved(resolveWith(config, probe, options), { ...options, probe }, functions);
   } finally {
     if (!options.probe) probe.close();
   }
+}
+
+/**
+ * Runs a configuration that `loadConfig` already resolved (what `guild run` does, so that every
+ * config error surfaces before anything starts, and the file is read once).
+ */
+export function runResolved(config: ResolvedConfig, options: Omit<RunWorkflowOptions, 'budget' | 'maxParallel' | 'keepGoing' | 'dir'> & { probe: SystemProbe }, functions?: ReadonlyMap<string, TaskFunction>): Promise<RunReport> {
+  return executeWorkflow(config, {
+    probe: options.probe,
+    ...(functions ? { functions } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(options.store !== undefined ? { store: options.store } : {}),
+  });
 }
 
 /** Loads and resolves without running: what `guild run` checks before anything starts. */
