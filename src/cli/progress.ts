@@ -24,6 +24,7 @@ export function createProgress(out: NodeJS.WriteStream, tty: boolean): (e: RunEv
     switch (e.type) {
       case 'run-start':
         line(`guild: run ${e.runId}: ${e.tasks} tasks, budget ${formatBytes(e.budgetBytes)}${e.logDir ? `, logs in ${e.logDir}` : ''}`);
+        if (e.instructionsFile) line(`guild: instructions from ${e.instructionsFile}`);
         break;
       case 'task-start':
         if (!tty) line(`${stamp(e.t)} start ${e.id} (${e.agent})${e.attempt > 1 ? ` attempt ${e.attempt}` : ''}${e.pid ? ` pid ${e.pid}` : ''}`);
@@ -39,7 +40,7 @@ export function createProgress(out: NodeJS.WriteStream, tty: boolean): (e: RunEv
         line(`${stamp(e.t)} stopping: ${e.detail}`);
         break;
       case 'sample': {
-        const status = `running ${e.running.length}, queued ${e.queued}, done ${e.done}/${e.total}, memory ${formatBytes(e.totalRssBytes)} of ${formatBytes(e.budgetBytes)}${
+        const status = `running ${e.running.length}, queued ${e.queued}, done ${e.done}/${e.total}, memory ${formatBytes(e.totalRssBytes)} measured, ${formatBytes(e.reservedBytes)} reserved of ${formatBytes(e.budgetBytes)}${
           e.blocked ? `, waiting for ${e.blocked.reason}: ${e.blocked.id}` : ''
         }`;
         if (!tty) {

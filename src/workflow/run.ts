@@ -52,7 +52,8 @@ interface TaskState extends SchedulerJob {
   dependents: TaskState[];
 }
 
-const isFinal = (p: Phase): p is TaskStatus => p === 'succeeded' || p === 'failed' || p === 'skipped' || p === 'cancelled';
+const EARLY_SAMPLE_MS = 30;
+
 
 /** A time-sortable run id: `20261122-041700-3fa2`. */
 export function newRunId(date = new Date()): string {
@@ -135,7 +136,15 @@ class WorkflowRun {
       });
     }
     this.#buildStates();
-    this.#emit({ type: 'run-start', runId: this.#runId, t: 0, tasks: this.#states.size, budgetBytes: this.#config.budgetBytes, logDir: this.#logDir });
+    this.#emit({
+      type: 'run-start',
+      runId: this.#runId,
+      t: 0,
+      tasks: this.#states.size,
+      budgetBytes: this.#config.budgetBytes,
+      logDir: this.#logDir,
+      instructionsFile: this.#config.instructionsFile,
+    });
 
     const finished = new Promise<void>((resolve) => (this.#finish = resolve));
     const onAbort = (): void => this.#stop('interrupted', 'interrupted');
@@ -239,7 +248,12 @@ class WorkflowRun {
           logFile: this.#logFile(s)!,
         });
     this.#running.add(s);
-    if (s.exec.pid !== null) s.pids.add(s.exec.pid);
+    if (s.exec.pid !== null) {
+      s.pids.add(s.exec.pid);
+      // One early look, so that a task shorter than the sampling interval still gets a measured peak.
+      const exec = s.exec;
+      setTimeout(() => s.exec === exec && this.#sampleTask(s), EARLY_SAMPLE_MS).unref();
+    }
     this.#emit({ type: 'task-start', t: now, id: s.id, agent: s.type, attempt: s.attempts, pid: s.exec.pid });
     if (this.#stopping === 'interrupted') s.exec.kill('cancelled');
     s.exec.done.then(
@@ -354,18 +368,8 @@ class WorkflowRun {
     const now = this.#now();
     const views: RunningTaskView[] = [];
     for (const s of this.#running) {
-      const pid = s.exec?.pid ?? null;
-      if (pid !== null) {
-        const tree = this.#probe.tree(pid);
-        if (tree.pids.length > 0) {
-          for (const p of tree.pids) s.pids.add(p);
-          s.lastRss = tree.rssBytes;
-          s.peakRss = Math.max(s.peakRss ?? 0, tree.rssBytes);
-          this.#scheduler.observe(s, tree.rssBytes);
-          total += tree.rssBytes;
-        }
-      }
-      views.push({ id: s.id, agent: s.type, pid, rssBytes: s.lastRss, elapsedMs: now - s.attemptStartedAt, attempt: s.attempts });
+      total += this.#sampleTask(s);
+      views.push({ id: s.id, agent: s.type, pid: s.exec?.pid ?? null, rssBytes: s.lastRss, elapsedMs: now - s.attemptStartedAt, attempt: s.attempts });
     }
     this.#samples++;
     if (total > this.#peakTotal) this.#peakTotal = total;
@@ -379,6 +383,7 @@ class WorkflowRun {
       type: 'sample',
       t: now,
       totalRssBytes: total,
+      reservedBytes: this.#scheduler.accountedBytes,
       budgetBytes: this.#config.budgetBytes,
       availableBytes: this.#available,
       queued: this.#scheduler.queued,
@@ -388,6 +393,19 @@ class WorkflowRun {
       blocked: this.#scheduler.blocked,
     });
     this.#scheduler.pump();
+  }
+
+  /** Measures one running tree; returns its RSS (0 for functions and trees already gone). */
+  #sampleTask(s: TaskState): number {
+    const pid = s.exec?.pid ?? null;
+    if (pid === null) return 0;
+    const tree = this.#probe.tree(pid);
+    if (tree.pids.length === 0) return 0;
+    for (const p of tree.pids) s.pids.add(p);
+    s.lastRss = tree.rssBytes;
+    s.peakRss = Math.max(s.peakRss ?? 0, tree.rssBytes);
+    this.#scheduler.observe(s, tree.rssBytes);
+    return tree.rssBytes;
   }
 
   /** Writes finished tasks in one transaction (each tick and at the end). */
