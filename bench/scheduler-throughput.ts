@@ -1,15 +1,15 @@
 /**
  * Scheduler throughput: 100,000 in-process no-op tasks with mixed priorities (25% each of
  * critical/high/medium/low, in a seeded pseudo-random order), all enqueued up-front while
- * admission is paused, then drained. Guild's `Scheduler` (memoryBytes 0, cpu 0, one type, a
+ * admission is held, then drained. Guild's `Scheduler` (memoryBytes 0, cpu 0, one type, a
  * `start` callback that runs the async no-op and calls `release(job)` when it settles) against
  * p-queue (`new PQueue({concurrency, autoStart: false})`, `add(fn, {priority})`), at the same
  * concurrency (8 and 1). Reports tasks/s (median of alternating rounds after a warm-up), the
  * ratio Guild / p-queue (goal >= 1.0), that every task ran, and priority inversions in start order.
  *
  * Timed region: creating + enqueuing all tasks, unpausing, and waiting until all have settled.
- * Guild is paused with `setCap(0)` and resumed with `setCap(null)`; p-queue with autoStart:false
- * and `start()`, so both see the whole queue before the first start.
+ * Guild enqueues inside `scheduler.batch(...)` (admission held until the batch ends); p-queue
+ * with autoStart:false and `start()`; so both see the whole queue before the first start.
  *
  * Run: npx tsc -p . && node dist/bench/scheduler-throughput.js [--tasks=100000] [--rounds=5]
  * Writes bench/results/scheduler-throughput.json.
@@ -79,12 +79,14 @@ async function runGuild(ranks: Uint8Array, concurrency: number): Promise<Run> {
       );
     },
   });
-  sched.setCap(0); // pause: enqueue everything first
-  for (let i = 0; i < n; i++) {
-    sched.enqueue({ id: `t${i}`, index: i, type: 'noop', priority: PRIORITIES[ranks[i]!]!, memoryBytes: 0, cpu: 0, expectedDurationMs: 0, key: 0, seq: 0 });
-  }
-  const t1 = performance.now();
-  sched.setCap(null);
+  let t1 = 0;
+  // batch(): admission is held back until every job is queued, then starts in priority order.
+  sched.batch(() => {
+    for (let i = 0; i < n; i++) {
+      sched.enqueue({ id: `t${i}`, index: i, type: 'noop', priority: PRIORITIES[ranks[i]!]!, memoryBytes: 0, cpu: 0, expectedDurationMs: 0, key: 0, seq: 0 });
+    }
+    t1 = performance.now();
+  });
   await done;
   return { ms: performance.now() - t0, enqueueMs: t1 - t0, order, completed };
 }

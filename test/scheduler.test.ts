@@ -74,6 +74,18 @@ describe('scheduler', () => {
     assert.deepEqual(h.ids(), ['blocker', 'c1', 'c2', 'h1', 'm1', 'l1', 'l2']);
   });
 
+  it('among equals queued together, the larger goes first (first-fit decreasing)', () => {
+    const h = harness({ budgetBytes: 1000 * MB });
+    h.s.batch(() => {
+      h.s.enqueue(job('small', { type: 's', mb: 100 }));
+      h.s.enqueue(job('large', { type: 'l', mb: 600 }));
+      h.s.enqueue(job('mid', { type: 'm', mb: 200 }));
+      h.s.enqueue(job('urgent-small', { type: 'u', mb: 50, priority: 'high' }));
+    });
+    // Priority first; then by size among equals, whatever the order of the calls.
+    assert.deepEqual(h.ids(), ['urgent-small', 'large', 'mid', 'small']);
+  });
+
   it('ages waiting tasks: a low task that waited long enough goes before a fresh critical one', () => {
     const h = harness({ maxParallel: 1, agingMs: 1000 });
     h.s.enqueue(job('blocker'));

@@ -76,6 +76,12 @@ export class Scheduler<J extends SchedulerJob> {
   #pumping = false;
   #again = false;
   #batchDepth = 0;
+  #batchNow = 0;
+  #pending: J[] = [];
+  #pendingMixed = false; // pending jobs differ in memory: worth sorting
+  // Reused on every admission decision: the hot path allocates nothing per task.
+  readonly #capacityView: Capacity = { budgetBytes: 0, accountedBytes: 0, systemFreeBytes: null, cpuCap: 0, cpuUsed: 0, running: 0, headroom: 1 };
+  readonly #heads: J[] = [];
   #blocked: { job: J; since: number; reason: DenyReason } | null = null;
   readonly stats: SchedulerStats = { admitted: 0, backfilled: 0, denied: { memory: 0, cpu: 0 } };
 
@@ -115,12 +121,37 @@ export class Scheduler<J extends SchedulerJob> {
   }
 
   /** Queues a job. `enqueuedAt` may be passed to keep a retried job's place. */
-  enqueue(job: J, enqueuedAt = this.#opts.now()): void {
-    job.key = queueKey(enqueuedAt, job.priority, this.#opts.agingMs);
+  enqueue(job: J, enqueuedAt?: number): void {
+    if (this.#batchDepth > 0) {
+      job.key = queueKey(enqueuedAt ?? this.#batchNow, job.priority, this.#opts.agingMs);
+      const prev = this.#pending[this.#pending.length - 1];
+      if (prev !== undefined && prev.memoryBytes !== job.memoryBytes) this.#pendingMixed = true;
+      this.#pending.push(job);
+      return;
+    }
+    job.key = queueKey(enqueuedAt ?? this.#opts.now(), job.priority, this.#opts.agingMs);
+    this.#push(job);
+    this.pump();
+  }
+
+  #push(job: J): void {
     job.seq = this.#seq++;
     this.#typeQueue(job.type).heap.push(job);
     this.#queued++;
-    this.pump();
+  }
+
+  /**
+   * Jobs queued in one batch share one instant. Among equals in priority, the larger goes first
+   * (first-fit decreasing): small tasks then fill the gaps the large ones leave, instead of the
+   * large ones running alone at the end.
+   */
+  #flushPending(): void {
+    const jobs = this.#pending;
+    if (jobs.length === 0) return;
+    this.#pending = [];
+    if (this.#pendingMixed) jobs.sort((a, b) => a.key - b.key || b.memoryBytes - a.memoryBytes);
+    this.#pendingMixed = false;
+    for (const j of jobs) this.#push(j);
   }
 
   /** A running job ended (any outcome): its memory, CPU and slot are free again. */
@@ -164,7 +195,8 @@ export class Scheduler<J extends SchedulerJob> {
 
   /** Removes and returns every queued job. */
   drain(): J[] {
-    const out: J[] = [];
+    const out: J[] = this.#pending;
+    this.#pending = [];
     for (const t of this.#typeList) out.push(...t.heap.drain());
     this.#queued = 0;
     this.#blocked = null;
@@ -181,11 +213,14 @@ export class Scheduler<J extends SchedulerJob> {
    * are then ordered by priority among themselves, not by the order of the calls.
    */
   batch<T>(fn: () => T): T {
-    this.#batchDepth++;
+    if (this.#batchDepth++ === 0) this.#batchNow = this.#opts.now();
     try {
       return fn();
     } finally {
-      if (--this.#batchDepth === 0) this.pump();
+      if (--this.#batchDepth === 0) {
+        this.#flushPending();
+        this.pump();
+      }
     }
   }
 
@@ -222,7 +257,6 @@ export class Scheduler<J extends SchedulerJob> {
     const limit = this.#limit();
     if (limit !== null && this.#running.size >= limit) return false;
 
-    // Fast path: one type (the common library case) needs no candidate list.
     const heads = this.#eligibleHeads();
     if (heads.length === 0) return false;
     const capacity = this.#capacity();
@@ -255,9 +289,10 @@ export class Scheduler<J extends SchedulerJob> {
     return false;
   }
 
-  /** The head of each type that is under its concurrency limit, most urgent first. */
+  /** The head of each type that is under its concurrency limit, most urgent first (a reused array). */
   #eligibleHeads(): J[] {
-    const out: J[] = [];
+    const out = this.#heads;
+    out.length = 0;
     for (const t of this.#typeList) {
       if (t.heap.size === 0 || (t.limit !== null && t.running >= t.limit)) continue;
       out.push(t.heap.peek()!);
@@ -267,15 +302,15 @@ export class Scheduler<J extends SchedulerJob> {
   }
 
   #capacity(): Capacity {
-    return {
-      budgetBytes: this.#opts.budgetBytes,
-      accountedBytes: this.#accounted,
-      systemFreeBytes: this.#systemAvailable === null ? null : this.#systemAvailable - this.#untouched,
-      cpuCap: this.#opts.cpuCap,
-      cpuUsed: this.#cpuUsed,
-      running: this.#running.size,
-      headroom: this.#opts.headroom,
-    };
+    const c = this.#capacityView;
+    c.budgetBytes = this.#opts.budgetBytes;
+    c.accountedBytes = this.#accounted;
+    c.systemFreeBytes = this.#systemAvailable === null ? null : this.#systemAvailable - this.#untouched;
+    c.cpuCap = this.#opts.cpuCap;
+    c.cpuUsed = this.#cpuUsed;
+    c.running = this.#running.size;
+    c.headroom = this.#opts.headroom;
+    return c;
   }
 
   #shares(now: number): RunningShare[] {

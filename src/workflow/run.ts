@@ -223,10 +223,14 @@ class WorkflowRun {
     }
     s.phase = 'queued';
     const now = this.#now();
-    if (s.firstQueuedAt < 0) s.firstQueuedAt = now;
     this.#emit({ type: 'task-queued', t: now, id: s.id });
-    // A retried task keeps its place: it was admitted once already.
-    this.#scheduler.enqueue(s, s.firstQueuedAt);
+    if (s.firstQueuedAt < 0) {
+      s.firstQueuedAt = now;
+      this.#scheduler.enqueue(s);
+    } else {
+      // A retried task keeps its place: it was admitted once already.
+      this.#scheduler.enqueue(s, s.firstQueuedAt);
+    }
   }
 
   #startAttempt(s: TaskState): void {
