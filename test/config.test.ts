@@ -161,6 +161,22 @@ describe('guild run exits 2 on config errors before anything starts', () => {
     assert.equal(existsSync(marker), false);
   });
 
+  it('each kind of config error exits 2 with its message', async () => {
+    const cases: [string, string, RegExp][] = [
+      ['cycle', `agents: { a: {} }\ntasks:\n  - { id: x, agent: a, run: "true", needs: [y] }\n  - { id: y, agent: a, run: "true", needs: [x] }\n`, /:3:\d+: tasks\[0\]\.needs: dependency cycle: x → y → x/],
+      ['unknown agent', `agents: { a: {} }\ntasks:\n  - { id: x, agent: b, run: "true" }\n`, /:3:\d+: tasks\[0\]\.agent: unknown agent 'b'/],
+      ['duplicate id', `agents: { a: {} }\ntasks:\n  - { id: x, agent: a, run: "true" }\n  - { id: x, agent: a, run: "true" }\n`, /:4:\d+: tasks\[1\]\.id: duplicate task id 'x'/],
+      ['never fits', `budget: 100MB\nagents: { a: { memory: 90MB } }\ntasks:\n  - { id: x, agent: a, run: "true" }\n`, /:2:\d+: agents\.a\.memory: .*can never start/],
+      ['bad size', `agents: { a: { memory: lots } }\ntasks:\n  - { id: x, agent: a, run: "true" }\n`, /:1:\d+: agents\.a\.memory: Expected a size/],
+    ];
+    for (const [name, yaml, re] of cases) {
+      const r = await guild(['run', writeWorkflow(yaml), '--json']);
+      assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, re, name);
+      assert.equal(r.stdout, '', `${name}: nothing on stdout`);
+    }
+  });
+
   it('a missing file and a bad flag exit 2', async () => {
     const missing = await guild(['run', '/nonexistent/guild.yaml']);
     assert.equal(missing.code, 2);

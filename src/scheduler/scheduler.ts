@@ -259,9 +259,10 @@ export class Scheduler<J extends SchedulerJob> {
 
     const heads = this.#eligibleHeads();
     if (heads.length === 0) return false;
-    const capacity = this.#capacity();
     const head = heads[0]!;
-    const reason = denyReason(head, capacity);
+    // A job that asks for no memory and no CPU (in-process work) always fits: skip the arithmetic.
+    const capacity = this.#capacity();
+    const reason = head.memoryBytes === 0 && head.cpu === 0 ? null : denyReason(head, capacity);
     if (reason === null) {
       if (this.#blocked?.job === head) this.#blocked = null;
       this.#start(head);
