@@ -42,8 +42,10 @@ export class ConfigError extends GuildError {
 export class ConfigErrors extends GuildError {
   readonly errors: readonly ConfigError[];
   constructor(errors: readonly ConfigError[]) {
-    super('CONFIG_INVALID', errors.map((e) => e.message).join('\n'));
-    this.errors = errors;
+    // In file order, as a reader goes through the file.
+    const sorted = [...errors].sort((a, b) => (a.location.line ?? 0) - (b.location.line ?? 0) || (a.location.column ?? 0) - (b.location.column ?? 0));
+    super('CONFIG_INVALID', sorted.map((e) => e.message).join('\n'));
+    this.errors = sorted;
   }
 }
 
