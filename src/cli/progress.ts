@@ -25,6 +25,7 @@ export function createProgress(out: NodeJS.WriteStream, tty: boolean): (e: RunEv
       case 'run-start':
         line(`guild: run ${e.runId}: ${e.tasks} tasks, budget ${formatBytes(e.budgetBytes)}${e.logDir ? `, logs in ${e.logDir}` : ''}`);
         if (e.instructionsFile) line(`guild: instructions from ${e.instructionsFile}`);
+        for (const w of e.warnings) line(`guild: warning: ${w}`);
         break;
       case 'task-start':
         if (!tty) line(`${stamp(e.t)} start ${e.id} (${e.agent})${e.attempt > 1 ? ` attempt ${e.attempt}` : ''}${e.pid ? ` pid ${e.pid}` : ''}`);

@@ -61,6 +61,8 @@ export interface ResolvedConfig {
   readonly agents: Readonly<Record<string, AgentProfile>>;
   readonly tasks: readonly TaskSpec[];
   readonly instructionsFile: string | null;
+  /** Things worth telling the user that do not stop the run. */
+  readonly warnings: readonly string[];
 }
 
 /** Values from the command line; they win over everything else. */
@@ -147,6 +149,13 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
   });
 
   const cores = probe.cpu().cores;
+  const warnings: string[] = [];
+  if (budgetBytes > limit) {
+    warnings.push(
+      `the budget ${formatBytes(budgetBytes)} (${budgetSource}) exceeds the effective memory limit ${formatBytes(limit)}: ` +
+        'admission also checks live available memory, so tasks will wait for memory that is really there',
+    );
+  }
   return Object.freeze({
     file: resolve(loaded.file),
     dir,
@@ -167,6 +176,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     agents,
     tasks,
     instructionsFile: instr?.file ?? null,
+    warnings,
   });
 }
 

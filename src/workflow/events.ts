@@ -12,7 +12,7 @@ export interface RunningTaskView {
 
 /** Everything a run reports while it goes. Times are ms from the run's start. */
 export type RunEvent =
-  | { type: 'run-start'; runId: string; t: number; tasks: number; budgetBytes: number; logDir: string | null; instructionsFile: string | null }
+  | { type: 'run-start'; runId: string; t: number; tasks: number; budgetBytes: number; logDir: string | null; instructionsFile: string | null; warnings: readonly string[] }
   | { type: 'task-queued'; t: number; id: string }
   | { type: 'task-start'; t: number; id: string; agent: string; attempt: number; pid: number | null }
   | {

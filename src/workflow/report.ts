@@ -62,6 +62,8 @@ export interface RunReport {
   samples: number;
   admissions: { admitted: number; backfilled: number; denied: { memory: number; cpu: number } };
   counts: Record<TaskStatus, number>;
+  /** Things worth knowing that did not stop the run (e.g. a budget above the machine's limit). */
+  warnings: string[];
   log_dir: string | null;
   tasks: TaskReport[];
 }

@@ -144,6 +144,7 @@ class WorkflowRun {
       budgetBytes: this.#config.budgetBytes,
       logDir: this.#logDir,
       instructionsFile: this.#config.instructionsFile,
+      warnings: this.#config.warnings,
     });
 
     const finished = new Promise<void>((resolve) => (this.#finish = resolve));
@@ -485,6 +486,7 @@ class WorkflowRun {
       samples: this.#samples,
       admissions: { admitted: this.#scheduler.stats.admitted, backfilled: this.#scheduler.stats.backfilled, denied: { ...this.#scheduler.stats.denied } },
       counts,
+      warnings: [...this.#config.warnings],
       log_dir: this.#logDir,
       tasks,
     };
