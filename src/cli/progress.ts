@@ -31,19 +31,38 @@ export function createProgress(out: NodeJS.WriteStream, tty: boolean): (e: RunEv
         if (!tty) line(`${stamp(e.t)} start ${e.id} (${e.agent})${e.attempt > 1 ? ` attempt ${e.attempt}` : ''}${e.pid ? ` pid ${e.pid}` : ''}`);
         break;
       case 'task-end': {
-        const what =
-          e.status === 'succeeded' ? 'ok   ' : e.status === 'retrying' ? 'retry' : e.status === 'cancelled' ? 'cancel' : 'FAIL ';
+        const what = { succeeded: 'ok   ', retrying: 'retry', requeued: 'requeue', cancelled: 'cancel', failed: 'FAIL ', skipped: 'skip ' }[e.status];
         const peak = e.peakRssBytes !== null ? `, peak ${formatBytes(e.peakRssBytes)}` : '';
         line(`${stamp(e.t)} ${what} ${e.id} ${formatDuration(e.durationMs)}${peak}${e.error ? ` — ${e.error}` : ''}`);
         break;
       }
+      case 'governor': {
+        const a = e.action;
+        const text =
+          a.type === 'level'
+            ? `memory pressure ${a.from} → ${a.to} (${Math.round(a.fraction * 100)}%)`
+            : a.type === 'cap'
+              ? `concurrency cap ${a.cap ?? 'lifted'}`
+              : a.type === 'admission'
+                ? `admitting ${a.rule}`
+                : a.type === 'caching'
+                  ? `caches: ${a.mode}`
+                  : a.type === 'kill'
+                    ? `kill ${a.id} (${a.level}, ${formatBytes(a.rssBytes)})`
+                    : `${a.type} ${a.id}`;
+        line(`${stamp(e.t)} governor: ${text}`);
+        break;
+      }
+      case 'alert':
+        line(`${stamp(e.t)} ALERT (${e.severity}): ${e.message}`);
+        break;
       case 'run-stopping':
         line(`${stamp(e.t)} stopping: ${e.detail}`);
         break;
       case 'sample': {
         const status = `running ${e.running.length}, queued ${e.queued}, done ${e.done}/${e.total}, memory ${formatBytes(e.totalRssBytes)} measured, ${formatBytes(e.reservedBytes)} reserved of ${formatBytes(e.budgetBytes)}${
           e.blocked ? `, waiting for ${e.blocked.reason}: ${e.blocked.id}` : ''
-        }`;
+        }${e.level !== 'optimal' ? `, pressure ${e.level}` : ''}${e.paused > 0 ? `, ${e.paused} paused` : ''}`;
         if (!tty) {
           if (e.t - lastPlainStatus >= PLAIN_STATUS_EVERY_MS) {
             lastPlainStatus = e.t;

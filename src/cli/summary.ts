@@ -25,6 +25,16 @@ export function formatSummary(r: RunReport): string {
   out.push(
     `  admissions ${r.admissions.admitted} (${r.admissions.backfilled} backfilled); waits for memory ${r.admissions.denied.memory}, for CPU ${r.admissions.denied.cpu}; ${r.samples} samples every ${r.sample_interval_ms}ms`,
   );
+  const p = r.pressure;
+  const at = Object.entries(p.time_ms)
+    .filter(([, ms]) => ms > 0)
+    .map(([lvl, ms]) => `${lvl} ${formatDuration(ms)}`)
+    .join(', ');
+  const count = (type: string) => r.responses.filter((x) => x.type === type).length;
+  out.push(
+    `  memory pressure: highest ${p.highest}${at ? ` (${at})` : ''}; ${count('pause')} pauses, ${r.guild_kills} kills by Guild, kernel OOM kills ${r.oom_kills ?? 'not readable'}`,
+  );
+  for (const a of r.alerts) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${a.message}`);
   out.push('');
   const header = ['TASK', 'AGENT', 'STATUS', 'START', 'END', 'RUN TIME', 'PEAK RSS', 'TRIES', 'NOTE'];
   const rows = r.tasks.map((t) => [
@@ -36,7 +46,9 @@ export function formatSummary(r: RunReport): string {
     t.attempts > 0 ? formatDuration(t.duration_ms) : '—',
     formatBytes(t.peak_rss_bytes),
     String(t.attempts),
-    t.error ?? '',
+    [t.error ?? '', t.paused_ms > 0 ? `paused ${formatDuration(t.paused_ms)}` : '', ...t.kills.map((k) => `${k.reason === 'limit' ? 'limit kill' : 'pressure kill'} at ${formatDuration(k.at_ms)}`)]
+      .filter(Boolean)
+      .join('; '),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const fmt = (cells: string[]): string => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}`.trimEnd();

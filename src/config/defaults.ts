@@ -20,4 +20,11 @@ export const DEFAULTS = {
   killGraceMs: 3000,
   agingMs: 60_000,
   starvationLimitMs: 30_000,
+  /** Pressure levels begin at these fractions (the seed's 70 / 80 / 90 / 95 / 98 %). */
+  thresholds: { moderate: 0.7, high: 0.8, critical: 0.9, emergency: 0.95, ceiling: 0.98 },
+  pressureMargin: 0.05,
+  pressureHoldMs: 2000,
+  killCooldownMs: 2000,
+  /** `node_heap: auto`: V8's old space gets this share of the agent's hard limit. */
+  nodeHeapShare: 0.75,
 } as const;

@@ -6,6 +6,7 @@ import { DEFAULTS } from './defaults.js';
 import { findInstructions, loadInstructions, type LoadedInstructions } from './instructions.js';
 import type { LoadedWorkflow } from './load.js';
 import type { Priority } from './schema.js';
+import type { Thresholds } from '../governor/levels.js';
 
 /** An agent type with every default applied. Sizes in bytes, durations in ms. */
 export interface AgentProfile {
@@ -21,6 +22,18 @@ export interface AgentProfile {
   readonly retries: number;
   /** Expected duration of one task, when declared. */
   readonly durationMs: number | null;
+  /** `--max-old-space-size` in MiB passed through NODE_OPTIONS (`node_heap`), or null. */
+  readonly nodeHeapMb: number | null;
+}
+
+/** The memory governor's settings. */
+export interface GovernorConfig {
+  readonly thresholds: Thresholds;
+  readonly margin: number;
+  readonly holdMs: number;
+  readonly cooldownMs: number;
+  /** The budget view counts the budget as this share of a limit (default budgets are 75 % of the effective limit). */
+  readonly budgetShare: number;
 }
 
 /** A task ready to schedule. */
@@ -58,6 +71,7 @@ export interface ResolvedConfig {
   readonly agingMs: number;
   readonly starvationLimitMs: number;
   readonly retryBackoffMs: number;
+  readonly governor: GovernorConfig;
   readonly agents: Readonly<Record<string, AgentProfile>>;
   readonly tasks: readonly TaskSpec[];
   readonly instructionsFile: string | null;
@@ -112,6 +126,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
       timeoutMs: a.timeout ?? defaultTimeout,
       retries: a.retries ?? DEFAULTS.retries,
       durationMs: a.duration ?? null,
+      nodeHeapMb: null,
     };
   }
 
@@ -130,6 +145,27 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     }
     if (a.limitBytes !== null && a.limitBytes < a.memoryBytes) {
       errors.push(source.error(['agents', name, 'limit'], `Expected a limit >= memory (${formatBytes(a.memoryBytes)}), got ${formatBytes(a.limitBytes)}`));
+    }
+    const heap = user.agents[name]!.node_heap;
+    if (heap === 'auto' && a.limitBytes === null) {
+      errors.push(source.error(['agents', name, 'node_heap'], 'node_heap: auto derives the heap from `limit`; declare a limit or give a size'));
+    } else if (heap !== undefined) {
+      const bytes = heap === 'auto' ? a.limitBytes! * DEFAULTS.nodeHeapShare : heap;
+      agents[name] = { ...a, nodeHeapMb: Math.max(16, Math.floor(bytes / 1024 ** 2)) };
+    }
+  }
+  const g = user.governor ?? {};
+  const thresholds: Thresholds = {
+    moderate: g.moderate ?? DEFAULTS.thresholds.moderate,
+    high: g.high ?? DEFAULTS.thresholds.high,
+    critical: g.critical ?? DEFAULTS.thresholds.critical,
+    emergency: g.emergency ?? DEFAULTS.thresholds.emergency,
+    ceiling: g.ceiling ?? DEFAULTS.thresholds.ceiling,
+  };
+  const order = ['moderate', 'high', 'critical', 'emergency', 'ceiling'] as const;
+  for (let i = 1; i < order.length; i++) {
+    if (thresholds[order[i]!] <= thresholds[order[i - 1]!]) {
+      errors.push(source.error(['governor', order[i]!], `Expected ${order[i]} above ${order[i - 1]} (${Math.round(thresholds[order[i - 1]!] * 100)}%), got ${Math.round(thresholds[order[i]!] * 100)}%`));
     }
   }
   if (errors.length > 0) throw new ConfigErrors(errors);
@@ -173,6 +209,13 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     agingMs: user.aging ?? DEFAULTS.agingMs,
     starvationLimitMs: user.starvation_limit ?? DEFAULTS.starvationLimitMs,
     retryBackoffMs: DEFAULTS.retryBackoffMs,
+    governor: {
+      thresholds,
+      margin: g.margin ?? DEFAULTS.pressureMargin,
+      holdMs: g.hold ?? DEFAULTS.pressureHoldMs,
+      cooldownMs: g.cooldown ?? DEFAULTS.killCooldownMs,
+      budgetShare: DEFAULTS.budgetShare,
+    },
     agents,
     tasks,
     instructionsFile: instr?.file ?? null,

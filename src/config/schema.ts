@@ -23,6 +23,17 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return n;
 });
 
+/** `70%` or `0.7`. */
+const fraction = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
+  const n = typeof v === 'number' ? v : m ? Number(m[1]) / 100 : NaN;
+  if (!(n > 0 && n <= 1)) {
+    ctx.addIssue({ code: 'custom', message: `Expected a percentage such as 70% (or a fraction such as 0.7), got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
 const positiveInt = z.number().int().min(1);
 const nonNegativeInt = z.number().int().min(0);
 
@@ -40,6 +51,8 @@ export const agentSchema = z.strictObject({
   retries: nonNegativeInt.optional(),
   /** Expected duration of one task; lets the scheduler backfill around a waiting task. */
   duration: duration.optional(),
+  /** Node agents: `auto` passes --max-old-space-size (75% of `limit`) through NODE_OPTIONS, or a size. */
+  node_heap: z.union([z.literal('auto'), size]).optional(),
   description: z.string().optional(),
 });
 
@@ -76,6 +89,23 @@ export const workflowSchema = z.strictObject({
   aging: duration.optional(),
   /** After the head of the queue has waited this long, smaller tasks stop backfilling. @default 30s */
   starvation_limit: duration.optional(),
+  /** The memory governor's levels and timing. */
+  governor: z
+    .strictObject({
+      moderate: fraction.optional(),
+      high: fraction.optional(),
+      critical: fraction.optional(),
+      emergency: fraction.optional(),
+      /** At or above this the cooldown between kills is skipped. @default 98% */
+      ceiling: fraction.optional(),
+      /** A level is left only this far below its start… @default 5% */
+      margin: fraction.optional(),
+      /** …for this long. @default 2s */
+      hold: duration.optional(),
+      /** Between two kills for pressure. @default 2s */
+      cooldown: duration.optional(),
+    })
+    .optional(),
   agents: z.record(z.string(), agentSchema),
   tasks: z.array(taskSchema).min(1),
 });

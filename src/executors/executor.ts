@@ -1,5 +1,5 @@
 /** Why Guild itself stopped a task. */
-export type KillReason = 'timeout' | 'cancelled' | 'memory';
+export type KillReason = 'timeout' | 'cancelled' | 'pressure' | 'limit';
 
 /** How one attempt ended. */
 export interface ExecOutcome {
@@ -20,8 +20,15 @@ export interface Execution {
   readonly pid: number | null;
   /** Settles once the attempt has ended and, for processes, the whole group is gone. */
   readonly done: Promise<ExecOutcome>;
-  /** Stops the attempt: TERM to the whole group, KILL after the grace period. Idempotent. */
-  kill(reason: KillReason): void;
+  /**
+   * Stops the attempt: TERM to the whole group (and CONT, so a paused tree can act on it), KILL
+   * after `graceMs` (default: the request's grace). Idempotent.
+   */
+  kill(reason: KillReason, graceMs?: number): void;
+  /** SIGSTOP to the whole group; false when it cannot be paused (functions). */
+  pause(): boolean;
+  /** SIGCONT to the whole group. */
+  resume(): void;
 }
 
 /** What one attempt needs. */

@@ -48,10 +48,10 @@ export class FunctionExecutor implements Executor<FunctionRequest> {
       () => outcome(null),
       (e: unknown) => {
         if (killedBy === 'timeout') return outcome(`timed out after ${formatDuration(req.timeoutMs)}`);
-        if (killedBy !== null) return outcome(killedBy === 'cancelled' ? 'cancelled' : 'killed for memory');
+        if (killedBy !== null) return outcome(killedBy);
         return outcome(e instanceof Error ? e.message : String(e));
       },
     );
-    return { pid: null, done, kill };
+    return { pid: null, done, kill, pause: () => false, resume: () => undefined };
   }
 }

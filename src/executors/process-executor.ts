@@ -43,12 +43,15 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
 
     let killedBy: KillReason | null = null;
     let killTimer: NodeJS.Timeout | undefined;
-    const kill = (reason: KillReason): void => {
+    const kill = (reason: KillReason, graceMs = req.killGraceMs): void => {
       if (killedBy !== null || pgid === null) return;
       killedBy = reason;
       signalGroup(pgid, 'SIGTERM');
-      killTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), req.killGraceMs);
+      signalGroup(pgid, 'SIGCONT'); // a stopped process only acts on TERM once it runs again
+      killTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), graceMs);
     };
+    const pause = (): boolean => pgid !== null && killedBy === null && signalGroup(pgid, 'SIGSTOP');
+    const resume = (): void => void (pgid !== null && signalGroup(pgid, 'SIGCONT'));
     const timeout = Number.isFinite(req.timeoutMs) && req.timeoutMs > 0 ? setTimeout(() => kill('timeout'), req.timeoutMs) : undefined;
 
     const done = new Promise<ExecOutcome>((resolve) => {
@@ -65,7 +68,8 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
         if (error === null) {
           if (killedBy === 'timeout') error = `timed out after ${formatDuration(req.timeoutMs)}`;
           else if (killedBy === 'cancelled') error = 'cancelled';
-          else if (killedBy === 'memory') error = 'killed for memory';
+          else if (killedBy === 'pressure') error = 'killed under memory pressure';
+          else if (killedBy === 'limit') error = 'memory limit exceeded';
           else if (signal) error = `killed by ${signal}`;
           else if (exitCode !== 0) error = `exited with code ${exitCode}`;
         }
@@ -75,7 +79,7 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
       child.once('exit', (code, signal) => void finish(code, signal, null));
     });
 
-    return { pid: pgid, done, kill };
+    return { pid: pgid, done, kill, pause, resume };
   }
 }
 

@@ -2,7 +2,7 @@ import type { Priority } from '../config/schema.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { denyReason, mayBackfill, shadow, type Capacity, type Demand, type DenyReason, type RunningShare } from './admission.js';
 import { PriorityHeap, type Keyed } from './priority-queue.js';
-import { queueKey } from './queue-key.js';
+import { priorityRank, queueKey } from './queue-key.js';
 
 /** A unit of work as the scheduler sees it. The scheduler fills in the Keyed fields. */
 export interface SchedulerJob extends Keyed, Demand {
@@ -49,6 +49,8 @@ interface TypeQueue<J> {
 
 interface Running<J> {
   job: J;
+  /** The estimate at admission: it may be raised later for queued jobs, not for this one. */
+  expectedBytes: number;
   observedBytes: number;
   accountedBytes: number;
   expectedEnd: number;
@@ -72,6 +74,7 @@ export class Scheduler<J extends SchedulerJob> {
   #cpuUsed = 0;
   #systemAvailable: number | null = null;
   #cap: number | null = null;
+  #maxRank = 3; // priorities admitted: rank <= this (3 = all, 2 = low deferred, 0 = critical only)
   #stopped = false;
   #pumping = false;
   #again = false;
@@ -160,7 +163,7 @@ export class Scheduler<J extends SchedulerJob> {
     if (!r) return;
     this.#running.delete(job);
     this.#accounted -= r.accountedBytes;
-    this.#untouched -= Math.max(0, job.memoryBytes - r.observedBytes);
+    this.#untouched -= Math.max(0, r.expectedBytes - r.observedBytes);
     this.#cpuUsed -= job.cpu;
     this.#types.get(job.type)!.running--;
     this.pump();
@@ -170,9 +173,9 @@ export class Scheduler<J extends SchedulerJob> {
   observe(job: J, rssBytes: number): void {
     const r = this.#running.get(job);
     if (!r) return;
-    this.#untouched += Math.max(0, job.memoryBytes - rssBytes) - Math.max(0, job.memoryBytes - r.observedBytes);
+    this.#untouched += Math.max(0, r.expectedBytes - rssBytes) - Math.max(0, r.expectedBytes - r.observedBytes);
     r.observedBytes = rssBytes;
-    const accounted = Math.max(job.memoryBytes, rssBytes);
+    const accounted = Math.max(r.expectedBytes, rssBytes);
     this.#accounted += accounted - r.accountedBytes;
     r.accountedBytes = accounted;
   }
@@ -185,6 +188,15 @@ export class Scheduler<J extends SchedulerJob> {
   /** An extra cap on running tasks (the governor's response to pressure); null lifts it. */
   setCap(cap: number | null): void {
     this.#cap = cap;
+    this.pump();
+  }
+
+  /**
+   * Which priorities may start (the governor's response to pressure): `all`, `defer-low`
+   * (low waits), `critical-only`. Running jobs are not affected.
+   */
+  setAdmission(rule: 'all' | 'defer-low' | 'critical-only'): void {
+    this.#maxRank = rule === 'all' ? 3 : rule === 'defer-low' ? 2 : 0;
     this.pump();
   }
 
@@ -296,7 +308,9 @@ export class Scheduler<J extends SchedulerJob> {
     out.length = 0;
     for (const t of this.#typeList) {
       if (t.heap.size === 0 || (t.limit !== null && t.running >= t.limit)) continue;
-      out.push(t.heap.peek()!);
+      const head = t.heap.peek()!;
+      if (this.#maxRank < 3 && priorityRank(head.priority) > this.#maxRank) continue;
+      out.push(head);
     }
     if (out.length > 1) out.sort((a, b) => a.key - b.key || a.seq - b.seq);
     return out;
@@ -326,7 +340,7 @@ export class Scheduler<J extends SchedulerJob> {
     this.#queued--;
     t.running++;
     const now = this.#opts.now();
-    this.#running.set(job, { job, observedBytes: 0, accountedBytes: job.memoryBytes, expectedEnd: now + job.expectedDurationMs });
+    this.#running.set(job, { job, expectedBytes: job.memoryBytes, observedBytes: 0, accountedBytes: job.memoryBytes, expectedEnd: now + job.expectedDurationMs });
     this.#accounted += job.memoryBytes;
     this.#untouched += job.memoryBytes;
     this.#cpuUsed += job.cpu;

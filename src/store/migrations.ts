@@ -37,4 +37,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX tasks_agent ON tasks (agent, status);
   `,
+  // 2: the queue as it stood when the governor killed an agent (read after an emergency).
+  `
+  CREATE TABLE queue_snapshots (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    at_ms REAL NOT NULL,
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL
+  );
+  CREATE INDEX queue_snapshots_run ON queue_snapshots (run_id, at_ms);
+  `,
 ];

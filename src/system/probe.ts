@@ -55,6 +55,8 @@ export interface SystemProbe {
   forget(pid: number): void;
   /** This process's own resident memory in bytes. */
   selfRss(): number;
+  /** Under memory pressure: drop what the probe keeps for speed (open descriptors). */
+  releaseCaches?(): void;
   close(): void;
 }
 
@@ -165,6 +167,10 @@ export class LinuxProbe implements SystemProbe {
 
   selfRss(): number {
     return process.memoryUsage.rss();
+  }
+
+  releaseCaches(): void {
+    this.#reader.close();
   }
 
   close(): void {

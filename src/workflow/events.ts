@@ -1,3 +1,5 @@
+import type { GovernorAction } from '../governor/governor.js';
+import type { PressureLevel } from '../governor/levels.js';
 import type { RunReport, TaskStatus } from './report.js';
 
 /** A running task at one sampling instant. */
@@ -21,8 +23,8 @@ export type RunEvent =
       id: string;
       agent: string;
       attempt: number;
-      /** The task's state after this attempt: a final status, or 'retrying'. */
-      status: TaskStatus | 'retrying';
+      /** The task's state after this attempt: a final status, 'retrying', or 'requeued' after a pressure kill. */
+      status: TaskStatus | 'retrying' | 'requeued';
       exitCode: number | null;
       signal: string | null;
       durationMs: number;
@@ -43,6 +45,10 @@ export type RunEvent =
       done: number;
       total: number;
       blocked: { id: string; reason: string; waitedMs: number } | null;
+      level: PressureLevel;
+      paused: number;
     }
+  | { type: 'governor'; t: number; action: GovernorAction }
+  | { type: 'alert'; t: number; severity: 'warning' | 'critical'; message: string }
   | { type: 'run-stopping'; t: number; reason: 'failure' | 'interrupted'; detail: string }
   | { type: 'run-end'; t: number; report: RunReport };

@@ -1,10 +1,32 @@
 import type { BudgetSource } from '../config/resolve.js';
 import type { Priority } from '../config/schema.js';
 import type { MemorySource } from '../system/probe.js';
+import type { GovernorAction } from '../governor/governor.js';
+import type { PressureLevel } from '../governor/levels.js';
 import { longestChain } from './dag.js';
 
 /** Final states of a task. */
 export type TaskStatus = 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+
+/** Guild killed an attempt: for pressure (the governor's emergency) or over the agent's hard limit. */
+export interface TaskKill {
+  reason: 'pressure' | 'limit';
+  /** The pressure level for a pressure kill. */
+  level: PressureLevel | null;
+  attempt: number;
+  at_ms: number;
+  rss_bytes: number | null;
+  message: string;
+}
+
+/** A governor response, as it happened. */
+export type ResponseRecord = { at_ms: number } & GovernorAction;
+
+export interface Alert {
+  at_ms: number;
+  severity: 'warning' | 'critical';
+  message: string;
+}
 
 /** One task in the `--json` document. Times are ms from the run's start. */
 export interface TaskReport {
@@ -25,6 +47,10 @@ export interface TaskReport {
   attempts: number;
   error: string | null;
   log_file: string | null;
+  /** Time spent stopped (SIGSTOP) by the governor. */
+  paused_ms: number;
+  /** Kills by Guild, with reasons. */
+  kills: TaskKill[];
 }
 
 /** The three terms of the lower bound, each from measured figures. */
@@ -62,6 +88,15 @@ export interface RunReport {
   samples: number;
   admissions: { admitted: number; backfilled: number; denied: { memory: number; cpu: number } };
   counts: Record<TaskStatus, number>;
+  /** Memory pressure over the run: the highest level and the time spent at each. */
+  pressure: { highest: PressureLevel; time_ms: Record<PressureLevel, number> };
+  /** Agents Guild killed (pressure and hard limits). */
+  guild_kills: number;
+  /** Kernel OOM kills in Guild's cgroup during the run (memory.events / memory.oom_control); null where unreadable. */
+  oom_kills: number | null;
+  /** What the governor did, in order (the first 1000). */
+  responses: ResponseRecord[];
+  alerts: Alert[];
   /** Things worth knowing that did not stop the run (e.g. a budget above the machine's limit). */
   warnings: string[];
   log_dir: string | null;

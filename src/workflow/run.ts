@@ -9,8 +9,11 @@ import { Scheduler, type SchedulerJob } from '../scheduler/scheduler.js';
 import { openDatabase } from '../store/db.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
 import type { SystemProbe } from '../system/probe.js';
+import { Governor, type CacheMode, type GovernedAgent, type GovernorAction } from '../governor/governor.js';
+import type { PressureLevel } from '../governor/levels.js';
+import { formatBytes } from '../util/units.js';
 import type { RunEvent, RunningTaskView } from './events.js';
-import { lowerBound, type RunReport, type TaskReport, type TaskStatus } from './report.js';
+import { lowerBound, type Alert, type ResponseRecord, type RunReport, type TaskKill, type TaskReport, type TaskStatus } from './report.js';
 
 /** Options of one run, beyond what the resolved config says. */
 export interface ExecuteOptions {
@@ -26,6 +29,13 @@ export interface ExecuteOptions {
   functions?: ReadonlyMap<string, TaskFunction>;
   /** @default a time-sortable id */
   runId?: string;
+  /** Told to shrink, evict or stop caching as memory pressure rises (the cache tiers implement it). */
+  memoryConsumers?: readonly MemoryConsumer[];
+}
+
+/** Anything that holds memory it could give back under pressure. */
+export interface MemoryConsumer {
+  onCacheMode(mode: CacheMode): void;
 }
 
 type Phase = 'pending' | 'queued' | 'running' | 'retry-wait' | TaskStatus;
@@ -50,9 +60,27 @@ interface TaskState extends SchedulerJob {
   pids: Set<number>;
   retryTimer: NodeJS.Timeout | null;
   dependents: TaskState[];
+  /** Highest RSS of the current attempt. */
+  attemptPeak: number | null;
+  paused: boolean;
+  pausedAt: number;
+  pausedMs: number;
+  kills: TaskKill[];
+  /** Attempts ended by a pressure kill: requeued, and not counted against `retries`. */
+  requeues: number;
 }
 
 const EARLY_SAMPLE_MS = 30;
+/** Sampling near the limits; between this and the configured interval otherwise. */
+const FAST_SAMPLE_MS = 100;
+/** Nothing running and nothing queued (retry backoff): look less often. */
+const IDLE_SAMPLE_MS = 1000;
+/** Grace between TERM and KILL when memory is short: there is no time to wait for a clean exit. */
+const MEMORY_KILL_GRACE_MS = 500;
+/** A task killed for pressure this many times fails instead of being requeued again. */
+const MAX_REQUEUES = 5;
+/** At most this many governor responses are kept for the report (the events carry all). */
+const MAX_RESPONSES = 1000;
 
 
 /** A time-sortable run id: `20261122-041700-3fa2`. */
@@ -94,6 +122,14 @@ class WorkflowRun {
   #samples = 0;
   #available = 0;
   #finish!: () => void;
+  readonly #governor: Governor;
+  readonly #responses: ResponseRecord[] = [];
+  readonly #alerts: Alert[] = [];
+  #guildKills = 0;
+  #oomAtStart: number | null = null;
+  #sampleTimer: NodeJS.Timeout | null = null;
+  #sampleDelay = 0;
+  #nearLimit = false;
 
   constructor(config: ResolvedConfig, options: ExecuteOptions) {
     this.#config = config;
@@ -113,6 +149,24 @@ class WorkflowRun {
       concurrency: (type) => config.agents[type]?.concurrency ?? null,
       now: () => this.#now(),
       start: (s) => this.#startAttempt(s),
+    });
+    const g = config.governor;
+    this.#governor = new Governor({
+      thresholds: g.thresholds,
+      margin: g.margin,
+      holdMs: g.holdMs,
+      cooldownMs: g.cooldownMs,
+      now: () => this.#now(),
+      target: {
+        agents: () => this.#governedAgents(),
+        setCap: (cap) => this.#scheduler.setCap(cap),
+        setAdmission: (rule) => this.#scheduler.setAdmission(rule),
+        setCaching: (mode) => this.#setCaching(mode),
+        pause: (id) => this.#pause(this.#states.get(id)!),
+        resume: (id) => this.#resume(this.#states.get(id)!),
+        kill: (id, level) => this.#pressureKill(this.#states.get(id)!, level),
+      },
+      onAction: (a, at) => this.#recordResponse(a, at),
     });
   }
 
@@ -150,8 +204,9 @@ class WorkflowRun {
     const finished = new Promise<void>((resolve) => (this.#finish = resolve));
     const onAbort = (): void => this.#stop('interrupted', 'interrupted');
     signal?.addEventListener('abort', onAbort, { once: true });
+    this.#oomAtStart = this.#probe.memory().oomKills;
     this.#sample();
-    const sampler = setInterval(() => this.#sample(), this.#config.sampleIntervalMs);
+    this.#scheduleSample();
     try {
       if (signal?.aborted) onAbort();
       else
@@ -161,7 +216,8 @@ class WorkflowRun {
       this.#checkDone();
       await finished;
     } finally {
-      clearInterval(sampler);
+      if (this.#sampleTimer) clearTimeout(this.#sampleTimer);
+      this.#sampleTimer = null;
       signal?.removeEventListener('abort', onAbort);
     }
     const report = this.#report();
@@ -212,6 +268,12 @@ class WorkflowRun {
         pids: new Set(),
         retryTimer: null,
         dependents: [],
+        attemptPeak: null,
+        paused: false,
+        pausedAt: 0,
+        pausedMs: 0,
+        kills: [],
+        requeues: 0,
       });
     }
     for (const s of this.#states.values()) for (const d of s.spec.needs) this.#states.get(d)!.dependents.push(s);
@@ -241,6 +303,7 @@ class WorkflowRun {
     s.startedMs ??= now;
     s.attemptStartedAt = now;
     s.lastRss = null;
+    s.attemptPeak = null;
     const fn = this.#opts.functions?.get(s.id);
     const base = { taskId: s.id, attempt: s.attempts, timeoutMs: s.spec.timeoutMs, killGraceMs: this.#config.killGraceMs };
     s.exec = fn
@@ -249,10 +312,15 @@ class WorkflowRun {
           ...base,
           command: s.spec.run,
           cwd: this.#config.dir,
-          env: { ...process.env, ...s.spec.env, GUILD_RUN_ID: this.#runId, GUILD_TASK_ID: s.id, GUILD_ATTEMPT: String(s.attempts) },
+          env: this.#env(s),
           logFile: this.#logFile(s)!,
         });
     this.#running.add(s);
+    // Waking from idle: the next sample must not wait the idle interval.
+    if (this.#sampleTimer !== null && this.#sampleDelay > this.#config.sampleIntervalMs) {
+      clearTimeout(this.#sampleTimer);
+      this.#scheduleSample();
+    }
     if (s.exec.pid !== null) {
       s.pids.add(s.exec.pid);
       // One early look, so that a task shorter than the sampling interval still gets a measured peak.
@@ -265,6 +333,13 @@ class WorkflowRun {
       (outcome) => this.#attemptEnded(s, outcome),
       (e: unknown) => this.#attemptEnded(s, { exitCode: null, signal: null, killedBy: null, error: String(e), durationMs: 0 }),
     );
+  }
+
+  #env(s: TaskState): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...s.spec.env, GUILD_RUN_ID: this.#runId, GUILD_TASK_ID: s.id, GUILD_ATTEMPT: String(s.attempts) };
+    // node_heap: V8 collects before the agent's hard limit is reached, instead of growing into it.
+    if (s.profile.nodeHeapMb !== null) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --max-old-space-size=${s.profile.nodeHeapMb}`.trim();
+    return env;
   }
 
   #logFile(s: TaskState): string | null {
@@ -285,17 +360,23 @@ class WorkflowRun {
     s.exec = null;
     s.busyMs += o.durationMs;
     s.endedMs = this.#now();
+    if (s.paused) {
+      s.pausedMs += s.endedMs - s.pausedAt;
+      s.paused = false;
+    }
     s.exitCode = o.exitCode;
     s.signal = o.signal;
     s.error = o.error;
     this.#scheduler.release(s);
 
-    const ok = o.error === null;
-    let status: TaskStatus | 'retrying';
-    if (ok) status = 'succeeded';
+    let status: TaskStatus | 'retrying' | 'requeued';
+    if (o.error === null) status = 'succeeded';
     else if (o.killedBy === 'cancelled' || this.#stopping === 'interrupted') status = 'cancelled';
-    else if (!this.#stopping && s.attempts <= s.spec.retries) status = 'retrying';
+    else if (o.killedBy === 'pressure') status = this.#requeueAfterKill(s);
+    else if (!this.#stopping && s.attempts - s.requeues <= s.spec.retries) status = 'retrying';
     else status = 'failed';
+    if (o.killedBy === 'limit') s.error = s.kills[s.kills.length - 1]?.message ?? o.error;
+    if (o.killedBy === 'pressure') this.#governor.killSettled(s.id);
     this.#emit({
       type: 'task-end',
       t: s.endedMs,
@@ -307,10 +388,12 @@ class WorkflowRun {
       signal: o.signal,
       durationMs: o.durationMs,
       peakRssBytes: s.peakRss,
-      error: o.error,
+      error: s.error,
     });
 
-    if (status === 'retrying') {
+    if (status === 'requeued') {
+      this.#enqueue(s);
+    } else if (status === 'retrying') {
       s.phase = 'retry-wait';
       const backoff = Math.min(this.#config.retryBackoffMs * 2 ** (s.attempts - 1), 30_000);
       s.retryTimer = setTimeout(() => {
@@ -371,6 +454,7 @@ class WorkflowRun {
   #sample(): void {
     let total = 0;
     const now = this.#now();
+    this.#nearLimit = false;
     const views: RunningTaskView[] = [];
     for (const s of this.#running) {
       total += this.#sampleTask(s);
@@ -383,6 +467,11 @@ class WorkflowRun {
     const mem = this.#probe.memory();
     this.#available = mem.availableBytes;
     this.#scheduler.setSystemAvailable(mem.availableBytes);
+    this.#governor.observe({
+      system: mem.usedBytes / mem.limitBytes,
+      budget: (total / this.#config.budgetBytes) * this.#config.governor.budgetShare,
+      psiFullAvg10: this.#probe.psi()?.fullAvg10 ?? null,
+    });
     this.#flush();
     this.#emit({
       type: 'sample',
@@ -396,6 +485,8 @@ class WorkflowRun {
       done: this.#done,
       total: this.#states.size,
       blocked: this.#scheduler.blocked,
+      level: this.#governor.level,
+      paused: views.filter((v) => this.#states.get(v.id)!.paused).length,
     });
     this.#scheduler.pump();
   }
@@ -407,10 +498,142 @@ class WorkflowRun {
     const tree = this.#probe.tree(pid);
     if (tree.pids.length === 0) return 0;
     for (const p of tree.pids) s.pids.add(p);
-    s.lastRss = tree.rssBytes;
-    s.peakRss = Math.max(s.peakRss ?? 0, tree.rssBytes);
-    this.#scheduler.observe(s, tree.rssBytes);
-    return tree.rssBytes;
+    const rss = tree.rssBytes;
+    s.lastRss = rss;
+    s.peakRss = Math.max(s.peakRss ?? 0, rss);
+    s.attemptPeak = Math.max(s.attemptPeak ?? 0, rss);
+    this.#scheduler.observe(s, rss);
+    // An agent above its type's estimate: tasks of that type not yet started now expect as much.
+    if (rss > s.memoryBytes) this.#raiseEstimate(s.type, rss);
+    const limit = s.profile.limitBytes;
+    if (limit !== null) {
+      if (rss > limit && s.exec?.pause !== undefined) this.#limitKill(s, rss, limit);
+      else if (rss > limit * 0.8) this.#nearLimit = true;
+    }
+    return rss;
+  }
+
+  /** Raises the estimate of every not-yet-running task of `type` (never past what could run alone). */
+  #raiseEstimate(type: string, bytes: number): void {
+    const cap = Math.floor(this.#config.budgetBytes / this.#config.headroom);
+    const estimate = Math.min(bytes, cap);
+    for (const t of this.#states.values()) {
+      if (t.type === type && t.memoryBytes < estimate && (t.phase === 'pending' || t.phase === 'queued' || t.phase === 'retry-wait')) t.memoryBytes = estimate;
+    }
+  }
+
+  /** A tree above its agent's hard limit dies at once: TERM, then KILL after a short grace. */
+  #limitKill(s: TaskState, rss: number, limit: number): void {
+    if (!s.exec || s.kills.some((k) => k.attempt === s.attempts)) return;
+    const message = `memory limit exceeded: ${formatBytes(rss)} > ${formatBytes(limit)}`;
+    s.kills.push({ reason: 'limit', level: null, attempt: s.attempts, at_ms: round(this.#now())!, rss_bytes: rss, message });
+    this.#guildKills++;
+    s.exec.kill('limit', MEMORY_KILL_GRACE_MS);
+    this.#alert('warning', `${s.id}: ${message}; killed`);
+  }
+
+  /** The governor's emergency: kill, requeue with what was observed, save the queue, alert. */
+  #pressureKill(s: TaskState, level: PressureLevel): void {
+    if (!s.exec) return;
+    const rss = s.lastRss;
+    const message = `killed under memory pressure (${level}) at ${formatBytes(rss)}`;
+    s.kills.push({ reason: 'pressure', level, attempt: s.attempts, at_ms: round(this.#now())!, rss_bytes: rss, message });
+    this.#guildKills++;
+    s.exec.kill('pressure', MEMORY_KILL_GRACE_MS);
+    this.#saveQueueState(`${level}: killed ${s.id}`);
+    this.#alert('critical', `memory ${level} (${Math.round(this.#governor.fraction * 100)}%): killed ${s.id} at ${formatBytes(rss)}; it will be requeued`);
+  }
+
+  /** After a pressure kill: requeue with the observed peak as the estimate, unless it can never fit. */
+  #requeueAfterKill(s: TaskState): 'requeued' | 'failed' {
+    s.requeues++;
+    const observed = Math.max(s.memoryBytes, s.attemptPeak ?? 0);
+    const cap = this.#config.budgetBytes / this.#config.headroom;
+    if (observed > cap) {
+      s.error = `needs ${formatBytes(observed)} (observed before Guild killed it) but with ${this.#config.headroom}× headroom that exceeds the budget ${formatBytes(this.#config.budgetBytes)}`;
+      return 'failed';
+    }
+    if (s.requeues > MAX_REQUEUES || this.#stopping) {
+      s.error = `killed under memory pressure ${s.requeues} times`;
+      return 'failed';
+    }
+    s.memoryBytes = observed;
+    this.#raiseEstimate(s.type, observed);
+    return 'requeued';
+  }
+
+  #governedAgents(): GovernedAgent[] {
+    const out: GovernedAgent[] = [];
+    for (const s of this.#running) {
+      out.push({ id: s.id, priority: s.priority, startedAt: s.attemptStartedAt, paused: s.paused, controllable: s.exec?.pid != null, rssBytes: s.lastRss });
+    }
+    return out;
+  }
+
+  #pause(s: TaskState): void {
+    if (!s.exec || s.paused || !s.exec.pause()) return;
+    s.paused = true;
+    s.pausedAt = this.#now();
+  }
+
+  #resume(s: TaskState): void {
+    if (!s.exec || !s.paused) return;
+    s.exec.resume();
+    s.paused = false;
+    s.pausedMs += this.#now() - s.pausedAt;
+  }
+
+  /** Caches shrink, evict or switch off with pressure; Guild's own: the probe's kept-open files. */
+  #setCaching(mode: CacheMode): void {
+    if (mode === 'evict' || mode === 'off') this.#probe.releaseCaches?.();
+    for (const c of this.#opts.memoryConsumers ?? []) c.onCacheMode(mode);
+  }
+
+  #recordResponse(a: GovernorAction, at: number): void {
+    const rec = { at_ms: round(at)!, ...a } as ResponseRecord;
+    if (this.#responses.length < MAX_RESPONSES) this.#responses.push(rec);
+    this.#emit({ type: 'governor', t: at, action: a });
+    if (a.type === 'level' && (a.to === 'critical' || a.to === 'emergency')) {
+      this.#alert(a.to === 'emergency' ? 'critical' : 'warning', `memory pressure ${a.to} (${Math.round(a.fraction * 100)}% of the limit)`);
+    }
+  }
+
+  #alert(severity: Alert['severity'], message: string): void {
+    const alert: Alert = { at_ms: round(this.#now())!, severity, message };
+    this.#alerts.push(alert);
+    this.#emit({ type: 'alert', t: alert.at_ms, severity, message });
+  }
+
+  /** Writes what is queued, running and finished to the store: readable after an emergency. */
+  #saveQueueState(reason: string): void {
+    this.#flush();
+    if (!this.#history) return;
+    const by = (phases: Phase[]) => [...this.#states.values()].filter((t) => phases.includes(t.phase));
+    const state = {
+      running: [...this.#running].map((t) => ({ id: t.id, agent: t.type, priority: t.priority, rss_bytes: t.lastRss, estimate_bytes: t.memoryBytes, paused: t.paused })),
+      queued: by(['queued', 'retry-wait']).map((t) => ({ id: t.id, agent: t.type, priority: t.priority, estimate_bytes: t.memoryBytes })),
+      pending: by(['pending']).map((t) => t.id),
+      finished: by(['succeeded', 'failed', 'skipped', 'cancelled']).map((t) => ({ id: t.id, status: t.phase })),
+    };
+    this.#history.saveQueueState(this.#runId, round(this.#now())!, reason, JSON.stringify(state));
+  }
+
+  #scheduleSample(): void {
+    this.#sampleDelay = this.#nextInterval();
+    this.#sampleTimer = setTimeout(() => {
+      this.#sample();
+      if (this.#sampleTimer !== null) this.#scheduleSample();
+    }, this.#sampleDelay);
+  }
+
+  /**
+   * About every 100 ms near the limits (any pressure, 60 % of the limit, or a task near its hard
+   * limit); the configured interval (≤ 250 ms) while agents run with headroom; 1 s when idle.
+   */
+  #nextInterval(): number {
+    if (this.#running.size === 0 && this.#scheduler.queued === 0) return IDLE_SAMPLE_MS;
+    if (this.#governor.level !== 'optimal' || this.#governor.fraction >= 0.6 || this.#nearLimit) return Math.min(FAST_SAMPLE_MS, this.#config.sampleIntervalMs);
+    return this.#config.sampleIntervalMs;
   }
 
   /** Writes finished tasks in one transaction (each tick and at the end). */
@@ -456,6 +679,8 @@ class WorkflowRun {
         attempts: s.attempts,
         error: s.error,
         log_file: s.attempts > 0 ? this.#logFile(s) : null,
+        paused_ms: round(s.pausedMs)!,
+        kills: s.kills,
       });
     }
     const lb = lowerBound(
@@ -486,6 +711,11 @@ class WorkflowRun {
       samples: this.#samples,
       admissions: { admitted: this.#scheduler.stats.admitted, backfilled: this.#scheduler.stats.backfilled, denied: { ...this.#scheduler.stats.denied } },
       counts,
+      pressure: { highest: this.#governor.highest, time_ms: Object.fromEntries(Object.entries(this.#governor.timeAtMs).map(([k, v]) => [k, round(v)])) as Record<PressureLevel, number> },
+      guild_kills: this.#guildKills,
+      oom_kills: mem.oomKills === null || this.#oomAtStart === null ? null : mem.oomKills - this.#oomAtStart,
+      responses: this.#responses,
+      alerts: this.#alerts,
       warnings: [...this.#config.warnings],
       log_dir: this.#logDir,
       tasks,
