@@ -29,7 +29,7 @@ function fakeRun(specs: [string, Priority][]) {
     },
   };
   const actions: GovernorAction[] = [];
-  const gov = new Governor({ target, now: () => now, holdMs: 1000, cooldownMs: 2000, onAction: (a) => actions.push(a) });
+  const gov = new Governor({ target, now: () => now, holdMs: 1000, cooldownMs: 2000, predict: false, onAction: (a) => actions.push(a) });
   const feed = (fraction: number, advanceMs = 100) => {
     now += advanceMs;
     return gov.observe({ system: fraction, budget: 0, psiFullAvg10: null });
@@ -128,6 +128,34 @@ describe('governor responses', () => {
     r.feed(0.985, 100);
     assert.deepEqual(r.log.filter((l) => l.startsWith('kill')), ['kill d', 'kill c', 'kill b'], 'at the ceiling the cooldown is skipped');
     assert.equal(r.gov.kills, 3);
+  });
+
+  it('acts on where memory is heading: fast growth pauses early, but kills need real memory', () => {
+    const agents: GovernedAgent[] = [
+      { id: 'old', priority: 'medium', startedAt: 0, paused: false, controllable: true, rssBytes: 1 },
+      { id: 'young', priority: 'medium', startedAt: 10, paused: false, controllable: true, rssBytes: 1 },
+    ];
+    const log: string[] = [];
+    const gov = new Governor({
+      now: () => 0,
+      target: {
+        agents: () => agents,
+        setCap: () => undefined,
+        setAdmission: () => undefined,
+        setCaching: () => undefined,
+        pause: (id) => {
+          agents.find((a) => a.id === id)!.paused = true;
+          log.push(`pause ${id}`);
+        },
+        resume: (id) => log.push(`resume ${id}`),
+        kill: (id) => log.push(`kill ${id}`),
+      },
+    });
+    gov.observe({ system: 0.5, budget: 0, psiFullAvg10: null });
+    assert.equal(gov.observe({ system: 0.78, budget: 0, psiFullAvg10: null }), 'emergency', '0.78 growing by 0.28 a reading');
+    assert.deepEqual(log, ['pause young'], 'paused at once; no kill at 78% of the limit');
+    gov.observe({ system: 0.93, budget: 0, psiFullAvg10: null });
+    assert.deepEqual(log, ['pause young', 'kill young'], 'past critical and heading beyond the ceiling: kill');
   });
 
   it('PSI stalls lift the level to at least high', () => {

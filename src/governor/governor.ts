@@ -67,6 +67,8 @@ export interface GovernorOptions {
   caps?: readonly [number, number, number];
   /** PSI full avg10 at or above this lifts the level to at least `high`. @default 10 */
   psiHigh?: number;
+  /** Judge the level by where memory is heading (last growth extrapolated one reading). @default true */
+  predict?: boolean;
   now: () => number;
   onAction?: (a: GovernorAction, at: number) => void;
 }
@@ -95,6 +97,8 @@ export class Governor {
   #lastKillAt = -Infinity;
   #killInFlight: string | null = null;
   #fraction = 0;
+  #projected = 0;
+  #previous: number | null = null;
   kills = 0;
 
   constructor(options: GovernorOptions) {
@@ -105,6 +109,7 @@ export class Governor {
       cooldownMs: 2000,
       caps: [4, 2, 1],
       psiHigh: 10,
+      predict: true,
       ...options,
     };
     this.#tracker = new PressureTracker({ thresholds: this.#o.thresholds, margin: this.#o.margin, holdMs: this.#o.holdMs });
@@ -123,6 +128,11 @@ export class Governor {
     return this.#fraction;
   }
 
+  /** Where the fraction will be one reading from now if it keeps growing as it just did. */
+  get projected(): number {
+    return this.#projected;
+  }
+
   get timeAtMs(): Readonly<Record<PressureLevel, number>> {
     return this.#tracker.timeAtMs;
   }
@@ -139,8 +149,12 @@ export class Governor {
     // Memory stalls mean trouble whatever the counters say: at least `high`.
     if (r.psiFullAvg10 !== null && r.psiFullAvg10 >= this.#o.psiHigh) fraction = Math.max(fraction, this.#o.thresholds.high);
     this.#fraction = fraction;
+    // Act on where memory is heading, not only where it is: agents can grow by hundreds of MB
+    // between two readings, and the kernel's OOM killer does not wait for the next one.
+    this.#projected = this.#o.predict ? fraction + Math.max(0, fraction - (this.#previous ?? fraction)) : fraction;
+    this.#previous = fraction;
     const before = this.#tracker.level;
-    const level = this.#tracker.update(fraction, now);
+    const level = this.#tracker.update(this.#projected, now);
     if (level !== before) this.#emit({ type: 'level', from: before, to: level, fraction }, now);
     this.#apply(level, now);
     return level;
@@ -193,8 +207,12 @@ export class Governor {
       this.#emit({ type: 'pause', id: a.id }, now);
     }
 
-    if (level === 'emergency' && this.#killInFlight === null) {
-      const atCeiling = this.#fraction >= this.#o.thresholds.ceiling;
+    // Pausing is cheap and undone later; a kill is not: it needs memory really at the emergency
+    // line, or past critical and heading for the ceiling.
+    const th = this.#o.thresholds;
+    const mustKill = this.#fraction >= th.emergency || (this.#fraction >= th.critical && this.#projected >= th.ceiling);
+    if (level === 'emergency' && mustKill && this.#killInFlight === null) {
+      const atCeiling = this.#fraction >= th.ceiling || this.#projected >= th.ceiling;
       if (atCeiling || now - this.#lastKillAt >= this.#o.cooldownMs) {
         const victim = [...agents].sort((a, b) => priorityRank(b.priority) - priorityRank(a.priority) || b.startedAt - a.startedAt)[0];
         if (victim) {

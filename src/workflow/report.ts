@@ -47,6 +47,8 @@ export interface TaskReport {
   attempts: number;
   error: string | null;
   log_file: string | null;
+  /** The memory estimate admission used last: declared, learned, or raised to what was observed. */
+  memory_estimate_bytes: number;
   /** Time spent stopped (SIGSTOP) by the governor. */
   paused_ms: number;
   /** Kills by Guild, with reasons. */

@@ -627,12 +627,13 @@ class WorkflowRun {
   }
 
   /**
-   * About every 100 ms near the limits (any pressure, 60 % of the limit, or a task near its hard
-   * limit); the configured interval (≤ 250 ms) while agents run with headroom; 1 s when idle.
+   * About every 100 ms near the limits (any pressure, half the limit used, fast growth, or a task
+   * near its hard limit); the configured interval (≤ 250 ms) while agents run with headroom; 1 s when idle.
    */
   #nextInterval(): number {
     if (this.#running.size === 0 && this.#scheduler.queued === 0) return IDLE_SAMPLE_MS;
-    if (this.#governor.level !== 'optimal' || this.#governor.fraction >= 0.6 || this.#nearLimit) return Math.min(FAST_SAMPLE_MS, this.#config.sampleIntervalMs);
+    const g = this.#governor;
+    if (g.level !== 'optimal' || g.fraction >= 0.5 || g.projected >= 0.6 || this.#nearLimit) return Math.min(FAST_SAMPLE_MS, this.#config.sampleIntervalMs);
     return this.#config.sampleIntervalMs;
   }
 
@@ -679,6 +680,7 @@ class WorkflowRun {
         attempts: s.attempts,
         error: s.error,
         log_file: s.attempts > 0 ? this.#logFile(s) : null,
+        memory_estimate_bytes: s.memoryBytes,
         paused_ms: round(s.pausedMs)!,
         kills: s.kills,
       });

@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { runWorkflow } from '../src/index.js';
+import { ProcReader } from '../src/system/proc-reader.js';
+import { parseProcStat, pidsInGroup } from '../src/system/process-tree.js';
+import type { RunEvent } from '../src/workflow/events.js';
+import { LinuxProbe, type MemorySnapshot } from '../src/system/probe.js';
+
+/** The real probe, except that the machine's memory use reads as `fraction` of its limit. */
+class SteeredProbe extends LinuxProbe {
+  fraction = 0.3;
+  override memory(): MemorySnapshot {
+    const m = super.memory();
+    return { ...m, usedBytes: Math.round(m.limitBytes * this.fraction), availableBytes: Math.round(m.limitBytes * (1 - this.fraction)) };
+  }
+}
+import { hog, MB, tempDir, writeWorkflow } from './helpers.js';
+
+describe('the governor with real processes', () => {
+  it('kills a runaway agent within one sampling interval of crossing its limit; the rest carries on', async () => {
+    const file = writeWorkflow(`budget: 2GB
+keep_going: true
+agents:
+  runaway: { memory: 100MB, limit: 300MB }
+  steady: { memory: 80MB }
+tasks:
+  - { id: runaway, agent: runaway, run: "${hog(0, 0, '0 --grow 20')}" }
+  - { id: steady-1, agent: steady, run: "${hog(10, 2500)}" }
+  - { id: steady-2, agent: steady, run: "${hog(10, 2500)}" }
+`);
+    const r = await runWorkflow(file, { store: false });
+    const byId = new Map(r.tasks.map((t) => [t.id, t]));
+    const runaway = byId.get('runaway')!;
+    assert.equal(runaway.status, 'failed');
+    assert.match(runaway.error!, /^memory limit exceeded: \d+ MB > 300 MB$/);
+    assert.equal(runaway.kills.length, 1);
+    const kill = runaway.kills[0]!;
+    assert.equal(kill.reason, 'limit');
+    // It grows 20 MB per 100 ms and is sampled every 100 ms once near its limit: at the kill it
+    // is at most one interval's growth (plus scheduling slack on a busy machine) past the limit.
+    assert.ok(kill.rss_bytes! > 300 * MB && kill.rss_bytes! <= 300 * MB + 80 * MB, `killed at ${kill.rss_bytes! / MB} MB`);
+    assert.equal(byId.get('steady-1')!.status, 'succeeded');
+    assert.equal(byId.get('steady-2')!.status, 'succeeded');
+    assert.equal(r.guild_kills, 1);
+  });
+
+  it('pauses a low-priority agent (its whole process group stops) and resumes it when pressure falls', async () => {
+    const file = writeWorkflow(`budget: 1GB
+governor: { moderate: 10%, high: 20%, critical: 90%, emergency: 95%, hold: 300ms }
+agents: { a: { memory: 150MB, cpu: 0.1 } }
+tasks:
+  - { id: old, agent: a, priority: medium, run: "${hog(100, 3000)}" }
+  - { id: young, agent: a, priority: low, run: "${hog(100, 1500, '0 --grandchild 60000')}" }
+`);
+    const pids = new Map<string, number>();
+    let stateWhenPaused: string[] = [];
+    const reader = new ProcReader();
+    const onEvent = (e: RunEvent): void => {
+      if (e.type === 'task-start' && e.pid) pids.set(e.id, e.pid);
+      if (e.type === 'governor' && e.action.type === 'pause' && e.action.id === 'young') {
+        // SIGSTOP lands when each process next enters the kernel: look a moment later.
+        const pgid = pids.get('young')!;
+        setTimeout(() => {
+          stateWhenPaused = pidsInGroup(pgid, reader).map((p) => parseProcStat(reader.readOnce(`/proc/${p}/stat`) ?? '')?.state ?? '?');
+        }, 150);
+      }
+    };
+    const r = await runWorkflow(file, { store: false, onEvent });
+    assert.ok(stateWhenPaused.length >= 3, `sh, hog and grandchild: ${stateWhenPaused.join(',')}`);
+    assert.ok(
+      stateWhenPaused.every((s) => s === 'T'),
+      `every process of the group stopped: ${stateWhenPaused.join(',')}`,
+    );
+    const young = r.tasks.find((t) => t.id === 'young')!;
+    assert.equal(young.status, 'succeeded');
+    assert.ok(young.paused_ms > 200, `paused ${young.paused_ms} ms`);
+    const kinds = r.responses.filter((x) => x.type === 'pause' || x.type === 'resume').map((x) => `${x.type}:${'id' in x ? x.id : ''}`);
+    assert.deepEqual(kinds, ['pause:young', 'resume:young']);
+    assert.equal(r.pressure.highest, 'high');
+    assert.ok(r.pressure.time_ms.high > 0);
+  });
+
+  it('an emergency kills the youngest agent, requeues it with its observed peak, saves the queue and loses nothing finished', async () => {
+    // Real processes; the machine's memory reading is steered so the emergency comes on cue.
+    const dir = tempDir();
+    const hogs = Array.from({ length: 3 }, (_, i) => `  - { id: hog-${i}, agent: a, needs: [early], run: "${hog(150, 1500)}" }`);
+    const file = writeWorkflow(`budget: 2GB\ngovernor: { hold: 300ms }\nagents: { a: { memory: 100MB, cpu: 0.1 } }\ntasks:\n  - { id: early, agent: a, run: "echo done early" }\n${hogs.join('\n')}\n`, dir);
+    const probe = new SteeredProbe();
+    let started = 0;
+    const onEvent = (e: RunEvent): void => {
+      if (e.type === 'task-start' && e.id.startsWith('hog-') && ++started === 3) setTimeout(() => (probe.fraction = 0.96), 400);
+      if (e.type === 'governor' && e.action.type === 'kill') probe.fraction = 0.3;
+    };
+    const r = await runWorkflow(file, { probe, onEvent });
+    probe.close();
+    assert.equal(r.ok, true, JSON.stringify(r.tasks.map((t) => [t.id, t.status, t.error])));
+    assert.equal(r.guild_kills, 1);
+    const killed = r.tasks.filter((t) => t.kills.length > 0);
+    assert.deepEqual(
+      killed.map((t) => t.id),
+      ['hog-2'],
+      'the youngest of equals',
+    );
+    const k = killed[0]!;
+    assert.equal(k.status, 'succeeded', 'requeued and succeeded');
+    assert.equal(k.attempts, 2);
+    assert.equal(k.kills[0]!.reason, 'pressure');
+    assert.equal(k.kills[0]!.level, 'emergency');
+    assert.ok(k.kills[0]!.rss_bytes! > 150 * MB);
+    assert.ok(k.memory_estimate_bytes >= k.kills[0]!.rss_bytes!, 'requeued with what it was seen to use');
+    assert.ok(k.memory_estimate_bytes > 100 * MB, 'more than it declared');
+    assert.ok(r.alerts.some((a) => a.severity === 'critical' && /killed hog-2/.test(a.message)));
+    assert.equal(r.pressure.highest, 'emergency');
+    // The queue as it stood at the kill, readable from the store, with what had finished.
+    const db = new Database(join(dir, '.guild', 'guild.db'), { readonly: true });
+    const snaps = db.prepare('SELECT reason, state FROM queue_snapshots WHERE run_id = ?').all(r.run_id) as { reason: string; state: string }[];
+    assert.equal(snaps.length, 1);
+    assert.equal(snaps[0]!.reason, 'emergency: killed hog-2');
+    const state = JSON.parse(snaps[0]!.state) as { finished: { id: string; status: string }[]; running: { id: string; paused: boolean }[] };
+    assert.deepEqual(state.finished, [{ id: 'early', status: 'succeeded' }]);
+    assert.deepEqual(state.running.map((x) => x.id).sort(), ['hog-0', 'hog-1', 'hog-2']);
+    const rows = db.prepare(`SELECT id, status FROM tasks WHERE run_id = ? ORDER BY id`).all(r.run_id) as { id: string; status: string }[];
+    assert.deepEqual(rows.map((x) => x.status), ['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    db.close();
+  });
+
+  it('node_heap: auto passes --max-old-space-size derived from the limit', async () => {
+    const dir = tempDir();
+    const file = writeWorkflow(
+      `agents: { node: { memory: 100MB, limit: 256MB, node_heap: auto } }
+tasks:
+  - { id: heap, agent: node, run: "${process.execPath} -e \\"console.log(process.env.NODE_OPTIONS, require('v8').getHeapStatistics().heap_size_limit)\\"" }
+`,
+      dir,
+    );
+    const r = await runWorkflow(file, { store: false });
+    assert.equal(r.ok, true, r.tasks[0]!.error ?? '');
+    const [opts, limit] = readFileSync(r.tasks[0]!.log_file!, 'utf8').trim().split(' ');
+    assert.equal(opts, '--max-old-space-size=192');
+    assert.ok(Number(limit) >= 192 * MB && Number(limit) < 260 * MB, `V8 heap limit ${Number(limit) / MB} MB`);
+  });
+});
