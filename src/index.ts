@@ -13,3 +13,7 @@ export type { TreeSample } from './system/process-tree.js';
 export { GuildError, ConfigError, ConfigErrors, UsageError, type GuildErrorCode, type SourceLocation } from './errors.js';
 export { parseSize, parseDuration, formatBytes, formatDuration } from './util/units.js';
 export { inspectSystem, type SystemReport } from './system/doctor.js';
+export { agentProfiles, type ProfileReport } from './workflow/profiles.js';
+export { Governor, type GovernorOptions, type GovernorTarget, type GovernedAgent, type GovernorAction, type PressureReading, type AdmissionRule, type CacheMode } from './governor/governor.js';
+export { LEVELS, DEFAULT_THRESHOLDS, type PressureLevel, type Thresholds } from './governor/levels.js';
+export type { MemoryConsumer } from './workflow/run.js';

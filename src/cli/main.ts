@@ -116,6 +116,24 @@ program
   });
 
 program
+  .command('profiles')
+  .description('declared vs learned memory and duration per agent type, from the run history')
+  .argument('[file]', 'workflow file', 'guild.yaml')
+  .option('--json', 'print JSON')
+  .action(async (file: string, opts: { json?: boolean }) => {
+    const { loadConfig } = await import('../workflow/run-workflow.js');
+    const { agentProfiles } = await import('../workflow/profiles.js');
+    const { formatProfiles } = await import('./profiles-format.js');
+    let profiles;
+    try {
+      profiles = agentProfiles(loadConfig(file));
+    } catch (e) {
+      fail(e);
+    }
+    process.stdout.write(opts.json ? `${JSON.stringify(profiles, null, 2)}\n` : `${formatProfiles(profiles)}\n`);
+  });
+
+program
   .command('doctor')
   .description('show what the system probes measure and which source is in force')
   .option('--json', 'print JSON')

@@ -96,6 +96,8 @@ export interface RunReport {
   guild_kills: number;
   /** Kernel OOM kills in Guild's cgroup during the run (memory.events / memory.oom_control); null where unreadable. */
   oom_kills: number | null;
+  /** Per agent type: what was declared, what history says, and which admission used (before this run's results). */
+  profiles: Record<string, { declared_bytes: number; learned_p90_bytes: number | null; samples: number; estimate_bytes: number; source: 'declared' | 'learned' }>;
   /** What the governor did, in order (the first 1000). */
   responses: ResponseRecord[];
   alerts: Alert[];

@@ -8,6 +8,7 @@ import { ProcessExecutor } from '../executors/process-executor.js';
 import { Scheduler, type SchedulerJob } from '../scheduler/scheduler.js';
 import { openDatabase } from '../store/db.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
+import { learnedProfiles, MIN_SAMPLES, type LearnedProfile } from '../store/profiles.js';
 import type { SystemProbe } from '../system/probe.js';
 import { Governor, type CacheMode, type GovernedAgent, type GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
@@ -129,6 +130,7 @@ class WorkflowRun {
   #oomAtStart: number | null = null;
   #sampleTimer: NodeJS.Timeout | null = null;
   #sampleDelay = 0;
+  #learned = new Map<string, LearnedProfile>();
   #nearLimit = false;
 
   constructor(config: ResolvedConfig, options: ExecuteOptions) {
@@ -181,6 +183,7 @@ class WorkflowRun {
       const db = openDatabase(join(this.#config.dir, '.guild', 'guild.db'));
       this.#history = new RunHistory(db);
       this.#closeDb = () => db.close();
+      this.#learned = learnedProfiles(db);
       this.#history.startRun({
         id: this.#runId,
         workflow: this.#config.file,
@@ -238,15 +241,17 @@ class WorkflowRun {
 
   #buildStates(): void {
     const { tasks, agents } = this.#config;
+    const estimates = new Map(Object.values(agents).map((a) => [a.name, this.#estimate(a)]));
     for (const spec of tasks) {
       const profile = agents[spec.agent]!;
+      const estimate = estimates.get(spec.agent)!;
       this.#states.set(spec.id, {
         id: spec.id,
         type: spec.agent,
         priority: spec.priority,
-        memoryBytes: profile.memoryBytes,
+        memoryBytes: estimate.memoryBytes,
         cpu: profile.cpu,
-        expectedDurationMs: profile.durationMs ?? spec.timeoutMs,
+        expectedDurationMs: estimate.durationMs ?? spec.timeoutMs,
         key: 0,
         seq: 0,
         spec,
@@ -277,6 +282,18 @@ class WorkflowRun {
       });
     }
     for (const s of this.#states.values()) for (const d of s.spec.needs) this.#states.get(d)!.dependents.push(s);
+  }
+
+  /**
+   * Declared and learned combine like this: after MIN_SAMPLES succeeded runs of a type, the p90 of
+   * its measured peaks (and durations) replaces what was declared, in either direction: a guess
+   * is replaced by a measurement. It is capped so that a task can still run alone in the budget.
+   */
+  #estimate(a: AgentProfile): { memoryBytes: number; durationMs: number | null; source: 'declared' | 'learned'; learned: LearnedProfile | null } {
+    const l = this.#learned.get(a.name) ?? null;
+    if (!l || l.samples < MIN_SAMPLES) return { memoryBytes: a.memoryBytes, durationMs: a.durationMs, source: 'declared', learned: l };
+    const cap = Math.floor(this.#config.budgetBytes / this.#config.headroom);
+    return { memoryBytes: Math.min(l.peakP90Bytes, cap), durationMs: l.durationP90Ms, source: 'learned', learned: l };
   }
 
   #enqueue(s: TaskState): void {
@@ -717,6 +734,15 @@ class WorkflowRun {
       guild_kills: this.#guildKills,
       oom_kills: mem.oomKills === null || this.#oomAtStart === null ? null : mem.oomKills - this.#oomAtStart,
       responses: this.#responses,
+      profiles: Object.fromEntries(
+        Object.values(this.#config.agents).map((a) => {
+          const e = this.#estimate(a);
+          return [
+            a.name,
+            { declared_bytes: a.memoryBytes, learned_p90_bytes: e.learned?.peakP90Bytes ?? null, samples: e.learned?.samples ?? 0, estimate_bytes: e.memoryBytes, source: e.source },
+          ];
+        }),
+      ),
       alerts: this.#alerts,
       warnings: [...this.#config.warnings],
       log_dir: this.#logDir,

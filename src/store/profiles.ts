@@ -1,0 +1,60 @@
+import type { Db } from './db.js';
+
+/** What the history says about one agent type. */
+export interface LearnedProfile {
+  agent: string;
+  /** Succeeded tasks with a measured peak, newest first, at most `window`. */
+  samples: number;
+  peakP90Bytes: number;
+  peakMaxBytes: number;
+  durationP50Ms: number;
+  durationP90Ms: number;
+}
+
+/** Runs of an agent type needed before its learned figures replace the declared ones. */
+export const MIN_SAMPLES = 3;
+
+/** The q-quantile (0..1) of sorted numbers, nearest-rank. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/**
+ * Observed peaks and durations per agent type from the run history: the newest `window`
+ * succeeded tasks of each type that have a measured peak.
+ */
+export function learnedProfiles(db: Db, window = 50): Map<string, LearnedProfile> {
+  const rows = db
+    .prepare(
+      `SELECT agent, peak_rss_bytes AS peak, duration_ms AS duration FROM (
+         SELECT t.agent, t.peak_rss_bytes, t.duration_ms,
+                ROW_NUMBER() OVER (PARTITION BY t.agent ORDER BY r.started_at DESC) AS n
+         FROM tasks t JOIN runs r ON r.id = t.run_id
+         WHERE t.status = 'succeeded' AND t.peak_rss_bytes IS NOT NULL
+       ) WHERE n <= ?`,
+    )
+    .all(window) as { agent: string; peak: number; duration: number }[];
+  const by = new Map<string, { peaks: number[]; durations: number[] }>();
+  for (const r of rows) {
+    const e = by.get(r.agent) ?? { peaks: [], durations: [] };
+    e.peaks.push(r.peak);
+    e.durations.push(r.duration);
+    by.set(r.agent, e);
+  }
+  const out = new Map<string, LearnedProfile>();
+  for (const [agent, e] of by) {
+    const peaks = e.peaks.sort((a, b) => a - b);
+    const durations = e.durations.sort((a, b) => a - b);
+    out.set(agent, {
+      agent,
+      samples: peaks.length,
+      peakP90Bytes: quantile(peaks, 0.9),
+      peakMaxBytes: peaks[peaks.length - 1]!,
+      durationP50Ms: quantile(durations, 0.5),
+      durationP90Ms: quantile(durations, 0.9),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runWorkflow } from '../src/index.js';
+import { quantile } from '../src/store/profiles.js';
+import { guild, hog, maxOverlap, MB, tempDir, writeWorkflow } from './helpers.js';
+
+describe('learned profiles', () => {
+  it('nearest-rank quantiles', () => {
+    assert.equal(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9), 9);
+    assert.equal(quantile([5], 0.9), 5);
+    assert.ok(Number.isNaN(quantile([], 0.5)));
+  });
+
+  it('after 3 runs the measured p90 replaces an over-declared estimate, and more runs at once', async () => {
+    const dir = tempDir();
+    const tasks = Array.from({ length: 4 }, (_, i) => `  - { id: t${i}, agent: cautious, run: "${hog(20, 400)}" }`);
+    const file = writeWorkflow(`budget: 600MB\nagents:\n  cautious: { memory: 300MB, cpu: 0.1 }\ntasks:\n${tasks.join('\n')}\n`, dir);
+    const overlap = (r: Awaited<ReturnType<typeof runWorkflow>>) => maxOverlap(r.tasks.map((t) => ({ start: t.started_ms!, end: t.ended_ms! })));
+
+    const first = await runWorkflow(file);
+    assert.equal(first.profiles.cautious!.source, 'declared');
+    assert.equal(overlap(first), 1, '300 MB × 1.2 leaves no room for a second in 600 MB');
+    await runWorkflow(file);
+    await runWorkflow(file);
+    const fourth = await runWorkflow(file);
+    const p = fourth.profiles.cautious!;
+    assert.equal(p.source, 'learned');
+    assert.equal(p.samples, 12);
+    assert.ok(p.estimate_bytes < 120 * MB && p.estimate_bytes > 40 * MB, `learned ${p.estimate_bytes / MB} MB`);
+    assert.ok(overlap(fourth) >= 3, `now ${overlap(fourth)} at once`);
+    assert.ok(fourth.peak_rss_bytes <= fourth.budget_bytes);
+
+    const cli = await guild(['profiles', file, '--json']);
+    assert.equal(cli.code, 0, cli.stderr);
+    const [row] = JSON.parse(cli.stdout) as { agent: string; declared_bytes: number; samples: number; source: string }[];
+    assert.deepEqual([row!.agent, row!.declared_bytes, row!.samples, row!.source], ['cautious', 300 * MB, 16, 'learned']);
+    const human = await guild(['profiles', file]);
+    assert.match(human.stdout, /cautious\s+300 MB\s+—\s+16\s+/);
+  });
+});
