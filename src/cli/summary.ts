@@ -20,10 +20,10 @@ export function formatSummary(r: RunReport): string {
   out.push(
     `  peak agents' RSS ${formatBytes(r.peak_rss_bytes)} of budget ${formatBytes(r.budget_bytes)} (${pct}%, budget from ${r.budget_source}, limit ${formatBytes(
       r.effective_limit_bytes,
-    )} via ${r.memory_source})   Guild's own peak RSS ${formatBytes(r.guild_peak_rss_bytes)}`,
+    )} via ${r.memory_source})`,
   );
   out.push(
-    `  admissions ${r.admissions.admitted} (${r.admissions.backfilled} backfilled); waits for memory ${r.admissions.denied.memory}, for CPU ${r.admissions.denied.cpu}; ${r.samples} samples every ${r.sample_interval_ms}ms`,
+    `  admissions ${r.admissions.admitted} (${r.admissions.backfilled} backfilled); waits for memory ${r.admissions.denied.memory}, for CPU ${r.admissions.denied.cpu}; ${r.samples} samples (every 100–${r.sample_interval_ms} ms, faster under pressure)`,
   );
   const p = r.pressure;
   const at = Object.entries(p.time_ms)
@@ -33,6 +33,10 @@ export function formatSummary(r: RunReport): string {
   const count = (type: string) => r.responses.filter((x) => x.type === type).length;
   out.push(
     `  memory pressure: highest ${p.highest}${at ? ` (${at})` : ''}; ${count('pause')} pauses, ${r.guild_kills} kills by Guild, kernel OOM kills ${r.oom_kills ?? 'not readable'}`,
+  );
+  const h = r.guild_health;
+  out.push(
+    `  Guild itself: peak RSS ${formatBytes(h.rss_peak_bytes)} (target < 200 MB active), event-loop delay p99 ${h.event_loop_delay_p99_ms} ms, ${h.gc_count} GC pauses totalling ${h.gc_pause_total_ms} ms (max ${h.gc_pause_max_ms} ms)`,
   );
   for (const a of r.alerts) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${a.message}`);
   out.push('');

@@ -3,6 +3,7 @@ import type { Priority } from '../config/schema.js';
 import type { MemorySource } from '../system/probe.js';
 import type { GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
+import type { SelfHealth } from '../telemetry/self-monitor.js';
 import { longestChain } from './dag.js';
 
 /** Final states of a task. */
@@ -83,6 +84,8 @@ export interface RunReport {
   peak_rss_bytes: number;
   /** Highest measured RSS of Guild's own process. */
   guild_peak_rss_bytes: number;
+  /** Guild's own health: RSS, event-loop delay, GC pauses (seed targets: idle < 50 MB, active < 200 MB). */
+  guild_health: { rss_peak_bytes: number } & SelfHealth;
   cores: number;
   cpu_cap: number;
   max_parallel: number | null;

@@ -8,6 +8,7 @@ import { ProcessExecutor } from '../executors/process-executor.js';
 import { Scheduler, type SchedulerJob } from '../scheduler/scheduler.js';
 import { openDatabase } from '../store/db.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
+import { SelfMonitor, type SelfHealth } from '../telemetry/self-monitor.js';
 import { learnedProfiles, MIN_SAMPLES, type LearnedProfile } from '../store/profiles.js';
 import type { SystemProbe } from '../system/probe.js';
 import { Governor, type CacheMode, type GovernedAgent, type GovernorAction } from '../governor/governor.js';
@@ -131,6 +132,8 @@ class WorkflowRun {
   #sampleTimer: NodeJS.Timeout | null = null;
   #sampleDelay = 0;
   #learned = new Map<string, LearnedProfile>();
+  readonly #self = new SelfMonitor();
+  #health: SelfHealth | null = null;
   #nearLimit = false;
 
   constructor(config: ResolvedConfig, options: ExecuteOptions) {
@@ -208,6 +211,7 @@ class WorkflowRun {
     const onAbort = (): void => this.#stop('interrupted', 'interrupted');
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#oomAtStart = this.#probe.memory().oomKills;
+    this.#self.start();
     this.#sample();
     this.#scheduleSample();
     try {
@@ -219,6 +223,7 @@ class WorkflowRun {
       this.#checkDone();
       await finished;
     } finally {
+      this.#health = this.#self.stop();
       if (this.#sampleTimer) clearTimeout(this.#sampleTimer);
       this.#sampleTimer = null;
       signal?.removeEventListener('abort', onAbort);
@@ -723,6 +728,7 @@ class WorkflowRun {
       memory_source: mem.source,
       peak_rss_bytes: this.#peakTotal,
       guild_peak_rss_bytes: this.#guildPeak,
+      guild_health: { rss_peak_bytes: this.#guildPeak, ...(this.#health ?? new SelfMonitor().stop()) },
       cores: this.#config.cores,
       cpu_cap: this.#config.cpuCap,
       max_parallel: this.#config.maxParallel,
