@@ -2,7 +2,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { ProcReader } from './proc-reader.js';
 import { parseMeminfo } from './meminfo.js';
 import { readCgroupMemory, readCpuQuota, resolveMemoryCgroup, type CgroupLocation } from './cgroup.js';
-import { sampleTree, type TreeSample } from './process-tree.js';
+import { forgetThreads, sampleTree, type TreeSample } from './process-tree.js';
 
 /** Which reading decides the effective memory limit. */
 export type MemorySource = 'cgroup-v2' | 'cgroup-v1' | 'meminfo';
@@ -49,7 +49,7 @@ export interface SystemProbe {
   /** Fraction of all CPU time spent busy since the previous call (0..1), from /proc/stat. */
   cpuUsage(): number | null;
   psi(): PsiSnapshot | null;
-  /** RSS and CPU of a whole process tree. */
+  /** RSS of a whole process tree. */
   tree(rootPid: number): TreeSample;
   /** Drops cached descriptors of a process that has ended. */
   forget(pid: number): void;
@@ -163,6 +163,7 @@ export class LinuxProbe implements SystemProbe {
 
   forget(pid: number): void {
     this.#reader.forget(`/proc/${pid}/`);
+    forgetThreads(pid);
   }
 
   selfRss(): number {

@@ -34,37 +34,54 @@ export function parseProcStat(text: string): ProcStat | null {
 export interface TreeSample {
   /** Sum of resident memory of every live process in the tree, in bytes. */
   rssBytes: number;
-  /** utime + stime of the live processes, in clock ticks. */
-  cpuTicks: number;
   pids: number[];
+}
+
+/** Thread lists are re-read at most this often: threads come and go far less often than we sample. */
+const THREADS_TTL_MS = 1000;
+const threadCache = new Map<number, { at: number; tids: string[] }>();
+
+function threadsOf(pid: number, now: number): string[] | null {
+  const hit = threadCache.get(pid);
+  if (hit && now - hit.at < THREADS_TTL_MS) return hit.tids;
+  try {
+    const tids = readdirSync(`/proc/${pid}/task`);
+    threadCache.set(pid, { at: now, tids });
+    return tids;
+  } catch {
+    threadCache.delete(pid);
+    return null;
+  }
+}
+
+/** Forget cached thread lists of processes that ended. */
+export function forgetThreads(pid: number): void {
+  threadCache.delete(pid);
 }
 
 /**
  * Walks a process tree through /proc/<pid>/task/<tid>/children (every thread's list: a child
- * belongs to the thread that forked it) and sums RSS from /proc/<pid>/stat.
- * Zombies are skipped: their memory is already freed.
+ * belongs to the thread that forked it) and sums resident pages from /proc/<pid>/statm, which
+ * the kernel produces more cheaply than /proc/<pid>/stat. A zombie reads as 0 pages.
  */
 export function sampleTree(rootPid: number, reader: ProcReader, pageSize: number): TreeSample {
-  const sample: TreeSample = { rssBytes: 0, cpuTicks: 0, pids: [] };
+  const sample: TreeSample = { rssBytes: 0, pids: [] };
   const stack = [rootPid];
   const seen = new Set<number>();
+  const now = performance.now();
   while (stack.length > 0) {
     const pid = stack.pop()!;
     if (seen.has(pid)) continue;
     seen.add(pid);
-    const text = reader.read(`/proc/${pid}/stat`);
-    if (text === null) continue;
-    const st = parseProcStat(text);
-    if (!st || st.state === 'Z' || st.state === 'X') continue;
-    sample.rssBytes += st.rssPages * pageSize;
-    sample.cpuTicks += st.cpuTicks;
+    const statm = reader.read(`/proc/${pid}/statm`);
+    if (statm === null) continue;
+    const sp = statm.indexOf(' ');
+    const pages = Number(statm.slice(sp + 1, statm.indexOf(' ', sp + 1)));
+    if (!(pages > 0)) continue; // zombie or gone
+    sample.rssBytes += pages * pageSize;
     sample.pids.push(pid);
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
+    const tids = threadsOf(pid, now);
+    if (!tids) continue;
     for (const tid of tids) {
       const children = reader.read(`/proc/${pid}/task/${tid}/children`);
       if (!children) continue;

@@ -75,6 +75,8 @@ interface TaskState extends SchedulerJob {
 const EARLY_SAMPLE_MS = 30;
 /** Sampling near the limits; between this and the configured interval otherwise. */
 const FAST_SAMPLE_MS = 100;
+/** Within this much of the first pressure line (moderate), sampling goes fast. */
+const NEAR_MARGIN = 0.15;
 /** Nothing running and nothing queued (retry backoff): look less often. */
 const IDLE_SAMPLE_MS = 1000;
 /** Grace between TERM and KILL when memory is short: there is no time to wait for a clean exit. */
@@ -649,13 +651,14 @@ class WorkflowRun {
   }
 
   /**
-   * About every 100 ms near the limits (any pressure, half the limit used, fast growth, or a task
-   * near its hard limit); the configured interval (≤ 250 ms) while agents run with headroom; 1 s when idle.
+   * About every 100 ms near the limits (any pressure, within 15 points of the moderate line or
+   * heading there, or a task above 80 % of its hard limit); the configured interval (≤ 250 ms) while agents run with headroom; 1 s when idle.
    */
   #nextInterval(): number {
     if (this.#running.size === 0 && this.#scheduler.queued === 0) return IDLE_SAMPLE_MS;
     const g = this.#governor;
-    if (g.level !== 'optimal' || g.fraction >= 0.5 || g.projected >= 0.6 || this.#nearLimit) return Math.min(FAST_SAMPLE_MS, this.#config.sampleIntervalMs);
+    const near = this.#config.governor.thresholds.moderate - NEAR_MARGIN;
+    if (g.level !== 'optimal' || g.projected >= near || this.#nearLimit) return Math.min(FAST_SAMPLE_MS, this.#config.sampleIntervalMs);
     return this.#config.sampleIntervalMs;
   }
 
