@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmtMB, fmtRatio, REPO_ROOT } from './lib.js';
 
-const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'startup'] as const;
+const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'startup', 'under-declared', 'reaction', 'sampling-cost'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -54,7 +54,30 @@ if (selected.includes('startup')) {
     console.log(`startup               Guild RSS while waiting ${fmtMB(r.idle.guildMidRunBytes)} (target < 50 MB); / bare node: ${fmtRatio(r.idle.ratio)}`);
   }
 }
+if (selected.includes('under-declared')) {
+  const r = load('under-declared') as { skipped: string | null; summary: { runner: string; makespanMs: number; completed: number; attempted: number; kernelOomKills: number; makespanOverGuild: number }[] } | null;
+  if (r?.skipped) console.log(`under-declared        skipped: ${r.skipped}`);
+  for (const s of r?.summary ?? []) {
+    console.log(`under-declared        ${s.runner.padEnd(32)} completed ${s.completed}/${s.attempted}  kernel OOM kills ${s.kernelOomKills}  makespan/Guild ${fmtRatio(s.makespanOverGuild)}  (${(s.makespanMs / 1000).toFixed(1)} s)`);
+  }
+  if (r && !r.skipped) console.log('under-declared        goals for Guild: all tasks completed, 0 kernel OOM kills');
+}
 if (failed.length > 0) {
   console.log(`FAILED: ${failed.join(', ')}`);
   process.exitCode = 1;
+}
+if (selected.includes('reaction')) {
+  const r = load('reaction') as { kill: { p50: number; p99: number; trials: number }; pause: { p50: number; p99: number; trials: number } } | null;
+  if (r) {
+    console.log(`reaction              kill over hard limit: p50 ${r.kill.p50.toFixed(0)} ms, p99 ${r.kill.p99.toFixed(0)} ms (${r.kill.trials} trials; goal p99 <= 250 ms)`);
+    console.log(`reaction              pause at high pressure: p50 ${r.pause.p50.toFixed(0)} ms, p99 ${r.pause.p99.toFixed(0)} ms (${r.pause.trials} trials)`);
+  }
+}
+if (selected.includes('sampling-cost')) {
+  const r = load('sampling-cost') as { guildUs: number; naiveUs: number; psUs: number; agents: number } | null;
+  if (r) {
+    console.log(
+      `sampling-cost         ${r.agents} trees: ${r.guildUs.toFixed(0)} µs per sample = ${(r.guildUs / 1000).toFixed(2)} % of a core at 100 ms (goal < 1 %); re-open peer ${fmtRatio(r.naiveUs / r.guildUs)}×, ps peer ${fmtRatio(r.psUs / r.guildUs)}×`,
+    );
+  }
 }

@@ -88,8 +88,18 @@ tasks:
   });
 
   it('a task that can never fit the budget', () => {
-    const [msg] = errorsOf(`budget: 600MB\n${base.replace('256MB', '550MB')}`);
+    const [msg] = errorsOf(`budget: 600MB\n${base.replace('256MB', '550MB')}    priority: critical\n`);
     assert.match(msg!, /:4:\d+: agents\.analyzer\.memory: agent 'analyzer' expects 550 MB; with 1\.2× headroom a task needs 660 MB free, but the budget is 600 MB/);
+  });
+
+  it('pools must add up to 100%', () => {
+    const [msg] = errorsOf(`pools: { critical: 30%, execution: 40% }\n${base}`);
+    assert.match(msg!, /:1:1: pools: Expected the pools to add up to 100%, got 110%/);
+  });
+
+  it('a non-critical task that can never fit its pools', () => {
+    const [msg] = errorsOf(`budget: 1GB\n${base.replace('256MB', '800MB')}`);
+    assert.match(msg!, /agent 'analyzer' expects 800 MB; with 1\.2× headroom a task needs 960 MB free, but tasks below critical priority may reserve at most 870 MB \(execution 40% \+ caching 25% \+ critical 20%/);
   });
 
   it('YAML syntax errors give line and column', () => {

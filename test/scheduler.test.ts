@@ -210,4 +210,44 @@ describe('scheduler', () => {
     assert.equal(h.s.running, 0);
     assert.equal(h.s.queued, 0);
   });
+
+  describe('budget pools (critical 20, execution 40, caching 25, buffer 15)', () => {
+    const pools = { critical: 0.2, execution: 0.4, caching: 0.25, buffer: 0.15 };
+
+    it('tasks below critical reach execution + caching + an idle critical pool; critical tasks may borrow the buffer', () => {
+      let reclaims = 0;
+      const h = harness({ budgetBytes: 1000 * MB, headroom: 1, pools, reclaim: () => reclaims++ });
+      // 850 MB for non-critical work: 8 × 100 MB fit, the 9th waits.
+      for (let i = 0; i < 9; i++) h.s.enqueue(job(`m${i}`, { type: 'm', mb: 100 }));
+      assert.equal(h.s.running, 8);
+      assert.equal(reclaims, 1, 'caches are asked to give memory back before a task waits');
+      // A critical task may use the buffer: 800 + 150 <= 1000.
+      h.s.enqueue(job('crit', { type: 'c', mb: 150, priority: 'critical' }));
+      assert.deepEqual(h.ids().slice(-1), ['crit']);
+    });
+
+    it('the critical pool is not lent while a critical task waits', () => {
+      const h = harness({ budgetBytes: 1000 * MB, headroom: 1, pools });
+      h.s.enqueue(job('big-crit', { type: 'c', mb: 400, priority: 'critical' }));
+      h.s.enqueue(job('other', { type: 'o', mb: 300 }));
+      assert.deepEqual(h.ids(), ['big-crit', 'other'], '400 + 300 <= 850 with no critical task waiting');
+      h.s.enqueue(job('crit-2', { type: 'c2', mb: 400, priority: 'critical' }));
+      h.s.enqueue(job('other-2', { type: 'o2', mb: 100, priority: 'high' }));
+      // crit-2 waits (700 + 400 > 1000). other-2 would fit in 850 − 700, but while a critical task
+      // waits the critical pool is not lent: its limit is 650 (execution + caching).
+      assert.deepEqual(h.ids(), ['big-crit', 'other']);
+      h.s.release(h.started[1]!);
+      assert.deepEqual(h.ids(), ['big-crit', 'other', 'crit-2'], 'the critical task goes first');
+    });
+
+    it('lends the buffer to every task while the machine is calm', () => {
+      const h = harness({ budgetBytes: 1000 * MB, headroom: 1, pools });
+      for (let i = 0; i < 10; i++) h.s.enqueue(job(`m${i}`, { type: 'm', mb: 100 }));
+      assert.equal(h.s.running, 8);
+      h.s.setLendBuffer(true);
+      assert.equal(h.s.running, 10);
+      assert.equal(h.s.stats.peakReserved.other, 1000 * MB);
+    });
+  });
 });
+

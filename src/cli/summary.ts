@@ -25,6 +25,10 @@ export function formatSummary(r: RunReport): string {
   out.push(
     `  admissions ${r.admissions.admitted} (${r.admissions.backfilled} backfilled); waits for memory ${r.admissions.denied.memory}, for CPU ${r.admissions.denied.cpu}; ${r.samples} samples (every 100–${r.sample_interval_ms} ms, faster under pressure)`,
   );
+  const pl = r.pools;
+  out.push(
+    `  pools: execution ${formatBytes(pl.execution.bytes)}, caching ${formatBytes(pl.caching.bytes)}, critical ${formatBytes(pl.critical.bytes)}, buffer ${formatBytes(pl.buffer.bytes)}; peak reserved: ${formatBytes(pl.peak_reserved_bytes.other)} by tasks below critical (limit ${formatBytes(pl.non_critical_limit_bytes)}), ${formatBytes(pl.peak_reserved_bytes.critical)} by critical tasks`,
+  );
   const p = r.pressure;
   const at = Object.entries(p.time_ms)
     .filter(([, ms]) => ms > 0)

@@ -25,6 +25,8 @@ export const DEFAULTS = {
   pressureMargin: 0.05,
   pressureHoldMs: 2000,
   killCooldownMs: 2000,
+  /** The seed's budget pools. */
+  pools: { critical: 0.2, execution: 0.4, caching: 0.25, buffer: 0.15 },
   /** `node_heap: auto`: V8's old space gets this share of the agent's hard limit. */
   nodeHeapShare: 0.75,
 } as const;

@@ -7,6 +7,9 @@ import { findInstructions, loadInstructions, type LoadedInstructions } from './i
 import type { LoadedWorkflow } from './load.js';
 import type { Priority } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
+import { poolLimitShare } from '../scheduler/pools.js';
+
+const pct = (f: number): string => `${Math.round(f * 1000) / 10}%`;
 
 /** An agent type with every default applied. Sizes in bytes, durations in ms. */
 export interface AgentProfile {
@@ -24,6 +27,14 @@ export interface AgentProfile {
   readonly durationMs: number | null;
   /** `--max-old-space-size` in MiB passed through NODE_OPTIONS (`node_heap`), or null. */
   readonly nodeHeapMb: number | null;
+}
+
+/** Shares of the budget. See `scheduler/pools.ts` for who may use which. */
+export interface PoolShares {
+  readonly critical: number;
+  readonly execution: number;
+  readonly caching: number;
+  readonly buffer: number;
 }
 
 /** The memory governor's settings. */
@@ -72,6 +83,7 @@ export interface ResolvedConfig {
   readonly starvationLimitMs: number;
   readonly retryBackoffMs: number;
   readonly governor: GovernorConfig;
+  readonly pools: PoolShares;
   readonly agents: Readonly<Record<string, AgentProfile>>;
   readonly tasks: readonly TaskSpec[];
   readonly instructionsFile: string | null;
@@ -132,14 +144,31 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
 
   const headroom = DEFAULTS.headroom;
   const errors: ConfigError[] = [];
+  const up = user.pools ?? {};
+  const pools: PoolShares = {
+    critical: up.critical ?? DEFAULTS.pools.critical,
+    execution: up.execution ?? DEFAULTS.pools.execution,
+    caching: up.caching ?? DEFAULTS.pools.caching,
+    buffer: up.buffer ?? DEFAULTS.pools.buffer,
+  };
+  const poolSum = pools.critical + pools.execution + pools.caching + pools.buffer;
+  if (Math.abs(poolSum - 1) > 0.005) {
+    errors.push(source.error(['pools'], `Expected the pools to add up to 100%, got ${Math.round(poolSum * 1000) / 10}%`, { key: true }));
+  }
   for (const [name, a] of Object.entries(agents)) {
     const need = a.memoryBytes * headroom;
-    if (need > budgetBytes) {
+    const classes = new Set(user.tasks.filter((t) => t.agent === name).map((t) => ((t.priority ?? 'medium') === 'critical' ? 'critical' : 'other')));
+    const cls = classes.has('other') ? 'other' : 'critical';
+    const cap = budgetBytes * poolLimitShare(pools, cls === 'critical', false);
+    if (need > cap) {
+      const where =
+        cls === 'critical'
+          ? `the budget is ${formatBytes(budgetBytes)} (${budgetSource})`
+          : `tasks below critical priority may reserve at most ${formatBytes(cap)} (execution ${pct(pools.execution)} + caching ${pct(pools.caching)} + critical ${pct(pools.critical)} while no critical task waits, of the ${formatBytes(budgetBytes)} budget from ${budgetSource}; the buffer ${pct(pools.buffer)} is for critical tasks)`;
       errors.push(
         source.error(
           ['agents', name, 'memory'],
-          `agent '${name}' expects ${formatBytes(a.memoryBytes)}; with ${headroom}× headroom a task needs ${formatBytes(need)} free, ` +
-            `but the budget is ${formatBytes(budgetBytes)} (${budgetSource}): its tasks can never start. Raise the budget or lower the estimate.`,
+          `agent '${name}' expects ${formatBytes(a.memoryBytes)}; with ${headroom}× headroom a task needs ${formatBytes(need)} free, but ${where}: its tasks can never start. Raise the budget or lower the estimate.`,
         ),
       );
     }
@@ -209,6 +238,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     agingMs: user.aging ?? DEFAULTS.agingMs,
     starvationLimitMs: user.starvation_limit ?? DEFAULTS.starvationLimitMs,
     retryBackoffMs: DEFAULTS.retryBackoffMs,
+    pools,
     governor: {
       thresholds,
       margin: g.margin ?? DEFAULTS.pressureMargin,

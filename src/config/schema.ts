@@ -34,6 +34,17 @@ const fraction = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return n;
 });
 
+/** `25%` or `0.25`, zero allowed (a pool may be empty). */
+const share = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
+  const n = typeof v === 'number' ? v : m ? Number(m[1]) / 100 : NaN;
+  if (!(n >= 0 && n <= 1)) {
+    ctx.addIssue({ code: 'custom', message: `Expected a percentage such as 25% (or a fraction such as 0.25), got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
 const positiveInt = z.number().int().min(1);
 const nonNegativeInt = z.number().int().min(0);
 
@@ -89,6 +100,15 @@ export const workflowSchema = z.strictObject({
   aging: duration.optional(),
   /** After the head of the queue has waited this long, smaller tasks stop backfilling. @default 30s */
   starvation_limit: duration.optional(),
+  /** Shares of the budget (the seed's pools); they must add up to 100%. */
+  pools: z
+    .strictObject({
+      critical: share.optional(),
+      execution: share.optional(),
+      caching: share.optional(),
+      buffer: share.optional(),
+    })
+    .optional(),
   /** The memory governor's levels and timing. */
   governor: z
     .strictObject({

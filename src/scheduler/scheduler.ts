@@ -3,6 +3,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import { denyReason, mayBackfill, shadow, type Capacity, type Demand, type DenyReason, type RunningShare } from './admission.js';
 import { PriorityHeap, type Keyed } from './priority-queue.js';
 import { priorityRank, queueKey } from './queue-key.js';
+import { poolLimitShare, type Pools } from './pools.js';
 
 /** A unit of work as the scheduler sees it. The scheduler fills in the Keyed fields. */
 export interface SchedulerJob extends Keyed, Demand {
@@ -31,6 +32,12 @@ export interface SchedulerOptions<J extends SchedulerJob> {
   now?: () => number;
   /** Called when a job is admitted. It must eventually lead to `release(job)`. */
   start: (job: J) => void;
+  /** Budget pools (shares); without them every task may use the whole budget. @default null */
+  pools?: Pools | null;
+  /** Bytes the caches hold now (taken out of what tasks may borrow from the caching pool). @default () => 0 */
+  cacheBytes?: () => number;
+  /** Called once when a head starts waiting for memory: caches should give memory back. */
+  reclaim?: () => void;
 }
 
 /** Counters for telemetry: how often a head was first found blocked, by reason. */
@@ -38,6 +45,8 @@ export interface SchedulerStats {
   admitted: number;
   backfilled: number;
   denied: Record<DenyReason, number>;
+  /** Highest reservations (max of expected and measured) held at once, by class. */
+  peakReserved: { critical: number; other: number };
 }
 
 interface TypeQueue<J> {
@@ -63,7 +72,7 @@ interface Running<J> {
  * none of that type does.
  */
 export class Scheduler<J extends SchedulerJob> {
-  readonly #opts: Required<Omit<SchedulerOptions<J>, 'maxParallel'>> & { maxParallel: number | null };
+  readonly #opts: Required<Omit<SchedulerOptions<J>, 'maxParallel' | 'pools'>> & { maxParallel: number | null; pools: Pools | null };
   readonly #types = new Map<string, TypeQueue<J>>();
   #typeList: TypeQueue<J>[] = [];
   readonly #running = new Map<J, Running<J>>();
@@ -74,6 +83,9 @@ export class Scheduler<J extends SchedulerJob> {
   #cpuUsed = 0;
   #systemAvailable: number | null = null;
   #cap: number | null = null;
+  #criticalQueued = 0;
+  #lendBuffer = false;
+  #accountedCritical = 0;
   #maxRank = 3; // priorities admitted: rank <= this (3 = all, 2 = low deferred, 0 = critical only)
   #stopped = false;
   #pumping = false;
@@ -86,7 +98,7 @@ export class Scheduler<J extends SchedulerJob> {
   readonly #capacityView: Capacity = { budgetBytes: 0, accountedBytes: 0, systemFreeBytes: null, cpuCap: 0, cpuUsed: 0, running: 0, headroom: 1 };
   readonly #heads: J[] = [];
   #blocked: { job: J; since: number; reason: DenyReason } | null = null;
-  readonly stats: SchedulerStats = { admitted: 0, backfilled: 0, denied: { memory: 0, cpu: 0 } };
+  readonly stats: SchedulerStats = { admitted: 0, backfilled: 0, denied: { memory: 0, cpu: 0 }, peakReserved: { critical: 0, other: 0 } };
 
   constructor(options: SchedulerOptions<J>) {
     this.#opts = {
@@ -95,8 +107,11 @@ export class Scheduler<J extends SchedulerJob> {
       starvationLimitMs: DEFAULTS.starvationLimitMs,
       concurrency: () => null,
       now: () => performance.now(),
+      cacheBytes: () => 0,
+      reclaim: () => undefined,
       ...options,
       maxParallel: options.maxParallel ?? null,
+      pools: options.pools ?? null,
     };
   }
 
@@ -138,6 +153,7 @@ export class Scheduler<J extends SchedulerJob> {
   }
 
   #push(job: J): void {
+    if (job.priority === 'critical') this.#criticalQueued++;
     job.seq = this.#seq++;
     this.#typeQueue(job.type).heap.push(job);
     this.#queued++;
@@ -163,6 +179,7 @@ export class Scheduler<J extends SchedulerJob> {
     if (!r) return;
     this.#running.delete(job);
     this.#accounted -= r.accountedBytes;
+    if (job.priority === 'critical') this.#accountedCritical -= r.accountedBytes;
     this.#untouched -= Math.max(0, r.expectedBytes - r.observedBytes);
     this.#cpuUsed -= job.cpu;
     this.#types.get(job.type)!.running--;
@@ -177,7 +194,9 @@ export class Scheduler<J extends SchedulerJob> {
     r.observedBytes = rssBytes;
     const accounted = Math.max(r.expectedBytes, rssBytes);
     this.#accounted += accounted - r.accountedBytes;
+    if (job.priority === 'critical') this.#accountedCritical += accounted - r.accountedBytes;
     r.accountedBytes = accounted;
+    this.#notePeaks();
   }
 
   /** Live available memory from the probe (null: trust the budget alone). */
@@ -200,6 +219,13 @@ export class Scheduler<J extends SchedulerJob> {
     this.pump();
   }
 
+  /** Whether tasks below critical may borrow the buffer pool (the machine is calm). */
+  setLendBuffer(lend: boolean): void {
+    if (lend === this.#lendBuffer) return;
+    this.#lendBuffer = lend;
+    if (lend) this.pump();
+  }
+
   /** Stops admitting; queued jobs stay queued until drained. */
   stop(): void {
     this.#stopped = true;
@@ -211,6 +237,7 @@ export class Scheduler<J extends SchedulerJob> {
     this.#pending = [];
     for (const t of this.#typeList) out.push(...t.heap.drain());
     this.#queued = 0;
+    this.#criticalQueued = 0;
     this.#blocked = null;
     return out;
   }
@@ -273,7 +300,7 @@ export class Scheduler<J extends SchedulerJob> {
     if (heads.length === 0) return false;
     const head = heads[0]!;
     // A job that asks for no memory and no CPU (in-process work) always fits: skip the arithmetic.
-    const capacity = this.#capacity();
+    const capacity = this.#capacity(head);
     const reason = head.memoryBytes === 0 && head.cpu === 0 ? null : denyReason(head, capacity);
     if (reason === null) {
       if (this.#blocked?.job === head) this.#blocked = null;
@@ -285,6 +312,7 @@ export class Scheduler<J extends SchedulerJob> {
     if (this.#blocked?.job !== head) {
       this.#blocked = { job: head, since: now, reason };
       this.stats.denied[reason]++;
+      if (reason === 'memory') this.#opts.reclaim();
     } else {
       this.#blocked.reason = reason;
     }
@@ -293,7 +321,7 @@ export class Scheduler<J extends SchedulerJob> {
     const s = shadow(head, capacity, this.#shares(now), now);
     for (let i = 1; i < heads.length; i++) {
       const c = heads[i]!;
-      if (denyReason(c, capacity) === null && mayBackfill(c, s, now)) {
+      if (denyReason(c, this.#capacity(c)) === null && mayBackfill(c, s, now)) {
         this.stats.backfilled++;
         this.#start(c);
         return true;
@@ -316,9 +344,15 @@ export class Scheduler<J extends SchedulerJob> {
     return out;
   }
 
-  #capacity(): Capacity {
+  /** What `job` may use: the whole budget, or the pools its class may draw on. */
+  #capacity(job: J): Capacity {
     const c = this.#capacityView;
-    c.budgetBytes = this.#opts.budgetBytes;
+    const p = this.#opts.pools;
+    c.budgetBytes =
+      p === null
+        ? this.#opts.budgetBytes
+        : this.#opts.budgetBytes * poolLimitShare(p, job.priority === 'critical', this.#criticalQueued > 0, this.#lendBuffer) -
+          (job.priority === 'critical' ? 0 : Math.min(this.#opts.cacheBytes(), this.#opts.budgetBytes * p.caching));
     c.accountedBytes = this.#accounted;
     c.systemFreeBytes = this.#systemAvailable === null ? null : this.#systemAvailable - this.#untouched;
     c.cpuCap = this.#opts.cpuCap;
@@ -342,10 +376,22 @@ export class Scheduler<J extends SchedulerJob> {
     const now = this.#opts.now();
     this.#running.set(job, { job, expectedBytes: job.memoryBytes, observedBytes: 0, accountedBytes: job.memoryBytes, expectedEnd: now + job.expectedDurationMs });
     this.#accounted += job.memoryBytes;
+    if (job.priority === 'critical') {
+      this.#accountedCritical += job.memoryBytes;
+      this.#criticalQueued--;
+    }
     this.#untouched += job.memoryBytes;
+    this.#notePeaks();
     this.#cpuUsed += job.cpu;
     this.stats.admitted++;
     this.#opts.start(job);
+  }
+
+  #notePeaks(): void {
+    const p = this.stats.peakReserved;
+    if (this.#accountedCritical > p.critical) p.critical = this.#accountedCritical;
+    const other = this.#accounted - this.#accountedCritical;
+    if (other > p.other) p.other = other;
   }
 
   #typeQueue(name: string): TypeQueue<J> {

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { DEFAULTS } from '../config/defaults.js';
 import { effectiveLimit } from '../config/resolve.js';
 import type { MemorySnapshot, SystemProbe } from './probe.js';
+import { poolReport } from '../workflow/pool-report.js';
+import type { PoolsReport } from '../workflow/report.js';
 
 /** What `guild doctor` shows: every reading and which source is in force. */
 export interface SystemReport {
@@ -19,6 +21,8 @@ export interface SystemReport {
     default_budget_bytes: number;
     default_budget_share: number;
   };
+  /** The seed's pools applied to the default budget. */
+  pools: PoolsReport;
   cpu: { cores: number; source: string; cap: number; usage: number | null };
   psi: { some_avg10: number; full_avg10: number; some_total_us: number; full_total_us: number } | null;
   process_tree: { method: string; available: boolean };
@@ -48,6 +52,7 @@ export async function inspectSystem(probe: SystemProbe, cpuWindowMs = 200): Prom
       default_budget_bytes: Math.floor(limit * DEFAULTS.budgetShare),
       default_budget_share: DEFAULTS.budgetShare,
     },
+    pools: poolReport(DEFAULTS.pools, Math.floor(limit * DEFAULTS.budgetShare), { critical: 0, other: 0 }),
     cpu: { cores: cpu.cores, source: cpu.source, cap: cpu.cores * DEFAULTS.cpuShare, usage },
     psi: psi ? { some_avg10: psi.someAvg10, full_avg10: psi.fullAvg10, some_total_us: psi.someTotalUs, full_total_us: psi.fullTotalUs } : null,
     process_tree: { method: '/proc/<pid>/task/<tid>/children + /proc/<pid>/stat', available: existsSync(`/proc/self/task/${process.pid}/children`) },

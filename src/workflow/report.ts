@@ -20,6 +20,16 @@ export interface TaskKill {
   message: string;
 }
 
+export interface PoolsReport {
+  critical: { share: number; bytes: number };
+  execution: { share: number; bytes: number };
+  caching: { share: number; bytes: number };
+  buffer: { share: number; bytes: number };
+  /** What tasks below critical may reserve while no critical task waits and pressure is above optimal (execution + caching + critical); at optimal the buffer is lent too. */
+  non_critical_limit_bytes: number;
+  peak_reserved_bytes: { critical: number; other: number };
+}
+
 /** A governor response, as it happened. */
 export type ResponseRecord = { at_ms: number } & GovernorAction;
 
@@ -92,6 +102,8 @@ export interface RunReport {
   sample_interval_ms: number;
   samples: number;
   admissions: { admitted: number; backfilled: number; denied: { memory: number; cpu: number } };
+  /** The budget's pools: shares, sizes, and the peak reserved by critical and other tasks. */
+  pools: PoolsReport;
   counts: Record<TaskStatus, number>;
   /** Memory pressure over the run: the highest level and the time spent at each. */
   pressure: { highest: PressureLevel; time_ms: Record<PressureLevel, number> };

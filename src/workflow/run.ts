@@ -15,6 +15,7 @@ import { Governor, type CacheMode, type GovernedAgent, type GovernorAction } fro
 import type { PressureLevel } from '../governor/levels.js';
 import { formatBytes } from '../util/units.js';
 import type { RunEvent, RunningTaskView } from './events.js';
+import { poolReport } from './pool-report.js';
 import { lowerBound, type Alert, type ResponseRecord, type RunReport, type TaskKill, type TaskReport, type TaskStatus } from './report.js';
 
 /** Options of one run, beyond what the resolved config says. */
@@ -35,9 +36,14 @@ export interface ExecuteOptions {
   memoryConsumers?: readonly MemoryConsumer[];
 }
 
-/** Anything that holds memory it could give back under pressure. */
+/** Anything that holds memory it could give back under pressure (the cache tiers implement it). */
 export interface MemoryConsumer {
+  /** Shrink, evict or stop caching as pressure rises; back to normal as it falls. */
   onCacheMode(mode: CacheMode): void;
+  /** Bytes held now, counted against the caching pool. */
+  bytes?(): number;
+  /** A task is about to wait for memory: give back what can be given. */
+  reclaim?(): void;
 }
 
 type Phase = 'pending' | 'queued' | 'running' | 'retry-wait' | TaskStatus;
@@ -156,6 +162,11 @@ class WorkflowRun {
       concurrency: (type) => config.agents[type]?.concurrency ?? null,
       now: () => this.#now(),
       start: (s) => this.#startAttempt(s),
+      pools: config.pools,
+      cacheBytes: () => (options.memoryConsumers ?? []).reduce((n, c) => n + (c.bytes?.() ?? 0), 0),
+      reclaim: () => {
+        for (const c of options.memoryConsumers ?? []) c.reclaim?.();
+      },
     });
     const g = config.governor;
     this.#governor = new Governor({
@@ -491,8 +502,10 @@ class WorkflowRun {
     const mem = this.#probe.memory();
     this.#available = mem.availableBytes;
     this.#scheduler.setSystemAvailable(mem.availableBytes);
+    const system = mem.usedBytes / mem.limitBytes;
+    this.#scheduler.setLendBuffer(system < this.#config.governor.thresholds.moderate);
     this.#governor.observe({
-      system: mem.usedBytes / mem.limitBytes,
+      system,
       budget: (total / this.#config.budgetBytes) * this.#config.governor.budgetShare,
       psiFullAvg10: this.#probe.psi()?.fullAvg10 ?? null,
     });
@@ -738,6 +751,7 @@ class WorkflowRun {
       sample_interval_ms: this.#config.sampleIntervalMs,
       samples: this.#samples,
       admissions: { admitted: this.#scheduler.stats.admitted, backfilled: this.#scheduler.stats.backfilled, denied: { ...this.#scheduler.stats.denied } },
+      pools: poolReport(this.#config.pools, this.#config.budgetBytes, this.#scheduler.stats.peakReserved),
       counts,
       pressure: { highest: this.#governor.highest, time_ms: Object.fromEntries(Object.entries(this.#governor.timeAtMs).map(([k, v]) => [k, round(v)])) as Record<PressureLevel, number> },
       guild_kills: this.#guildKills,
