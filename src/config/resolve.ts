@@ -144,32 +144,29 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
 
   const headroom = DEFAULTS.headroom;
   const errors: ConfigError[] = [];
-  const up = user.pools ?? {};
-  const pools: PoolShares = {
-    critical: up.critical ?? DEFAULTS.pools.critical,
-    execution: up.execution ?? DEFAULTS.pools.execution,
-    caching: up.caching ?? DEFAULTS.pools.caching,
-    buffer: up.buffer ?? DEFAULTS.pools.buffer,
-  };
+  const warnings: string[] = [];
+  // zod leaves keys the user did not write absent, so a spread applies defaults key by key.
+  const pools: PoolShares = { ...DEFAULTS.pools, ...user.pools };
   const poolSum = pools.critical + pools.execution + pools.caching + pools.buffer;
   if (Math.abs(poolSum - 1) > 0.005) {
     errors.push(source.error(['pools'], `Expected the pools to add up to 100%, got ${Math.round(poolSum * 1000) / 10}%`, { key: true }));
   }
   for (const [name, a] of Object.entries(agents)) {
     const need = a.memoryBytes * headroom;
-    const classes = new Set(user.tasks.filter((t) => t.agent === name).map((t) => ((t.priority ?? 'medium') === 'critical' ? 'critical' : 'other')));
-    const cls = classes.has('other') ? 'other' : 'critical';
-    const cap = budgetBytes * poolLimitShare(pools, cls === 'critical', false);
-    if (need > cap) {
-      const where =
-        cls === 'critical'
-          ? `the budget is ${formatBytes(budgetBytes)} (${budgetSource})`
-          : `tasks below critical priority may reserve at most ${formatBytes(cap)} (execution ${pct(pools.execution)} + caching ${pct(pools.caching)} + critical ${pct(pools.critical)} while no critical task waits, of the ${formatBytes(budgetBytes)} budget from ${budgetSource}; the buffer ${pct(pools.buffer)} is for critical tasks)`;
+    // Every pool is open to any task at some moment (critical idle, machine calm), so "never" means
+    // more than the whole budget; what usually fits is the pools' business at run time.
+    if (need > budgetBytes) {
       errors.push(
         source.error(
           ['agents', name, 'memory'],
-          `agent '${name}' expects ${formatBytes(a.memoryBytes)}; with ${headroom}× headroom a task needs ${formatBytes(need)} free, but ${where}: its tasks can never start. Raise the budget or lower the estimate.`,
+          `agent '${name}' expects ${formatBytes(a.memoryBytes)}; with ${headroom}× headroom a task needs ${formatBytes(need)} free, ` +
+            `but the budget is ${formatBytes(budgetBytes)} (${budgetSource}): its tasks can never start. Raise the budget or lower the estimate.`,
         ),
+      );
+    } else if (need > budgetBytes * poolLimitShare(pools, false, false)) {
+      warnings.push(
+        `agent '${name}' needs ${formatBytes(need)} with headroom, more than the ${pct(poolLimitShare(pools, false, false))} of the budget that tasks below critical may use while the machine is busy: ` +
+          'its tasks start only while the buffer pool is lent (the machine calm) or if they are critical',
       );
     }
     if (a.limitBytes !== null && a.limitBytes < a.memoryBytes) {
@@ -184,13 +181,8 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     }
   }
   const g = user.governor ?? {};
-  const thresholds: Thresholds = {
-    moderate: g.moderate ?? DEFAULTS.thresholds.moderate,
-    high: g.high ?? DEFAULTS.thresholds.high,
-    critical: g.critical ?? DEFAULTS.thresholds.critical,
-    emergency: g.emergency ?? DEFAULTS.thresholds.emergency,
-    ceiling: g.ceiling ?? DEFAULTS.thresholds.ceiling,
-  };
+  const { margin: _m, hold: _h, cooldown: _c, ...levels } = g;
+  const thresholds: Thresholds = { ...DEFAULTS.thresholds, ...levels };
   const order = ['moderate', 'high', 'critical', 'emergency', 'ceiling'] as const;
   for (let i = 1; i < order.length; i++) {
     if (thresholds[order[i]!] <= thresholds[order[i - 1]!]) {
@@ -214,7 +206,6 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
   });
 
   const cores = probe.cpu().cores;
-  const warnings: string[] = [];
   if (budgetBytes > limit) {
     warnings.push(
       `the budget ${formatBytes(budgetBytes)} (${budgetSource}) exceeds the effective memory limit ${formatBytes(limit)}: ` +

@@ -23,27 +23,19 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return n;
 });
 
-/** `70%` or `0.7`. */
-const fraction = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
-  const n = typeof v === 'number' ? v : m ? Number(m[1]) / 100 : NaN;
-  if (!(n > 0 && n <= 1)) {
-    ctx.addIssue({ code: 'custom', message: `Expected a percentage such as 70% (or a fraction such as 0.7), got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return n;
-});
-
-/** `25%` or `0.25`, zero allowed (a pool may be empty). */
-const share = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
-  const n = typeof v === 'number' ? v : m ? Number(m[1]) / 100 : NaN;
-  if (!(n >= 0 && n <= 1)) {
-    ctx.addIssue({ code: 'custom', message: `Expected a percentage such as 25% (or a fraction such as 0.25), got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return n;
-});
+/** `70%` or `0.7` as a fraction; `allowZero` for shares that may be empty (a pool). */
+const percentage = (example: string, allowZero: boolean) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
+    const n = typeof v === 'number' ? v : m ? Number(m[1]) / 100 : NaN;
+    if (!((allowZero ? n >= 0 : n > 0) && n <= 1)) {
+      ctx.addIssue({ code: 'custom', message: `Expected a percentage such as ${example} (or a fraction such as ${parseFloat(example) / 100}), got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+const fraction = percentage('70%', false);
+const share = percentage('25%', true);
 
 const positiveInt = z.number().int().min(1);
 const nonNegativeInt = z.number().int().min(0);
