@@ -151,8 +151,9 @@ describe('governor responses', () => {
         kill: (id) => log.push(`kill ${id}`),
       },
     });
-    gov.observe({ system: 0.5, budget: 0, psiFullAvg10: null });
-    assert.equal(gov.observe({ system: 0.78, budget: 0, psiFullAvg10: null }), 'emergency', '0.78 growing by 0.28 a reading');
+    gov.observe({ system: 0.2, budget: 0, psiFullAvg10: null });
+    assert.equal(gov.observe({ system: 0.5, budget: 0, psiFullAvg10: null }), 'optimal', 'one step is not a trend');
+    assert.equal(gov.observe({ system: 0.78, budget: 0, psiFullAvg10: null }), 'emergency', '0.78 and growing by ~0.28 a reading');
     assert.deepEqual(log, ['pause young'], 'paused at once; no kill at 78% of the limit');
     gov.observe({ system: 0.93, budget: 0, psiFullAvg10: null });
     assert.deepEqual(log, ['pause young', 'kill young'], 'past critical and heading beyond the ceiling: kill');

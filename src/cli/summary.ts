@@ -27,7 +27,7 @@ export function formatSummary(r: RunReport): string {
   );
   const pl = r.pools;
   out.push(
-    `  pools: execution ${formatBytes(pl.execution.bytes)}, caching ${formatBytes(pl.caching.bytes)}, critical ${formatBytes(pl.critical.bytes)}, buffer ${formatBytes(pl.buffer.bytes)}; peak reserved: ${formatBytes(pl.peak_reserved_bytes.other)} by tasks below critical (limit ${formatBytes(pl.non_critical_limit_bytes)}), ${formatBytes(pl.peak_reserved_bytes.critical)} by critical tasks`,
+    `  pools: execution ${formatBytes(pl.execution.bytes)}, caching ${formatBytes(pl.caching.bytes)}, critical ${formatBytes(pl.critical.bytes)}, buffer ${formatBytes(pl.buffer.bytes)}; peak reserved: ${formatBytes(pl.peak_reserved_bytes.other)} by tasks below critical (they may take ${formatBytes(pl.non_critical_limit_bytes)}, all ${formatBytes(r.budget_bytes)} while the machine is calm), ${formatBytes(pl.peak_reserved_bytes.critical)} by critical tasks`,
   );
   const p = r.pressure;
   const at = Object.entries(p.time_ms)

@@ -99,6 +99,7 @@ export class Governor {
   #fraction = 0;
   #projected = 0;
   #previous: number | null = null;
+  #lastGrowth = 0;
   kills = 0;
 
   constructor(options: GovernorOptions) {
@@ -150,8 +151,12 @@ export class Governor {
     if (r.psiFullAvg10 !== null && r.psiFullAvg10 >= this.#o.psiHigh) fraction = Math.max(fraction, this.#o.thresholds.high);
     this.#fraction = fraction;
     // Act on where memory is heading, not only where it is: agents can grow by hundreds of MB
-    // between two readings, and the kernel's OOM killer does not wait for the next one.
-    this.#projected = this.#o.predict ? fraction + Math.max(0, fraction - (this.#previous ?? fraction)) : fraction;
+    // between two readings, and the kernel's OOM killer does not wait for the next one. Only
+    // growth seen in two readings in a row counts: an agent filling its working set once at
+    // start is a step, not a trend.
+    const growth = fraction - (this.#previous ?? fraction);
+    this.#projected = this.#o.predict ? fraction + Math.max(0, Math.min(growth, this.#lastGrowth)) : fraction;
+    this.#lastGrowth = growth;
     this.#previous = fraction;
     const before = this.#tracker.level;
     const level = this.#tracker.update(this.#projected, now);

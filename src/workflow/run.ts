@@ -631,7 +631,8 @@ class WorkflowRun {
     if (this.#responses.length < MAX_RESPONSES) this.#responses.push(rec);
     this.#emit({ type: 'governor', t: at, action: a });
     if (a.type === 'level' && (a.to === 'critical' || a.to === 'emergency')) {
-      this.#alert(a.to === 'emergency' ? 'critical' : 'warning', `memory pressure ${a.to} (${Math.round(a.fraction * 100)}% of the limit)`);
+      const heading = this.#governor.projected > a.fraction + 0.005 ? `, heading for ${Math.round(this.#governor.projected * 100)}%` : '';
+      this.#alert(a.to === 'emergency' ? 'critical' : 'warning', `memory pressure ${a.to} (${Math.round(a.fraction * 100)}% of the limit${heading})`);
     }
   }
 
