@@ -407,7 +407,7 @@ class WorkflowRun {
     let status: TaskStatus | 'retrying' | 'requeued';
     if (o.error === null) status = 'succeeded';
     else if (o.killedBy === 'cancelled' || this.#stopping === 'interrupted') status = 'cancelled';
-    else if (o.killedBy === 'pressure') status = this.#requeueAfterKill(s);
+    else if (o.killedBy === 'pressure') status = this.#stopping ? 'cancelled' : this.#requeueAfterKill(s);
     else if (!this.#stopping && s.attempts - s.requeues <= s.spec.retries) status = 'retrying';
     else status = 'failed';
     if (o.killedBy === 'limit') s.error = s.kills[s.kills.length - 1]?.message ?? o.error;
@@ -544,7 +544,7 @@ class WorkflowRun {
     if (rss > s.memoryBytes) this.#raiseEstimate(s.type, rss);
     const limit = s.profile.limitBytes;
     if (limit !== null) {
-      if (rss > limit && s.exec?.pause !== undefined) this.#limitKill(s, rss, limit);
+      if (rss > limit) this.#limitKill(s, rss, limit);
       else if (rss > limit * 0.8) this.#nearLimit = true;
     }
     return rss;
@@ -590,7 +590,7 @@ class WorkflowRun {
       s.error = `needs ${formatBytes(observed)} (observed before Guild killed it) but with ${this.#config.headroom}× headroom that exceeds the budget ${formatBytes(this.#config.budgetBytes)}`;
       return 'failed';
     }
-    if (s.requeues > MAX_REQUEUES || this.#stopping) {
+    if (s.requeues > MAX_REQUEUES) {
       s.error = `killed under memory pressure ${s.requeues} times`;
       return 'failed';
     }
