@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runWorkflow } from '../src/index.js';
@@ -86,15 +86,23 @@ tasks:
   it('an emergency kills the youngest agent, requeues it with its observed peak, saves the queue and loses nothing finished', async () => {
     // Real processes; the machine's memory reading is steered so the emergency comes on cue.
     const dir = tempDir();
-    const hogs = Array.from({ length: 3 }, (_, i) => `  - { id: hog-${i}, agent: a, needs: [early], run: "${hog(150, 1500)}" }`);
+    const log = join(dir, 'hog.log');
+    const hogs = Array.from({ length: 3 }, (_, i) => `  - { id: hog-${i}, agent: a, needs: [early], env: { HOG_LOG: "${log}" }, run: "${hog(150, 1500)}" }`);
     const file = writeWorkflow(`budget: 2GB\ngovernor: { hold: 300ms }\nagents: { a: { memory: 100MB, cpu: 0.1 } }\ntasks:\n  - { id: early, agent: a, run: "echo done early" }\n${hogs.join('\n')}\n`, dir);
     const probe = new SteeredProbe();
-    let started = 0;
+    // The emergency comes once all three hogs hold their memory (each logs it after allocating).
+    const holding = (): number => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(' holding ')).length : 0);
+    const cue = setInterval(() => {
+      if (holding() >= 3 && probe.fraction < 0.5) {
+        clearInterval(cue);
+        setTimeout(() => (probe.fraction = 0.96), 250); // let a sample or two see them
+      }
+    }, 20);
     const onEvent = (e: RunEvent): void => {
-      if (e.type === 'task-start' && e.id.startsWith('hog-') && ++started === 3) setTimeout(() => (probe.fraction = 0.96), 400);
       if (e.type === 'governor' && e.action.type === 'kill') probe.fraction = 0.3;
     };
     const r = await runWorkflow(file, { probe, onEvent });
+    clearInterval(cue);
     probe.close();
     assert.equal(r.ok, true, JSON.stringify(r.tasks.map((t) => [t.id, t.status, t.error])));
     assert.equal(r.guild_kills, 1);
