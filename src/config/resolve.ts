@@ -98,6 +98,11 @@ export interface ConfigFlags {
   keepGoing?: boolean;
 }
 
+/** The largest estimate a task may have and still start alone: budget ÷ headroom. */
+export function aloneCapBytes(config: Pick<ResolvedConfig, 'budgetBytes' | 'headroom'>): number {
+  return Math.floor(config.budgetBytes / config.headroom);
+}
+
 /** The memory the default budget is a share of: the cgroup limit, else MemAvailable + Guild's own RSS. */
 export function effectiveLimit(probe: SystemProbe): number {
   const mem = probe.memory();
@@ -151,6 +156,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
   if (Math.abs(poolSum - 1) > 0.005) {
     errors.push(source.error(['pools'], `Expected the pools to add up to 100%, got ${Math.round(poolSum * 1000) / 10}%`, { key: true }));
   }
+  const busyShare = poolLimitShare(pools, false, false);
   for (const [name, a] of Object.entries(agents)) {
     const need = a.memoryBytes * headroom;
     // Every pool is open to any task at some moment (critical idle, machine calm), so "never" means
@@ -163,9 +169,9 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
             `but the budget is ${formatBytes(budgetBytes)} (${budgetSource}): its tasks can never start. Raise the budget or lower the estimate.`,
         ),
       );
-    } else if (need > budgetBytes * poolLimitShare(pools, false, false)) {
+    } else if (need > budgetBytes * busyShare) {
       warnings.push(
-        `agent '${name}' needs ${formatBytes(need)} with headroom, more than the ${pct(poolLimitShare(pools, false, false))} of the budget that tasks below critical may use while the machine is busy: ` +
+        `agent '${name}' needs ${formatBytes(need)} with headroom, more than the ${pct(busyShare)} of the budget that tasks below critical may use while the machine is busy: ` +
           'its tasks start only while the buffer pool is lent (the machine calm) or if they are critical',
       );
     }

@@ -79,6 +79,15 @@ interface Response {
   caching: CacheMode;
 }
 
+/** Admission and caching by level rank (caps come from the options). */
+const RESPONSES: readonly Omit<Response, 'cap'>[] = [
+  { admission: 'all', caching: 'normal' },
+  { admission: 'defer-low', caching: 'shrink' },
+  { admission: 'defer-low', caching: 'evict' },
+  { admission: 'critical-only', caching: 'off' },
+  { admission: 'critical-only', caching: 'off' },
+];
+
 /**
  * The memory governor: turns readings into a level (with hysteresis) and the level into graded
  * responses, applied idempotently on every reading so that they also reverse as pressure falls.
@@ -168,15 +177,7 @@ export class Governor {
   #apply(level: PressureLevel, now: number): void {
     const t = this.#o.target;
     const rank = levelRank(level);
-    const [capModerate, capHigh, capCritical] = this.#o.caps;
-    const want: Response =
-      rank === 0
-        ? { cap: null, admission: 'all', caching: 'normal' }
-        : rank === 1
-          ? { cap: capModerate, admission: 'defer-low', caching: 'shrink' }
-          : rank === 2
-            ? { cap: capHigh, admission: 'defer-low', caching: 'evict' }
-            : { cap: capCritical, admission: 'critical-only', caching: 'off' };
+    const want: Response = { cap: rank === 0 ? null : this.#o.caps[Math.min(rank, 3) - 1]!, ...RESPONSES[rank]! };
     if (want.caching !== this.#applied.caching) {
       t.setCaching(want.caching);
       this.#emit({ type: 'caching', mode: want.caching }, now);

@@ -300,8 +300,7 @@ export class Scheduler<J extends SchedulerJob> {
     if (heads.length === 0) return false;
     const head = heads[0]!;
     // A job that asks for no memory and no CPU (in-process work) always fits: skip the arithmetic.
-    const capacity = this.#capacity(head);
-    const reason = head.memoryBytes === 0 && head.cpu === 0 ? null : denyReason(head, capacity);
+    const reason = head.memoryBytes === 0 && head.cpu === 0 ? null : denyReason(head, this.#capacity(head));
     if (reason === null) {
       if (this.#blocked?.job === head) this.#blocked = null;
       this.#start(head);
@@ -318,7 +317,7 @@ export class Scheduler<J extends SchedulerJob> {
     }
     if (heads.length === 1 || now - this.#blocked.since >= this.#opts.starvationLimitMs) return false;
 
-    const s = shadow(head, capacity, this.#shares(now), now);
+    const s = shadow(head, this.#capacity(head), this.#shares(now), now);
     for (let i = 1; i < heads.length; i++) {
       const c = heads[i]!;
       if (denyReason(c, this.#capacity(c)) === null && mayBackfill(c, s, now)) {

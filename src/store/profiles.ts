@@ -58,3 +58,25 @@ export function learnedProfiles(db: Db, window = 50): Map<string, LearnedProfile
   }
   return out;
 }
+
+/** What admission uses for an agent type, and why. */
+export interface Estimate {
+  memoryBytes: number;
+  durationMs: number | null;
+  source: 'declared' | 'learned';
+  learned: LearnedProfile | null;
+}
+
+/**
+ * Declared and learned combine like this: after MIN_SAMPLES succeeded runs of a type, the p90 of
+ * its measured peaks (and durations) replaces what was declared, in either direction: a guess is
+ * replaced by a measurement. It is capped at `aloneCapBytes` so that a task can still run alone.
+ */
+export function estimateFor(
+  declared: { memoryBytes: number; durationMs: number | null },
+  learned: LearnedProfile | null,
+  aloneCapBytes: number,
+): Estimate {
+  if (!learned || learned.samples < MIN_SAMPLES) return { memoryBytes: declared.memoryBytes, durationMs: declared.durationMs, source: 'declared', learned };
+  return { memoryBytes: Math.min(learned.peakP90Bytes, aloneCapBytes), durationMs: learned.durationP90Ms, source: 'learned', learned };
+}

@@ -2,7 +2,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { ProcReader } from './proc-reader.js';
 import { parseMeminfo } from './meminfo.js';
 import { readCgroupMemory, readCpuQuota, resolveMemoryCgroup, type CgroupLocation } from './cgroup.js';
-import { forgetThreads, sampleTree, type TreeSample } from './process-tree.js';
+import { sampleTree, ThreadCache, type TreeSample } from './process-tree.js';
 
 /** Which reading decides the effective memory limit. */
 export type MemorySource = 'cgroup-v2' | 'cgroup-v1' | 'meminfo';
@@ -68,6 +68,7 @@ export interface LinuxProbeOptions {
 /** The real probe: cgroup v2, then cgroup v1, then /proc/meminfo. Never os.freemem(). */
 export class LinuxProbe implements SystemProbe {
   readonly #reader = new ProcReader();
+  readonly #threads = new ThreadCache();
   readonly #cgroup: CgroupLocation | null;
   readonly #pageSize: number;
   readonly #cpu: CpuInfo;
@@ -158,12 +159,12 @@ export class LinuxProbe implements SystemProbe {
   }
 
   tree(rootPid: number): TreeSample {
-    return sampleTree(rootPid, this.#reader, this.#pageSize);
+    return sampleTree(rootPid, this.#reader, this.#pageSize, this.#threads);
   }
 
   forget(pid: number): void {
     this.#reader.forget(`/proc/${pid}/`);
-    forgetThreads(pid);
+    this.#threads.forget(pid);
   }
 
   selfRss(): number {

@@ -39,24 +39,28 @@ export interface TreeSample {
 
 /** Thread lists are re-read at most this often: threads come and go far less often than we sample. */
 const THREADS_TTL_MS = 1000;
-const threadCache = new Map<number, { at: number; tids: string[] }>();
 
-function threadsOf(pid: number, now: number): string[] | null {
-  const hit = threadCache.get(pid);
-  if (hit && now - hit.at < THREADS_TTL_MS) return hit.tids;
-  try {
-    const tids = readdirSync(`/proc/${pid}/task`);
-    threadCache.set(pid, { at: now, tids });
-    return tids;
-  } catch {
-    threadCache.delete(pid);
-    return null;
+/** Each process's thread ids, kept for a second; owned by the probe that samples. */
+export class ThreadCache {
+  readonly #lists = new Map<number, { at: number; tids: string[] }>();
+
+  of(pid: number, now: number): string[] | null {
+    const hit = this.#lists.get(pid);
+    if (hit && now - hit.at < THREADS_TTL_MS) return hit.tids;
+    try {
+      const tids = readdirSync(`/proc/${pid}/task`);
+      this.#lists.set(pid, { at: now, tids });
+      return tids;
+    } catch {
+      this.#lists.delete(pid);
+      return null;
+    }
   }
-}
 
-/** Forget cached thread lists of processes that ended. */
-export function forgetThreads(pid: number): void {
-  threadCache.delete(pid);
+  /** A process ended. */
+  forget(pid: number): void {
+    this.#lists.delete(pid);
+  }
 }
 
 /**
@@ -64,7 +68,7 @@ export function forgetThreads(pid: number): void {
  * belongs to the thread that forked it) and sums resident pages from /proc/<pid>/statm, which
  * the kernel produces more cheaply than /proc/<pid>/stat. A zombie reads as 0 pages.
  */
-export function sampleTree(rootPid: number, reader: ProcReader, pageSize: number): TreeSample {
+export function sampleTree(rootPid: number, reader: ProcReader, pageSize: number, threads = new ThreadCache()): TreeSample {
   const sample: TreeSample = { rssBytes: 0, pids: [] };
   const stack = [rootPid];
   const seen = new Set<number>();
@@ -80,7 +84,7 @@ export function sampleTree(rootPid: number, reader: ProcReader, pageSize: number
     if (!(pages > 0)) continue; // zombie or gone
     sample.rssBytes += pages * pageSize;
     sample.pids.push(pid);
-    const tids = threadsOf(pid, now);
+    const tids = threads.of(pid, now);
     if (!tids) continue;
     for (const tid of tids) {
       const children = reader.read(`/proc/${pid}/task/${tid}/children`);

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.js';
 import { openDatabase } from '../store/db.js';
-import { learnedProfiles, MIN_SAMPLES } from '../store/profiles.js';
+import { aloneCapBytes } from '../config/resolve.js';
+import { estimateFor, learnedProfiles } from '../store/profiles.js';
 
 /** One agent type: declared vs learned, and what admission will use. */
 export interface ProfileReport {
@@ -26,7 +27,7 @@ export function agentProfiles(config: ResolvedConfig): ProfileReport[] {
   const learned = existsSync(file) ? withDb(file) : new Map();
   return Object.values(config.agents).map((a) => {
     const l = learned.get(a.name) ?? null;
-    const useLearned = l !== null && l.samples >= MIN_SAMPLES;
+    const e = estimateFor(a, l, aloneCapBytes(config));
     return {
       agent: a.name,
       declared_bytes: a.memoryBytes,
@@ -37,8 +38,8 @@ export function agentProfiles(config: ResolvedConfig): ProfileReport[] {
       learned_max_bytes: l?.peakMaxBytes ?? null,
       learned_p50_duration_ms: l?.durationP50Ms ?? null,
       learned_p90_duration_ms: l?.durationP90Ms ?? null,
-      source: useLearned ? 'learned' : 'declared',
-      estimate_bytes: useLearned ? Math.min(l.peakP90Bytes, Math.floor(config.budgetBytes / config.headroom)) : a.memoryBytes,
+      source: e.source,
+      estimate_bytes: e.memoryBytes,
     };
   });
 }

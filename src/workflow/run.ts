@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentProfile, ResolvedConfig, TaskSpec } from '../config/resolve.js';
+import { aloneCapBytes, type AgentProfile, type ResolvedConfig, type TaskSpec } from '../config/resolve.js';
 import type { Execution, ExecOutcome } from '../executors/executor.js';
 import { FunctionExecutor, type TaskFunction } from '../executors/function-executor.js';
 import { ProcessExecutor } from '../executors/process-executor.js';
@@ -9,7 +9,7 @@ import { Scheduler, type SchedulerJob } from '../scheduler/scheduler.js';
 import { openDatabase } from '../store/db.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
 import { SelfMonitor, type SelfHealth } from '../telemetry/self-monitor.js';
-import { learnedProfiles, MIN_SAMPLES, type LearnedProfile } from '../store/profiles.js';
+import { estimateFor, learnedProfiles, type Estimate, type LearnedProfile } from '../store/profiles.js';
 import type { SystemProbe } from '../system/probe.js';
 import { Governor, type CacheMode, type GovernedAgent, type GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
@@ -302,16 +302,8 @@ class WorkflowRun {
     for (const s of this.#states.values()) for (const d of s.spec.needs) this.#states.get(d)!.dependents.push(s);
   }
 
-  /**
-   * Declared and learned combine like this: after MIN_SAMPLES succeeded runs of a type, the p90 of
-   * its measured peaks (and durations) replaces what was declared, in either direction: a guess
-   * is replaced by a measurement. It is capped so that a task can still run alone in the budget.
-   */
-  #estimate(a: AgentProfile): { memoryBytes: number; durationMs: number | null; source: 'declared' | 'learned'; learned: LearnedProfile | null } {
-    const l = this.#learned.get(a.name) ?? null;
-    if (!l || l.samples < MIN_SAMPLES) return { memoryBytes: a.memoryBytes, durationMs: a.durationMs, source: 'declared', learned: l };
-    const cap = Math.floor(this.#config.budgetBytes / this.#config.headroom);
-    return { memoryBytes: Math.min(l.peakP90Bytes, cap), durationMs: l.durationP90Ms, source: 'learned', learned: l };
+  #estimate(a: AgentProfile): Estimate {
+    return estimateFor(a, this.#learned.get(a.name) ?? null, aloneCapBytes(this.#config));
   }
 
   #enqueue(s: TaskState): void {
@@ -552,8 +544,7 @@ class WorkflowRun {
 
   /** Raises the estimate of every not-yet-running task of `type` (never past what could run alone). */
   #raiseEstimate(type: string, bytes: number): void {
-    const cap = Math.floor(this.#config.budgetBytes / this.#config.headroom);
-    const estimate = Math.min(bytes, cap);
+    const estimate = Math.min(bytes, aloneCapBytes(this.#config));
     for (const t of this.#states.values()) {
       if (t.type === type && t.memoryBytes < estimate && (t.phase === 'pending' || t.phase === 'queued' || t.phase === 'retry-wait')) t.memoryBytes = estimate;
     }
@@ -585,8 +576,7 @@ class WorkflowRun {
   #requeueAfterKill(s: TaskState): 'requeued' | 'failed' {
     s.requeues++;
     const observed = Math.max(s.memoryBytes, s.attemptPeak ?? 0);
-    const cap = this.#config.budgetBytes / this.#config.headroom;
-    if (observed > cap) {
+    if (observed > aloneCapBytes(this.#config)) {
       s.error = `needs ${formatBytes(observed)} (observed before Guild killed it) but with ${this.#config.headroom}× headroom that exceeds the budget ${formatBytes(this.#config.budgetBytes)}`;
       return 'failed';
     }
@@ -745,7 +735,7 @@ class WorkflowRun {
       memory_source: mem.source,
       peak_rss_bytes: this.#peakTotal,
       guild_peak_rss_bytes: this.#guildPeak,
-      guild_health: { rss_peak_bytes: this.#guildPeak, ...(this.#health ?? new SelfMonitor().stop()) },
+      guild_health: { rss_peak_bytes: this.#guildPeak, ...this.#health! }, // stopped before the report
       cores: this.#config.cores,
       cpu_cap: this.#config.cpuCap,
       max_parallel: this.#config.maxParallel,
