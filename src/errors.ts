@@ -9,7 +9,8 @@ export type GuildErrorCode =
   | 'BUDGET_UNSATISFIABLE'
   | 'USAGE'
   | 'STORE'
-  | 'PROBE';
+  | 'PROBE'
+  | 'CACHE';
 
 export class GuildError extends Error {
   readonly code: GuildErrorCode;

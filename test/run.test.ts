@@ -241,7 +241,7 @@ tasks:
         ['after-other', 'succeeded'],
       ],
     );
-    assert.deepEqual(r.counts, { succeeded: 2, failed: 1, skipped: 2, cancelled: 0 });
+    assert.deepEqual(r.counts, { succeeded: 2, cached: 0, failed: 1, skipped: 2, cancelled: 0 });
   });
 
   it('an abort kills running trees and cancels the rest, keeping finished results', async () => {

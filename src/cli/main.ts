@@ -47,9 +47,10 @@ program
   .option('--budget <size>', 'memory budget for agents, e.g. 1.5GB (default: workflow, instructions.md, else 75% of the effective limit)')
   .option('--max-parallel <n>', 'at most N tasks at once', positiveInt)
   .option('--keep-going', 'keep running independent tasks after a failure')
+  .option('--no-cache', 'run every task and store nothing (task memoization off for this run)')
   .option('--json', 'print one JSON document with the results on stdout (progress goes to stderr)')
   .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'none']).default('auto'))
-  .action(async (file: string, opts: { budget?: string; maxParallel?: number; keepGoing?: boolean; json?: boolean; progress: string }) => {
+  .action(async (file: string, opts: { budget?: string; maxParallel?: number; keepGoing?: boolean; cache: boolean; json?: boolean; progress: string }) => {
     const { runResolved, loadConfig } = await import('../workflow/run-workflow.js');
     const { createSystemProbe } = await import('../system/probe.js');
     const { createProgress } = await import('./progress.js');
@@ -59,6 +60,7 @@ program
       ...(opts.budget !== undefined ? { budget: opts.budget } : {}),
       ...(opts.maxParallel !== undefined ? { maxParallel: opts.maxParallel } : {}),
       ...(opts.keepGoing ? { keepGoing: true } : {}),
+      ...(opts.cache === false ? { noCache: true } : {}),
     };
     const probe = createSystemProbe();
     let config;
@@ -131,6 +133,56 @@ program
       fail(e);
     }
     process.stdout.write(opts.json ? `${JSON.stringify(profiles, null, 2)}\n` : `${formatProfiles(profiles)}\n`);
+  });
+
+const cache = program.command('cache').description("the workflow's cache: statistics, clearing, pruning");
+const workflowOption = new Option('-w, --workflow <file>', 'workflow file whose cache (its .guild/guild.db, Redis if configured) to use').default('guild.yaml');
+
+cache
+  .command('stats')
+  .description('entries, bytes, hits, misses and evictions per tier and namespace, summed over every run')
+  .addOption(workflowOption)
+  .option('--json', 'print JSON')
+  .action(async (opts: { workflow: string; json?: boolean }) => {
+    const { cacheStats } = await import('../cache/admin.js');
+    const { formatCacheStats } = await import('./cache-format.js');
+    try {
+      const stats = await cacheStats(opts.workflow);
+      process.stdout.write(opts.json ? `${JSON.stringify(stats, null, 2)}\n` : `${formatCacheStats(stats)}\n`);
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+cache
+  .command('clear')
+  .description('remove every entry of a namespace (e.g. routing, tasks), or of all namespaces, in every tier')
+  .argument('[namespace]', 'namespace to clear (default: all)')
+  .addOption(workflowOption)
+  .action(async (namespace: string | undefined, opts: { workflow: string }) => {
+    const { clearCache } = await import('../cache/admin.js');
+    try {
+      const removed = await clearCache(opts.workflow, namespace);
+      const parts = Object.entries(removed).map(([tier, n]) => `${n} from ${tier}`);
+      process.stdout.write(`cleared ${namespace ? `namespace '${namespace}'` : 'every namespace'}: ${parts.join(', ')}\n`);
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+cache
+  .command('prune')
+  .description('remove expired entries, then the least recently used beyond the byte and entry caps')
+  .addOption(workflowOption)
+  .action(async (opts: { workflow: string }) => {
+    const { pruneCache } = await import('../cache/admin.js');
+    try {
+      const r = await pruneCache(opts.workflow);
+      const parts = Object.entries(r).map(([tier, x]) => `${tier}: ${x.expired} expired, ${x.evicted} over the caps`);
+      process.stdout.write(`pruned: ${parts.join('; ')}\n`);
+    } catch (e) {
+      fail(e);
+    }
   });
 
 program

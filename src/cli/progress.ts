@@ -31,7 +31,11 @@ export function createProgress(out: NodeJS.WriteStream, tty: boolean): (e: RunEv
         if (!tty) line(`${stamp(e.t)} start ${e.id} (${e.agent})${e.attempt > 1 ? ` attempt ${e.attempt}` : ''}${e.pid ? ` pid ${e.pid}` : ''}`);
         break;
       case 'task-end': {
-        const what = { succeeded: 'ok   ', retrying: 'retry', requeued: 'requeue', cancelled: 'cancel', failed: 'FAIL ', skipped: 'skip ' }[e.status];
+        const what = { succeeded: 'ok   ', cached: 'cache', retrying: 'retry', requeued: 'requeue', cancelled: 'cancel', failed: 'FAIL ', skipped: 'skip ' }[e.status];
+        if (e.status === 'cached') {
+          line(`${stamp(e.t)} ${what} ${e.id} restored in ${formatDuration(e.durationMs)} (ran ${formatDuration(e.savedMs ?? null)} when stored)`);
+          break;
+        }
         const peak = e.peakRssBytes !== null ? `, peak ${formatBytes(e.peakRssBytes)}` : '';
         line(`${stamp(e.t)} ${what} ${e.id} ${formatDuration(e.durationMs)}${peak}${e.error ? ` — ${e.error}` : ''}`);
         break;

@@ -1,4 +1,4 @@
-import type { RunReport } from '../workflow/report.js';
+import type { RunReport, TaskReport } from '../workflow/report.js';
 import { formatBytes, formatDuration } from '../util/units.js';
 
 /** The human summary of a run: every figure is one the run measured. */
@@ -42,6 +42,7 @@ export function formatSummary(r: RunReport): string {
   out.push(
     `  Guild itself: peak RSS ${formatBytes(h.rss_peak_bytes)} (target < 200 MB active), event-loop delay p99 ${h.event_loop_delay_p99_ms} ms, ${h.gc_count} GC pauses totalling ${h.gc_pause_total_ms} ms (max ${h.gc_pause_max_ms} ms)`,
   );
+  out.push(`  ${cacheLine(r)}`);
   for (const a of r.alerts) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${a.message}`);
   out.push('');
   const header = ['TASK', 'AGENT', 'STATUS', 'START', 'END', 'RUN TIME', 'PEAK RSS', 'TRIES', 'NOTE'];
@@ -54,7 +55,7 @@ export function formatSummary(r: RunReport): string {
     t.attempts > 0 ? formatDuration(t.duration_ms) : '—',
     formatBytes(t.peak_rss_bytes),
     String(t.attempts),
-    [t.error ?? '', t.paused_ms > 0 ? `paused ${formatDuration(t.paused_ms)}` : '', ...t.kills.map((k) => `${k.reason === 'limit' ? 'limit kill' : 'pressure kill'} at ${formatDuration(k.at_ms)}`)]
+    [t.error ?? '', cacheNote(t), t.paused_ms > 0 ? `paused ${formatDuration(t.paused_ms)}` : '', ...t.kills.map((k) => `${k.reason === 'limit' ? 'limit kill' : 'pressure kill'} at ${formatDuration(k.at_ms)}`)]
       .filter(Boolean)
       .join('; '),
   ]);
@@ -64,4 +65,20 @@ export function formatSummary(r: RunReport): string {
   for (const row of rows) out.push(fmt(row));
   if (r.log_dir) out.push('', `  logs: ${r.log_dir}`);
   return out.join('\n');
+}
+
+function cacheLine(r: RunReport): string {
+  const c = r.cache;
+  if (!c.enabled) return `cache: off${r.tasks[0]?.cache.reason ? ` (${r.tasks[0].cache.reason.replace(/^caching off \(|\)$/g, '')})` : ''}`;
+  const rate = c.hit_rate === null ? 'no task looked up' : `hit rate ${Math.round(c.hit_rate * 100)}%`;
+  const off = c.not_cacheable > 0 ? `; ${c.not_cacheable} task${c.not_cacheable === 1 ? '' : 's'} not cacheable (see NOTE)` : '';
+  const ctx = c.context ? `, context ${c.context}` : '';
+  return `cache: ${c.hits} hit${c.hits === 1 ? '' : 's'}, ${c.misses} miss${c.misses === 1 ? '' : 'es'} (${rate}), saved ${formatDuration(c.saved_ms)}${off}; tiers ${c.tiers.join(' → ')}${ctx}`;
+}
+
+function cacheNote(t: TaskReport): string {
+  const c = t.cache;
+  if (c.status === 'hit') return `from cache in ${formatDuration(c.serve_ms)}, saved ${formatDuration(c.saved_ms)}`;
+  if (c.reason === null || c.reason.startsWith('caching off')) return '';
+  return c.status === 'off' ? `not cached: ${c.reason}` : c.reason;
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, ConfigErrors } from '../errors.js';
 import { didYouMean } from '../util/did-you-mean.js';
 import { findCycle } from '../workflow/dag.js';
@@ -37,6 +37,7 @@ export function parseWorkflow(file: string, text: string): LoadedWorkflow {
   }
   const user = validateSource(source, workflowSchema);
   checkGraph(source, user);
+  checkCacheKeys(source, user);
   return { file, source, user };
 }
 
@@ -74,6 +75,35 @@ function checkGraph(source: YamlSource, user: UserWorkflow): void {
       const i = firstIndex.get(cycle[0]!)!;
       errors.push(source.error(['tasks', i, 'needs'], `dependency cycle: ${cycle.join(' → ')}`));
     }
+  }
+  if (errors.length > 0) throw new ConfigErrors(errors);
+}
+
+/** Globs that would write outside the workflow's folder, route patterns that do not compile, an unknown fallback. */
+function checkCacheKeys(source: YamlSource, user: UserWorkflow): void {
+  const errors: ConfigError[] = [];
+  user.tasks.forEach((t, i) => {
+    for (const key of ['inputs', 'outputs'] as const) {
+      (t[key] ?? []).forEach((g, j) => {
+        if (isAbsolute(g)) errors.push(source.error(['tasks', i, key, j], `Expected a glob relative to the workflow's folder, got '${g}'`));
+        // Restoring outputs writes files: never outside the folder the workflow owns.
+        else if (key === 'outputs' && g.split(/[\\/]/).includes('..')) errors.push(source.error(['tasks', i, key, j], `Expected outputs inside the workflow's folder, got '${g}'`));
+      });
+    }
+  });
+  for (const [name, a] of Object.entries(user.agents)) {
+    (a.route?.patterns ?? []).forEach((p, j) => {
+      try {
+        new RegExp(p, 'i');
+      } catch (e) {
+        errors.push(source.error(['agents', name, 'route', 'patterns', j], `Expected a regular expression, got '${p}' (${(e as Error).message})`));
+      }
+    });
+  }
+  const fallback = user.routing?.fallback;
+  if (fallback !== undefined && !(fallback in user.agents)) {
+    const hint = didYouMean(fallback, Object.keys(user.agents));
+    errors.push(source.error(['routing', 'fallback'], `unknown agent '${fallback}'${hint ? `; did you mean '${hint}'?` : ''}`));
   }
   if (errors.length > 0) throw new ConfigErrors(errors);
 }

@@ -8,6 +8,7 @@ import type { LoadedWorkflow } from './load.js';
 import type { Priority } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
 import { poolLimitShare } from '../scheduler/pools.js';
+import { currentBranch, namespacePolicies, presetForBranch, type ContextPreset, type NamespacePolicy } from '../cache/policy.js';
 
 const pct = (f: number): string => `${Math.round(f * 1000) / 10}%`;
 
@@ -27,6 +28,23 @@ export interface AgentProfile {
   readonly durationMs: number | null;
   /** `--max-old-space-size` in MiB passed through NODE_OPTIONS (`node_heap`), or null. */
   readonly nodeHeapMb: number | null;
+  /** What the routing cache matches descriptions against. */
+  readonly route: { readonly keywords: readonly string[]; readonly patterns: readonly string[] } | null;
+}
+
+/** The cache as configured: tiers, namespaces, and whether tasks are memoized. */
+export interface ResolvedCache {
+  /** Task memoization (off with `--no-cache` or `cache.enabled: false`). */
+  readonly enabled: boolean;
+  /** Why memoization is off, when it is. */
+  readonly disabledBy: 'flag' | 'workflow' | null;
+  readonly memoryBytes: number;
+  readonly diskBytes: number;
+  readonly redisUrl: string | null;
+  /** The context preset in force and where it came from. */
+  readonly context: { readonly preset: ContextPreset | null; readonly source: 'workflow' | 'branch' | 'none'; readonly branch: string | null };
+  readonly namespaces: Readonly<Record<string, NamespacePolicy>>;
+  readonly routing: { readonly similarity: number; readonly fallback: string | null };
 }
 
 /** Shares of the budget. See `scheduler/pools.ts` for who may use which. */
@@ -57,6 +75,11 @@ export interface TaskSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
   readonly retries: number;
+  /** Globs relative to the workflow's folder. A task with inputs is cacheable. */
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  /** False: never memoized (`cache: false`). */
+  readonly cache: boolean;
 }
 
 /** Where the budget came from, for `doctor` and the summary. */
@@ -86,6 +109,7 @@ export interface ResolvedConfig {
   readonly pools: PoolShares;
   readonly agents: Readonly<Record<string, AgentProfile>>;
   readonly tasks: readonly TaskSpec[];
+  readonly cache: ResolvedCache;
   readonly instructionsFile: string | null;
   /** Things worth telling the user that do not stop the run. */
   readonly warnings: readonly string[];
@@ -96,6 +120,8 @@ export interface ConfigFlags {
   budgetBytes?: number;
   maxParallel?: number;
   keepGoing?: boolean;
+  /** `--no-cache`: run every task, store nothing. */
+  noCache?: boolean;
 }
 
 /** The largest estimate a task may have and still start alone: budget ÷ headroom. */
@@ -144,6 +170,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
       retries: a.retries ?? DEFAULTS.retries,
       durationMs: a.duration ?? null,
       nodeHeapMb: null,
+      route: a.route ? { keywords: a.route.keywords ?? [], patterns: a.route.patterns ?? [] } : null,
     };
   }
 
@@ -208,6 +235,9 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
       env: t.env ?? {},
       timeoutMs: t.timeout ?? a.timeoutMs,
       retries: t.retries ?? a.retries,
+      inputs: t.inputs ?? [],
+      outputs: t.outputs ?? [],
+      cache: t.cache ?? true,
     };
   });
 
@@ -245,9 +275,41 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     },
     agents,
     tasks,
+    cache: resolveCache(user, dir, flags),
     instructionsFile: instr?.file ?? null,
     warnings,
   });
+}
+
+function resolveCache(user: LoadedWorkflow['user'], dir: string, flags: ConfigFlags): ResolvedCache {
+  const c = user.cache ?? {};
+  const choice = c.context ?? 'auto';
+  let context: ResolvedCache['context'];
+  if (choice === 'auto') {
+    const branch = currentBranch(dir);
+    const preset = presetForBranch(branch);
+    context = { preset, source: preset ? 'branch' : 'none', branch };
+  } else context = { preset: choice === 'none' ? null : choice, source: choice === 'none' ? 'none' : 'workflow', branch: null };
+  const user_ns: Record<string, Partial<NamespacePolicy>> = {};
+  for (const [ns, p] of Object.entries(c.namespaces ?? {})) {
+    user_ns[ns] = {
+      ...(p.ttl !== undefined ? { ttlMs: p.ttl === 'none' || p.ttl === 0 ? null : p.ttl } : {}),
+      ...(p.max_entries !== undefined ? { maxEntries: p.max_entries } : {}),
+      ...(p.stale_while_revalidate !== undefined ? { staleWhileRevalidateMs: p.stale_while_revalidate || null } : {}),
+      ...(p.tiers !== undefined ? { tiers: p.tiers } : {}),
+    };
+  }
+  const disabledBy = flags.noCache ? 'flag' : c.enabled === false ? 'workflow' : null;
+  return {
+    enabled: disabledBy === null,
+    disabledBy,
+    memoryBytes: c.memory ?? DEFAULTS.cache.memoryBytes,
+    diskBytes: c.disk ?? DEFAULTS.cache.diskBytes,
+    redisUrl: c.redis ?? null,
+    context,
+    namespaces: namespacePolicies(context.preset, user_ns),
+    routing: { similarity: user.routing?.similarity ?? DEFAULTS.cache.routingSimilarity, fallback: user.routing?.fallback ?? null },
+  };
 }
 
 function loadNearestInstructions(dir: string): LoadedInstructions | null {

@@ -38,6 +38,7 @@ const fraction = percentage('70%', false);
 const share = percentage('25%', true);
 
 const positiveInt = z.number().int().min(1);
+const globs = z.union([z.string().min(1).transform((v) => [v]), z.array(z.string().min(1))]);
 const nonNegativeInt = z.number().int().min(0);
 
 /** One agent type as the user declares it. Sizes in bytes and durations in ms after parsing. */
@@ -56,6 +57,14 @@ export const agentSchema = z.strictObject({
   duration: duration.optional(),
   /** Node agents: `auto` passes --max-old-space-size (75% of `limit`) through NODE_OPTIONS, or a size. */
   node_heap: z.union([z.literal('auto'), size]).optional(),
+  /** Rules the routing cache matches task descriptions against. */
+  route: z
+    .strictObject({
+      keywords: z.array(z.string().min(1)).optional(),
+      /** Regular expressions (case-insensitive). */
+      patterns: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
   description: z.string().optional(),
 });
 
@@ -73,7 +82,25 @@ export const taskSchema = z.strictObject({
   env: z.record(z.string(), envValue).optional(),
   timeout: duration.optional(),
   retries: nonNegativeInt.optional(),
+  /** Files whose content the result depends on (globs relative to the workflow's folder): declaring them makes the task cacheable. */
+  inputs: globs.optional(),
+  /** Files the task writes (globs): stored with the result and restored on a cache hit. */
+  outputs: globs.optional(),
+  /** `false`: always run, never store. @default true */
+  cache: z.boolean().optional(),
   description: z.string().optional(),
+});
+
+const tierName = z.enum(['memory', 'sqlite', 'redis']);
+
+/** One cache namespace's policy. */
+const namespaceSchema = z.strictObject({
+  /** Time to live; `0` or `none`: until evicted. */
+  ttl: z.union([z.literal('none'), duration]).optional(),
+  max_entries: positiveInt.optional(),
+  /** After the TTL, serve the old value this long while one refresh runs. */
+  stale_while_revalidate: duration.optional(),
+  tiers: z.array(tierName).min(1).optional(),
 });
 
 /** The workflow file (guild.yaml) after schema validation. */
@@ -116,6 +143,31 @@ export const workflowSchema = z.strictObject({
       hold: duration.optional(),
       /** Between two kills for pressure. @default 2s */
       cooldown: duration.optional(),
+    })
+    .optional(),
+  /** Task memoization and the cache tiers. */
+  cache: z
+    .strictObject({
+      /** Task memoization on or off (`--no-cache` turns it off for one run). @default true */
+      enabled: z.boolean().optional(),
+      /** L1 byte budget (in Guild's memory). @default 256MB */
+      memory: size.optional(),
+      /** L2 byte cap (the SQLite store on disk). @default 1GB */
+      disk: size.optional(),
+      /** L3: a Redis URL shared by machines, e.g. redis://127.0.0.1:6379. @default none */
+      redis: z.string().regex(/^rediss?:\/\//, 'Expected a Redis URL such as redis://127.0.0.1:6379').optional(),
+      /** A context preset, `auto` (from the git branch prefix) or `none`. @default auto */
+      context: z.enum(['auto', 'none', 'feature_development', 'bug_fixing', 'code_review', 'refactoring']).optional(),
+      namespaces: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'Expected a namespace of letters, digits, ".", "_" or "-"'), namespaceSchema).optional(),
+    })
+    .optional(),
+  /** The routing cache (library `route(description)`). */
+  routing: z
+    .strictObject({
+      /** Trigram similarity from which a cached route is reused. @default 0.6 */
+      similarity: z.number().gt(0).max(1).optional(),
+      /** The agent type when no rule matches. @default none */
+      fallback: z.string().optional(),
     })
     .optional(),
   agents: z.record(z.string(), agentSchema),

@@ -47,4 +47,32 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX queue_snapshots_run ON queue_snapshots (run_id, at_ms);
   `,
+  // 3: the persistent cache tier (cache/sqlite-tier.ts) and its cumulative counters.
+  `
+  CREATE TABLE cache_entries (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    size INTEGER NOT NULL,            -- bytes of value
+    checksum INTEGER NOT NULL,        -- crc32 of value: a mismatch is a miss and the row goes
+    created_at INTEGER NOT NULL,      -- unix ms
+    expires_at INTEGER NOT NULL,      -- unix ms; 0 never
+    accessed_at INTEGER NOT NULL,     -- unix ms; eviction takes the oldest first
+    PRIMARY KEY (ns, key)
+  );
+  CREATE INDEX cache_entries_accessed ON cache_entries (accessed_at);
+  CREATE INDEX cache_entries_expires ON cache_entries (expires_at) WHERE expires_at > 0;
+  CREATE TABLE cache_stats (
+    ns TEXT NOT NULL,
+    tier TEXT NOT NULL,               -- sqlite, or 'cache' for the layered cache's own figures
+    hits INTEGER NOT NULL DEFAULT 0,
+    misses INTEGER NOT NULL DEFAULT 0,
+    evictions INTEGER NOT NULL DEFAULT 0,
+    expired INTEGER NOT NULL DEFAULT 0,
+    corrupt INTEGER NOT NULL DEFAULT 0,
+    computes INTEGER NOT NULL DEFAULT 0,
+    compute_ms REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (ns, tier)
+  );
+  `,
 ];

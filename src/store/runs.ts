@@ -37,6 +37,11 @@ export class RunHistory {
   readonly #upsertTask;
   readonly #db: Db;
 
+  /** The open store (the cache's SQLite tier shares it). */
+  get db(): Db {
+    return this.#db;
+  }
+
   constructor(db: Db) {
     this.#db = db;
     this.#insertRun = db.prepare(

@@ -30,6 +30,8 @@ export type RunEvent =
       durationMs: number;
       peakRssBytes: number | null;
       error: string | null;
+      /** A cached task: how long the stored run took. */
+      savedMs?: number;
     }
   | {
       type: 'sample';

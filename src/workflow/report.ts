@@ -6,8 +6,40 @@ import type { PressureLevel } from '../governor/levels.js';
 import type { SelfHealth } from '../telemetry/self-monitor.js';
 import { longestChain } from './dag.js';
 
-/** Final states of a task. */
-export type TaskStatus = 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+/** Final states of a task. `cached`: its stored result was restored; no process ran. */
+export type TaskStatus = 'succeeded' | 'cached' | 'failed' | 'skipped' | 'cancelled';
+
+/** A task and the cache. */
+export interface TaskCacheReport {
+  /** hit: served from the cache; miss: looked up, ran, stored; off: not cacheable (see reason). */
+  status: 'hit' | 'miss' | 'off';
+  /** Why a task was not cacheable or not stored (e.g. "no inputs declared"); null otherwise. */
+  reason: string | null;
+  /** sha256 of command, agent profile, env, input contents, format version and upstream fingerprints. */
+  fingerprint: string | null;
+  /** For a hit: the stored run time minus the time serving it took. */
+  saved_ms: number;
+  /** For a hit: hashing inputs, looking up, restoring outputs and log. */
+  serve_ms: number | null;
+}
+
+/** Task memoization over the run. */
+export interface CacheReport {
+  enabled: boolean;
+  hits: number;
+  /** Cacheable tasks that were looked up, not found, and ran. */
+  misses: number;
+  /** hits / (hits + misses); null when no task was looked up. */
+  hit_rate: number | null;
+  /** Σ over hits of (stored run time − serve time). */
+  saved_ms: number;
+  /** Tasks that were not looked up (no inputs, cache: false, an uncached dependency…). */
+  not_cacheable: number;
+  /** The tiers in use, fastest first. */
+  tiers: string[];
+  /** The context preset in force (cache.context or the git branch), or null. */
+  context: string | null;
+}
 
 /** Guild killed an attempt: for pressure (the governor's emergency) or over the agent's hard limit. */
 export interface TaskKill {
@@ -64,6 +96,7 @@ export interface TaskReport {
   paused_ms: number;
   /** Kills by Guild, with reasons. */
   kills: TaskKill[];
+  cache: TaskCacheReport;
 }
 
 /** The three terms of the lower bound, each from measured figures. */
@@ -115,6 +148,8 @@ export interface RunReport {
   profiles: Record<string, { declared_bytes: number; learned_p90_bytes: number | null; samples: number; estimate_bytes: number; source: 'declared' | 'learned' }>;
   /** What the governor did, in order (the first 1000). */
   responses: ResponseRecord[];
+  /** Task memoization: hits, misses, hit rate, time saved. */
+  cache: CacheReport;
   alerts: Alert[];
   /** Things worth knowing that did not stop the run (e.g. a budget above the machine's limit). */
   warnings: string[];

@@ -32,6 +32,8 @@ export interface RunWorkflowOptions {
   maxParallel?: number;
   /** Keep running independent tasks after a failure. @default false (fail fast) */
   keepGoing?: boolean;
+  /** Run every task and store nothing in the task cache. @default false */
+  noCache?: boolean;
   /** Aborting cancels queued tasks and kills running trees; the report says `interrupted`. */
   signal?: AbortSignal;
   /** Every event of the run, synchronously. */
@@ -67,7 +69,7 @@ export async function runWorkflow(input: string | WorkflowDefinition, options: R
  * Runs a configuration that `loadConfig` already resolved (what `guild run` does, so that every
  * config error surfaces before anything starts, and the file is read once).
  */
-export function runResolved(config: ResolvedConfig, options: Omit<RunWorkflowOptions, 'budget' | 'maxParallel' | 'keepGoing' | 'dir'> & { probe: SystemProbe }, functions?: ReadonlyMap<string, TaskFunction>): Promise<RunReport> {
+export function runResolved(config: ResolvedConfig, options: Omit<RunWorkflowOptions, 'budget' | 'maxParallel' | 'keepGoing' | 'noCache' | 'dir'> & { probe: SystemProbe }, functions?: ReadonlyMap<string, TaskFunction>): Promise<RunReport> {
   return executeWorkflow(config, {
     probe: options.probe,
     ...(functions ? { functions } : {}),
@@ -94,6 +96,7 @@ function resolveWith(loaded: LoadedWorkflow, probe: SystemProbe, options: RunWor
     ...(budgetBytes !== undefined ? { budgetBytes } : {}),
     ...(options.maxParallel !== undefined ? { maxParallel: options.maxParallel } : {}),
     ...(options.keepGoing !== undefined ? { keepGoing: options.keepGoing } : {}),
+    ...(options.noCache ? { noCache: true } : {}),
   });
 }
 

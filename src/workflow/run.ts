@@ -16,7 +16,11 @@ import type { PressureLevel } from '../governor/levels.js';
 import { formatBytes } from '../util/units.js';
 import type { RunEvent, RunningTaskView } from './events.js';
 import { poolReport } from './pool-report.js';
-import { lowerBound, type Alert, type ResponseRecord, type RunReport, type TaskKill, type TaskReport, type TaskStatus } from './report.js';
+import type { LayeredCache } from '../cache/layered-cache.js';
+import { TaskMemo, type MemoEntry } from '../cache/memo.js';
+import { openCache } from '../cache/open.js';
+import { GuildError } from '../errors.js';
+import { lowerBound, type Alert, type CacheReport, type ResponseRecord, type RunReport, type TaskCacheReport, type TaskKill, type TaskReport, type TaskStatus } from './report.js';
 
 /** Options of one run, beyond what the resolved config says. */
 export interface ExecuteOptions {
@@ -34,6 +38,11 @@ export interface ExecuteOptions {
   runId?: string;
   /** Told to shrink, evict or stop caching as memory pressure rises (the cache tiers implement it). */
   memoryConsumers?: readonly MemoryConsumer[];
+  /**
+   * The cache task results are memoized in. @default the workflow's own (memory, its SQLite store,
+   * Redis when configured), opened for the run and closed after it; none when `store` is false.
+   */
+  cache?: LayeredCache;
 }
 
 /** Anything that holds memory it could give back under pressure (the cache tiers implement it). */
@@ -46,7 +55,8 @@ export interface MemoryConsumer {
   reclaim?(): void;
 }
 
-type Phase = 'pending' | 'queued' | 'running' | 'retry-wait' | TaskStatus;
+/** `hashing`: fingerprinting inputs and looking up the cache; `saving`: storing a result before dependents start. */
+type Phase = 'pending' | 'hashing' | 'queued' | 'running' | 'retry-wait' | 'saving' | TaskStatus;
 
 interface TaskState extends SchedulerJob {
   readonly spec: TaskSpec;
@@ -76,6 +86,9 @@ interface TaskState extends SchedulerJob {
   kills: TaskKill[];
   /** Attempts ended by a pressure kill: requeued, and not counted against `retries`. */
   requeues: number;
+  /** Null until fingerprinted, and for tasks that are not cacheable. */
+  fingerprint: string | null;
+  cache: TaskCacheReport;
 }
 
 const EARLY_SAMPLE_MS = 30;
@@ -143,6 +156,11 @@ class WorkflowRun {
   readonly #self = new SelfMonitor();
   #health: SelfHealth | null = null;
   #nearLimit = false;
+  #cache: LayeredCache | null = null;
+  #ownsCache = false;
+  #memo: TaskMemo | null = null;
+  readonly #consumers: MemoryConsumer[];
+  readonly #cacheTotals = { hits: 0, misses: 0, savedMs: 0 };
 
   constructor(config: ResolvedConfig, options: ExecuteOptions) {
     this.#config = config;
@@ -152,6 +170,7 @@ class WorkflowRun {
     this.#runId = options.runId ?? newRunId();
     const needsLogs = config.tasks.some((t) => !options.functions?.has(t.id));
     this.#logDir = needsLogs ? join(config.dir, '.guild', 'runs', this.#runId) : null;
+    this.#consumers = [...(options.memoryConsumers ?? [])];
     this.#scheduler = new Scheduler<TaskState>({
       budgetBytes: config.budgetBytes,
       cpuCap: config.cpuCap,
@@ -163,9 +182,9 @@ class WorkflowRun {
       now: () => this.#now(),
       start: (s) => this.#startAttempt(s),
       pools: config.pools,
-      cacheBytes: () => (options.memoryConsumers ?? []).reduce((n, c) => n + (c.bytes?.() ?? 0), 0),
+      cacheBytes: () => this.#consumers.reduce((n, c) => n + (c.bytes?.() ?? 0), 0),
       reclaim: () => {
-        for (const c of options.memoryConsumers ?? []) c.reclaim?.();
+        for (const c of this.#consumers) c.reclaim?.();
       },
     });
     const g = config.governor;
@@ -220,6 +239,7 @@ class WorkflowRun {
       warnings: this.#config.warnings,
     });
 
+    await this.#openCache();
     const finished = new Promise<void>((resolve) => (this.#finish = resolve));
     const onAbort = (): void => this.#stop('interrupted', 'interrupted');
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -231,7 +251,7 @@ class WorkflowRun {
       if (signal?.aborted) onAbort();
       else
         this.#scheduler.batch(() => {
-          for (const s of this.#states.values()) if (s.waitingOn === 0) this.#enqueue(s);
+          for (const s of this.#states.values()) if (s.waitingOn === 0) this.#ready(s);
         });
       this.#checkDone();
       await finished;
@@ -243,6 +263,7 @@ class WorkflowRun {
     }
     const report = this.#report();
     this.#flush();
+    await this.#closeCache(report);
     this.#history?.finishRun({
       id: this.#runId,
       status: report.interrupted ? 'interrupted' : report.ok ? 'succeeded' : 'failed',
@@ -297,9 +318,127 @@ class WorkflowRun {
         pausedMs: 0,
         kills: [],
         requeues: 0,
+        fingerprint: null,
+        cache: { status: 'off', reason: null, fingerprint: null, saved_ms: 0, serve_ms: null },
       });
     }
     for (const s of this.#states.values()) for (const d of s.spec.needs) this.#states.get(d)!.dependents.push(s);
+  }
+
+  /** The task cache: the caller's, or the workflow's own when memoization is on and there is a store. */
+  async #openCache(): Promise<void> {
+    const cfg = this.#config.cache;
+    if (!cfg.enabled) return;
+    if (this.#opts.cache) this.#cache = this.#opts.cache;
+    else if (this.#history) {
+      try {
+        this.#cache = await openCache(cfg, this.#config.dir, { db: this.#history.db });
+      } catch (e) {
+        if (!(e instanceof GuildError && e.code === 'CACHE')) throw e;
+        // The shared tier is down: memoize locally rather than refuse to run, and say so.
+        this.#alert('warning', `${e.message}; caching in memory and on disk only`);
+        this.#cache = await openCache({ ...cfg, redisUrl: null }, this.#config.dir, { db: this.#history.db });
+      }
+      this.#ownsCache = true;
+    } else return;
+    this.#memo = new TaskMemo(this.#cache, this.#config.dir);
+    this.#consumers.push(this.#cache);
+  }
+
+  async #closeCache(report: RunReport): Promise<void> {
+    if (!this.#cache) return;
+    try {
+      if (this.#ownsCache) await this.#cache.close();
+      else await this.#cache.flush();
+    } catch (e) {
+      report.warnings.push(`the cache could not be written at the end of the run: ${(e as Error).message}`);
+    }
+  }
+
+  /** Why a task will not be looked up in (or stored to) the cache; null when it will. */
+  #uncacheable(s: TaskState): string | null {
+    if (!this.#memo) {
+      const by = this.#config.cache.disabledBy;
+      return by === 'flag' ? 'caching off (--no-cache)' : by === 'workflow' ? 'caching off (cache.enabled: false)' : 'caching off (no store)';
+    }
+    if (!s.spec.cache) return 'cache: false';
+    if (this.#opts.functions?.has(s.id)) return 'an in-process function';
+    if (s.spec.inputs.length === 0) return 'no inputs declared';
+    for (const id of s.spec.needs) if (this.#states.get(id)!.fingerprint === null) return `needs '${id}', which is not cached`;
+    return null;
+  }
+
+  /** A task whose dependencies are done: served from the cache when it can be, queued otherwise. */
+  #ready(s: TaskState): void {
+    const reason = this.#stopping ? null : this.#uncacheable(s);
+    if (this.#stopping || reason !== null) {
+      s.cache.reason = reason;
+      this.#enqueue(s);
+      return;
+    }
+    s.phase = 'hashing';
+    void this.#serveFromCache(s);
+  }
+
+  async #serveFromCache(s: TaskState): Promise<void> {
+    const t0 = this.#now();
+    let entry: MemoEntry | undefined;
+    try {
+      const needs = new Map(s.spec.needs.map((id) => [id, this.#states.get(id)!.fingerprint!]));
+      const fp = await this.#memo!.fingerprint(s.spec, s.profile, needs);
+      s.fingerprint = fp.key;
+      s.cache.fingerprint = fp.key;
+      if (s.phase !== 'hashing') return;
+      entry = await this.#memo!.lookup(fp.key);
+      if (entry && s.phase === 'hashing') await this.#memo!.restore(entry, this.#logFile(s));
+    } catch (e) {
+      // Unreadable inputs or a failed restore: the task runs, and the summary says why.
+      s.cache.reason = `cache: ${(e as Error).message}`;
+      if (s.fingerprint === null) s.cache.fingerprint = null;
+      entry = undefined;
+    }
+    if (s.phase !== 'hashing') return; // cancelled while hashing
+    if (entry === undefined) {
+      if (s.fingerprint !== null) {
+        s.cache.status = 'miss';
+        this.#cacheTotals.misses++;
+      }
+      this.#enqueue(s);
+      return;
+    }
+    const now = this.#now();
+    s.cache.status = 'hit';
+    s.cache.serve_ms = round(now - t0)!;
+    s.cache.saved_ms = round(Math.max(0, entry.durationMs - (now - t0)))!;
+    this.#cacheTotals.hits++;
+    this.#cacheTotals.savedMs += s.cache.saved_ms;
+    s.startedMs = t0;
+    s.endedMs = now;
+    this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, savedMs: entry.durationMs });
+    this.#scheduler.batch(() => {
+      this.#settle(s, 'cached');
+      this.#releaseDependents(s);
+    });
+    this.#checkDone();
+  }
+
+  /** Stores a fresh result (outputs as the task left them) before its dependents may touch them. */
+  async #saveResult(s: TaskState, durationMs: number): Promise<void> {
+    try {
+      await this.#memo!.save(s.fingerprint!, s.spec, this.#logFile(s), durationMs, s.peakRss);
+    } catch (e) {
+      s.cache.reason = `not stored: ${(e as Error).message}`;
+      this.#alert('warning', `${s.id}: result not cached: ${(e as Error).message}`);
+    }
+    this.#scheduler.batch(() => {
+      this.#settle(s, 'succeeded');
+      this.#releaseDependents(s);
+    });
+    this.#checkDone();
+  }
+
+  #releaseDependents(s: TaskState): void {
+    for (const d of s.dependents) if (--d.waitingOn === 0 && d.phase === 'pending') this.#ready(d);
   }
 
   #estimate(a: AgentProfile): Estimate {
@@ -427,10 +566,13 @@ class WorkflowRun {
         s.retryTimer = null;
         if (s.phase === 'retry-wait') this.#enqueue(s);
       }, backoff);
+    } else if (status === 'succeeded' && s.fingerprint !== null) {
+      s.phase = 'saving';
+      void this.#saveResult(s, o.durationMs);
     } else {
       this.#settle(s, status);
       if (status === 'succeeded') {
-        for (const d of s.dependents) if (--d.waitingOn === 0 && d.phase === 'pending') this.#enqueue(d);
+        this.#releaseDependents(s);
       } else if (status === 'failed') {
         this.#skipDependents(s);
         if (!this.#config.keepGoing) this.#stop('failure', `task '${s.id}' failed: ${o.error ?? 'unknown error'}`);
@@ -464,7 +606,7 @@ class WorkflowRun {
     this.#scheduler.drain();
     for (const s of this.#states.values()) {
       if (s.phase === 'retry-wait' && s.retryTimer) clearTimeout(s.retryTimer);
-      if (s.phase === 'pending' || s.phase === 'queued' || s.phase === 'retry-wait') {
+      if (s.phase === 'pending' || s.phase === 'hashing' || s.phase === 'queued' || s.phase === 'retry-wait') {
         this.#settle(s, 'cancelled', reason === 'interrupted' ? 'cancelled: run interrupted' : `cancelled: ${detail}`);
       }
     }
@@ -613,7 +755,7 @@ class WorkflowRun {
   /** Caches shrink, evict or switch off with pressure; Guild's own: the probe's kept-open files. */
   #setCaching(mode: CacheMode): void {
     if (mode === 'evict' || mode === 'off') this.#probe.releaseCaches?.();
-    for (const c of this.#opts.memoryConsumers ?? []) c.onCacheMode(mode);
+    for (const c of this.#consumers) c.onCacheMode(mode);
   }
 
   #recordResponse(a: GovernorAction, at: number): void {
@@ -689,9 +831,24 @@ class WorkflowRun {
     };
   }
 
+  #cacheReport(): CacheReport {
+    const { hits, misses, savedMs } = this.#cacheTotals;
+    const cfg = this.#config.cache;
+    return {
+      enabled: this.#memo !== null,
+      hits,
+      misses,
+      hit_rate: hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000,
+      saved_ms: round(savedMs)!,
+      not_cacheable: [...this.#states.values()].filter((s) => s.cache.status === 'off' && s.cache.reason !== null).length,
+      tiers: this.#cache?.tiers.map((t) => t.name) ?? [],
+      context: cfg.context.preset,
+    };
+  }
+
   #report(): RunReport {
     const tasks: TaskReport[] = [];
-    const counts: Record<TaskStatus, number> = { succeeded: 0, failed: 0, skipped: 0, cancelled: 0 };
+    const counts: Record<TaskStatus, number> = { succeeded: 0, cached: 0, failed: 0, skipped: 0, cancelled: 0 };
     for (const s of this.#states.values()) {
       const status = s.phase as TaskStatus;
       counts[status]++;
@@ -708,10 +865,11 @@ class WorkflowRun {
         peak_rss_bytes: s.peakRss,
         attempts: s.attempts,
         error: s.error,
-        log_file: s.attempts > 0 ? this.#logFile(s) : null,
+        log_file: s.attempts > 0 || s.cache.status === 'hit' ? this.#logFile(s) : null,
         memory_estimate_bytes: s.memoryBytes,
         paused_ms: round(s.pausedMs)!,
         kills: s.kills,
+        cache: s.cache,
       });
     }
     const lb = lowerBound(
@@ -722,7 +880,7 @@ class WorkflowRun {
     const makespan = this.#now();
     const mem = this.#probe.memory();
     return {
-      ok: counts.succeeded === tasks.length,
+      ok: counts.succeeded + counts.cached === tasks.length,
       run_id: this.#runId,
       workflow: this.#config.file,
       interrupted: this.#stopping === 'interrupted',
@@ -757,6 +915,7 @@ class WorkflowRun {
           ];
         }),
       ),
+      cache: this.#cacheReport(),
       alerts: this.#alerts,
       warnings: [...this.#config.warnings],
       log_dir: this.#logDir,

@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { ResolvedCache } from '../config/resolve.js';
+import { GuildError } from '../errors.js';
+import { createSystemProbe } from '../system/probe.js';
+import { loadConfig } from '../workflow/run-workflow.js';
+import type { LayeredCache } from './layered-cache.js';
+import { openCache, storeFile } from './open.js';
+import { FALLBACK_POLICY, namespacePolicies, type NamespacePolicy } from './policy.js';
+import { SqliteTier } from './sqlite-tier.js';
+import type { NamespaceStats, PruneResult, TierName } from './tier.js';
+import { DEFAULTS } from '../config/defaults.js';
+
+/** One namespace in `guild cache stats`. */
+export interface NamespaceReport {
+  policy: { ttl_ms: number | null; max_entries: number | null; stale_while_revalidate_ms: number | null; tiers: readonly TierName[] };
+  /** Lookups through the layered cache, summed over every process that used this store. */
+  hits: number;
+  misses: number;
+  hit_rate: number | null;
+  /** Results computed after a miss (task runs for `tasks`) and their mean time: the miss penalty. */
+  computes: number;
+  mean_miss_penalty_ms: number | null;
+  /** Per tier: what it holds now and its own counters (the memory tier lives per process and is not listed). */
+  tiers: Partial<Record<TierName, NamespaceStats>>;
+}
+
+export interface CacheStatsDocument {
+  store: string;
+  redis: string | null;
+  context: ResolvedCache['context'];
+  tiers: { tier: TierName; cap_bytes: number | null; entries: number | null; bytes: number | null }[];
+  namespaces: Record<string, NamespaceReport>;
+}
+
+/**
+ * The cache configuration of a workflow file; without the file, the defaults over the store in
+ * the current folder (so `guild cache` works where a run left `.guild/`).
+ */
+function cacheConfigOf(workflow: string): { config: ResolvedCache; dir: string } {
+  if (existsSync(workflow)) {
+    const probe = createSystemProbe();
+    try {
+      const resolved = loadConfig(workflow, {}, probe);
+      return { config: resolved.cache, dir: resolved.dir };
+    } finally {
+      probe.close();
+    }
+  }
+  const dir = resolve('.');
+  if (!existsSync(storeFile(dir))) {
+    throw new GuildError('CONFIG_NOT_FOUND', `no workflow at ${workflow} and no store at ${storeFile(dir)}; pass --workflow <file>`);
+  }
+  return {
+    dir,
+    config: {
+      enabled: true,
+      disabledBy: null,
+      memoryBytes: DEFAULTS.cache.memoryBytes,
+      diskBytes: DEFAULTS.cache.diskBytes,
+      redisUrl: null,
+      context: { preset: null, source: 'none', branch: null },
+      namespaces: namespacePolicies(null),
+      routing: { similarity: DEFAULTS.cache.routingSimilarity, fallback: null },
+    },
+  };
+}
+
+async function withCache<T>(workflow: string, body: (cache: LayeredCache, config: ResolvedCache, dir: string) => Promise<T>): Promise<T> {
+  const { config, dir } = cacheConfigOf(workflow);
+  const cache = await openCache(config, dir);
+  try {
+    return await body(cache, config, dir);
+  } finally {
+    await cache.close();
+  }
+}
+
+const policyOf = (p: NamespacePolicy): NamespaceReport['policy'] => ({
+  ttl_ms: p.ttlMs,
+  max_entries: p.maxEntries,
+  stale_while_revalidate_ms: p.staleWhileRevalidateMs,
+  tiers: p.tiers,
+});
+
+/** What `guild cache stats` shows. */
+export function cacheStats(workflow: string): Promise<CacheStatsDocument> {
+  return withCache(workflow, async (cache, config, dir) => {
+    const report = await cache.stats();
+    const sqlite = cache.tiers.find((t): t is SqliteTier => t instanceof SqliteTier)!;
+    const counters = sqlite.cacheCounters();
+    const names = new Set([...Object.keys(config.namespaces), ...Object.keys(counters)]);
+    const persistent = report.tiers.filter((t) => t.tier !== 'memory');
+    for (const t of persistent) for (const ns of Object.keys(t.namespaces)) names.add(ns);
+    const namespaces: Record<string, NamespaceReport> = {};
+    for (const ns of [...names].sort()) {
+      const c = counters[ns];
+      const hits = c?.hits ?? 0;
+      const misses = c?.misses ?? 0;
+      const tiers: Partial<Record<TierName, NamespaceStats>> = {};
+      for (const t of persistent) if (t.namespaces[ns]) tiers[t.tier] = t.namespaces[ns];
+      namespaces[ns] = {
+        policy: policyOf(config.namespaces[ns] ?? FALLBACK_POLICY),
+        hits,
+        misses,
+        hit_rate: hits + misses === 0 ? null : hits / (hits + misses),
+        computes: c?.computes ?? 0,
+        mean_miss_penalty_ms: c && c.computes > 0 ? c.compute_ms / c.computes : null,
+        tiers,
+      };
+    }
+    const sum = (vals: (number | null)[]): number | null => (vals.some((v) => v === null) ? null : vals.reduce<number>((a, v) => a + (v ?? 0), 0));
+    return {
+      store: storeFile(dir),
+      redis: config.redisUrl,
+      context: config.context,
+      tiers: persistent.map((t) => {
+        const all = Object.values(t.namespaces);
+        return { tier: t.tier, cap_bytes: t.capBytes, entries: sum(all.map((n) => n.entries)), bytes: sum(all.map((n) => n.bytes)) };
+      }),
+      namespaces,
+    };
+  });
+}
+
+/** `guild cache clear [namespace]`: entries removed per tier. */
+export function clearCache(workflow: string, namespace?: string): Promise<Record<string, number>> {
+  return withCache(workflow, async (cache) => {
+    const removed = await cache.clear(namespace);
+    delete removed.memory; // this process's own, empty memory tier says nothing
+    return removed;
+  });
+}
+
+/** `guild cache prune`: expired entries and entries over the caps, per tier. */
+export function pruneCache(workflow: string): Promise<Record<string, PruneResult>> {
+  return withCache(workflow, async (cache) => {
+    const r = await cache.prune();
+    delete r.memory;
+    return r;
+  });
+}
+

@@ -1,0 +1,399 @@
+import type { CacheMode } from '../governor/governor.js';
+import type { MemoryConsumer } from '../workflow/run.js';
+import { MemoryTier } from './memory-tier.js';
+import type { NamespacePolicy } from './policy.js';
+import { SqliteTier } from './sqlite-tier.js';
+import { TIER_NAMES, type CacheEntry, type CacheTier, type PruneResult, type TierName, type TierStats } from './tier.js';
+
+/** Single flight across processes (the Redis lock implements it). */
+export interface DistributedLock {
+  /** A token when taken, null when another holder has it. */
+  acquire(name: string, ttlMs: number): Promise<string | null>;
+  release(name: string, token: string): Promise<boolean>;
+}
+
+/** Options of a layered cache. */
+export interface LayeredCacheOptions {
+  /** Tiers from fastest to slowest (L1 first); at most one of each kind. */
+  tiers: readonly CacheTier[];
+  /** Policies by namespace; others get `defaultPolicy`. */
+  namespaces?: Readonly<Record<string, NamespacePolicy>>;
+  /** For namespaces not listed. @default no TTL, no entry cap, every tier */
+  defaultPolicy?: NamespacePolicy;
+  /** Makes `getOrCompute` compute once across processes that share it. @default none (once per process) */
+  lock?: DistributedLock | null;
+  /** Epoch ms. @default Date.now */
+  now?: () => number;
+  /** How long a computing process holds the lock before others may take over. @default 30 s */
+  lockTtlMs?: number;
+  /** How long a process waits for another's computation before computing itself. @default 10 s */
+  lockWaitMs?: number;
+  /** How often a waiting process looks for the other's result. @default 20 ms */
+  pollMs?: number;
+  /** Runs after the tiers close (e.g. quits a Redis client the cache was given to own). */
+  onClose?: () => Promise<unknown> | unknown;
+}
+
+export interface GetOrComputeOptions {
+  /** Overrides the namespace's TTL for this entry. */
+  ttlMs?: number | null;
+}
+
+/** What the layered cache saw in one namespace during this process's life. */
+export interface LayerStats {
+  hits: number;
+  misses: number;
+  /** hits / (hits + misses); null before the first lookup. */
+  hit_rate: number | null;
+  /** Which tier answered each hit. */
+  hits_by_tier: Record<TierName, number>;
+  /** Hits served past their fresh time while a refresh ran (stale-while-revalidate). */
+  stale: number;
+  /** Computations by getOrCompute (misses that one caller computed). */
+  computes: number;
+  /** Mean time of those computations: what a miss costs. null when none. */
+  mean_miss_penalty_ms: number | null;
+}
+
+export interface CacheStatsReport {
+  namespaces: Record<string, LayerStats>;
+  tiers: TierStats[];
+}
+
+interface Layer {
+  hits: number;
+  misses: number;
+  byTier: Record<TierName, number>;
+  stale: number;
+  computes: number;
+  computeMs: number;
+  /** Counters not yet added to the store's cumulative `cache_stats`. */
+  unsaved: { hits: number; misses: number; computes: number; compute_ms: number };
+}
+
+const ALL_TIERS: NamespacePolicy = { ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: TIER_NAMES };
+/** Stale-while-revalidate values carry their fresh-until time (float64) in front. */
+const SWR_HEADER = 8;
+
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promise<T> | undefined)?.then === 'function';
+
+/**
+ * L1 → L2 → L3. A hit in a lower tier is promoted to the tiers above it with its remaining
+ * lifetime; a set writes through to every tier the namespace uses. `getOrCompute` computes once
+ * per key however many callers miss together: once per process through a map of flights, and
+ * once across processes when a lock is given (Redis SET NX PX), with a bounded wait after which a
+ * waiter computes itself rather than hang on a dead holder.
+ *
+ * It is the memory consumer the governor talks to: the memory tier shrinks, evicts, or switches
+ * off; the persistent tiers hold no memory of Guild's and carry on.
+ */
+export class LayeredCache implements MemoryConsumer {
+  readonly #tiers: readonly CacheTier[];
+  readonly #policies: Readonly<Record<string, NamespacePolicy>>;
+  readonly #default: NamespacePolicy;
+  readonly #route = new Map<string, readonly CacheTier[]>();
+  readonly #layers = new Map<string, Layer>();
+  readonly #flights = new Map<string, Promise<Buffer>>();
+  readonly #refreshing = new Set<string>();
+  readonly #lock: DistributedLock | null;
+  readonly #now: () => number;
+  readonly #lockTtl: number;
+  readonly #lockWait: number;
+  readonly #poll: number;
+  readonly #onClose: (() => Promise<unknown> | unknown) | null;
+
+  constructor(options: LayeredCacheOptions) {
+    this.#tiers = options.tiers;
+    this.#policies = options.namespaces ?? {};
+    this.#default = options.defaultPolicy ?? ALL_TIERS;
+    this.#lock = options.lock ?? null;
+    this.#now = options.now ?? Date.now;
+    this.#lockTtl = options.lockTtlMs ?? 30_000;
+    this.#lockWait = options.lockWaitMs ?? 10_000;
+    this.#poll = options.pollMs ?? 20;
+    this.#onClose = options.onClose ?? null;
+  }
+
+  /** The tiers, fastest first. */
+  get tiers(): readonly CacheTier[] {
+    return this.#tiers;
+  }
+
+  policy(namespace: string): NamespacePolicy {
+    return this.#policies[namespace] ?? this.#default;
+  }
+
+  /**
+   * The value, from the fastest tier that has it; promoted to the faster ones. `count: false`
+   * leaves the hit/miss counters alone, for callers that decide what counts (`recordLookup`).
+   */
+  async get(namespace: string, key: string, options: { count?: boolean } = {}): Promise<Buffer | undefined> {
+    const found = await this.#lookup(namespace, key, options.count !== false);
+    return found === undefined ? undefined : this.#unwrap(namespace, found.value).value;
+  }
+
+  /** Counts a hit or a miss decided by the caller (the routing cache's similar-description hits). */
+  recordLookup(namespace: string, hit: boolean): void {
+    const l = this.#layer(namespace);
+    if (hit) {
+      l.hits++;
+      l.unsaved.hits++;
+    } else {
+      l.misses++;
+      l.unsaved.misses++;
+    }
+  }
+
+  /** Writes through to every tier the namespace uses. `ttlMs` overrides the namespace's TTL. */
+  async set(namespace: string, key: string, value: Buffer, options: GetOrComputeOptions = {}): Promise<void> {
+    const policy = this.policy(namespace);
+    const ttl = options.ttlMs !== undefined ? options.ttlMs : policy.ttlMs;
+    const now = this.#now();
+    const swr = policy.staleWhileRevalidateMs;
+    let stored = value;
+    let expiresAt = ttl === null ? 0 : now + ttl;
+    if (swr !== null && ttl !== null) {
+      stored = Buffer.allocUnsafe(SWR_HEADER + value.length);
+      stored.writeDoubleBE(expiresAt, 0);
+      value.copy(stored, SWR_HEADER);
+      expiresAt += swr;
+    }
+    const pending: Promise<void>[] = [];
+    for (const t of this.#tiersOf(namespace)) {
+      const r = t.set(namespace, key, stored, expiresAt);
+      if (isPromise(r)) pending.push(r);
+    }
+    await Promise.all(pending);
+  }
+
+  async delete(namespace: string, key: string): Promise<boolean> {
+    const results = await Promise.all(this.#tiersOf(namespace).map((t) => t.delete(namespace, key)));
+    return results.some(Boolean);
+  }
+
+  /**
+   * The cached value, or `compute()`'s result stored for the next caller. Concurrent misses of one
+   * key share one computation (in this process always; across processes with a lock). In a
+   * stale-while-revalidate namespace a stale value is returned at once and refreshed once in the
+   * background.
+   */
+  async getOrCompute(namespace: string, key: string, compute: () => Buffer | Promise<Buffer>, options: GetOrComputeOptions = {}): Promise<Buffer> {
+    const found = await this.#lookup(namespace, key);
+    if (found !== undefined) {
+      const { value, stale } = this.#unwrap(namespace, found.value);
+      if (stale) {
+        this.#layer(namespace).stale++;
+        this.#refresh(namespace, key, compute, options);
+      }
+      return value;
+    }
+    const id = `${namespace}\u0000${key}`;
+    let flight = this.#flights.get(id);
+    if (flight === undefined) {
+      flight = this.#computeOnce(namespace, key, compute, options).finally(() => this.#flights.delete(id));
+      this.#flights.set(id, flight);
+    }
+    return flight;
+  }
+
+  /** Keys of a namespace across its tiers. */
+  async keys(namespace: string): Promise<string[]> {
+    const all = await Promise.all(this.#tiersOf(namespace).map((t) => t.keys(namespace)));
+    return [...new Set(all.flat())];
+  }
+
+  /** Empties a namespace (or everything) in every tier; returns the entries removed per tier. */
+  async clear(namespace?: string): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const t of this.#tiers) out[t.name] = await t.clear(namespace);
+    return out;
+  }
+
+  /** Expired entries and what is over the caps, per tier. */
+  async prune(): Promise<Record<string, PruneResult>> {
+    const out: Record<string, PruneResult> = {};
+    for (const t of this.#tiers) out[t.name] = await t.prune();
+    return out;
+  }
+
+  /** Counts a computation done outside getOrCompute (task memoization runs the task itself). */
+  recordCompute(namespace: string, ms: number): void {
+    const l = this.#layer(namespace);
+    l.computes++;
+    l.computeMs += ms;
+    l.unsaved.computes++;
+    l.unsaved.compute_ms += ms;
+  }
+
+  async stats(): Promise<CacheStatsReport> {
+    const namespaces: Record<string, LayerStats> = {};
+    for (const [ns, l] of this.#layers) {
+      const n = l.hits + l.misses;
+      namespaces[ns] = {
+        hits: l.hits,
+        misses: l.misses,
+        hit_rate: n === 0 ? null : l.hits / n,
+        hits_by_tier: { ...l.byTier },
+        stale: l.stale,
+        computes: l.computes,
+        mean_miss_penalty_ms: l.computes === 0 ? null : l.computeMs / l.computes,
+      };
+    }
+    this.#save();
+    return { namespaces, tiers: await Promise.all(this.#tiers.map((t) => t.stats())) };
+  }
+
+  async flush(): Promise<void> {
+    this.#save();
+    for (const t of this.#tiers) await t.flush();
+  }
+
+  async close(): Promise<void> {
+    this.#save();
+    for (const t of this.#tiers) await t.close();
+    await this.#onClose?.();
+  }
+
+  // The governor's side (MemoryConsumer): only the memory tier holds Guild's memory.
+  onCacheMode(mode: CacheMode): void {
+    this.#memory()?.onCacheMode(mode);
+  }
+
+  bytes(): number {
+    return this.#memory()?.bytes() ?? 0;
+  }
+
+  reclaim(): void {
+    this.#memory()?.reclaim();
+  }
+
+  #memory(): MemoryTier | undefined {
+    return this.#tiers.find((t): t is MemoryTier => t instanceof MemoryTier);
+  }
+
+  #tiersOf(namespace: string): readonly CacheTier[] {
+    let tiers = this.#route.get(namespace);
+    if (tiers === undefined) {
+      const wanted = this.policy(namespace).tiers;
+      tiers = this.#tiers.filter((t) => wanted.includes(t.name));
+      this.#route.set(namespace, tiers);
+    }
+    return tiers;
+  }
+
+  #layer(namespace: string): Layer {
+    let l = this.#layers.get(namespace);
+    if (l === undefined) {
+      l = { hits: 0, misses: 0, byTier: { memory: 0, sqlite: 0, redis: 0 }, stale: 0, computes: 0, computeMs: 0, unsaved: { hits: 0, misses: 0, computes: 0, compute_ms: 0 } };
+      this.#layers.set(namespace, l);
+    }
+    return l;
+  }
+
+  async #lookup(namespace: string, key: string, count = true): Promise<CacheEntry | undefined> {
+    const tiers = this.#tiersOf(namespace);
+    const layer = this.#layer(namespace);
+    for (let i = 0; i < tiers.length; i++) {
+      const r = tiers[i]!.get(namespace, key);
+      const e = isPromise(r) ? await r : r;
+      if (e === undefined) continue;
+      if (count) {
+        layer.hits++;
+        layer.unsaved.hits++;
+        layer.byTier[tiers[i]!.name]++;
+      }
+      // Promote with the remaining lifetime; a failed promotion is only a slower next read.
+      for (let j = 0; j < i; j++) {
+        const p = tiers[j]!.set(namespace, key, e.value, e.expiresAt);
+        if (isPromise(p)) p.catch(() => undefined);
+      }
+      return e;
+    }
+    if (count) {
+      layer.misses++;
+      layer.unsaved.misses++;
+    }
+    return undefined;
+  }
+
+  #unwrap(namespace: string, stored: Buffer): { value: Buffer; stale: boolean } {
+    if (this.policy(namespace).staleWhileRevalidateMs === null) return { value: stored, stale: false };
+    if (stored.length < SWR_HEADER) return { value: stored, stale: false };
+    const freshUntil = stored.readDoubleBE(0);
+    return { value: stored.subarray(SWR_HEADER), stale: freshUntil !== 0 && freshUntil <= this.#now() };
+  }
+
+  async #computeOnce(namespace: string, key: string, compute: () => Buffer | Promise<Buffer>, options: GetOrComputeOptions): Promise<Buffer> {
+    const shared = this.#lock !== null && this.#tiersOf(namespace).some((t) => t.name === 'redis');
+    if (!shared) return this.#computeAndStore(namespace, key, compute, options);
+    const lockName = `${namespace}:${key}`;
+    const deadline = this.#now() + this.#lockWait;
+    for (;;) {
+      const token = await this.#lock!.acquire(lockName, this.#lockTtl);
+      if (token !== null) {
+        try {
+          // Another process may have finished between our miss and our lock.
+          const found = await this.#peekShared(namespace, key);
+          if (found !== undefined) return found;
+          return await this.#computeAndStore(namespace, key, compute, options);
+        } finally {
+          await this.#lock!.release(lockName, token).catch(() => false);
+        }
+      }
+      // Someone else computes: wait for their result, within bounds.
+      while (this.#now() < deadline) {
+        await new Promise((r) => setTimeout(r, this.#poll));
+        const found = await this.#peekShared(namespace, key);
+        if (found !== undefined) return found;
+        const again = await this.#lock!.acquire(lockName, this.#lockTtl);
+        if (again !== null) {
+          await this.#lock!.release(lockName, again);
+          break; // the holder is gone without a result: try to take the lock properly
+        }
+      }
+      if (this.#now() >= deadline) return this.#computeAndStore(namespace, key, compute, options);
+    }
+  }
+
+  /** Looks in the shared tier only (the local ones missed a moment ago), promoting a hit. */
+  async #peekShared(namespace: string, key: string): Promise<Buffer | undefined> {
+    const tiers = this.#tiersOf(namespace);
+    const i = tiers.findIndex((t) => t.name === 'redis');
+    const e = await tiers[i]!.get(namespace, key);
+    if (e === undefined) return undefined;
+    for (let j = 0; j < i; j++) {
+      const p = tiers[j]!.set(namespace, key, e.value, e.expiresAt);
+      if (isPromise(p)) p.catch(() => undefined);
+    }
+    return this.#unwrap(namespace, e.value).value;
+  }
+
+  async #computeAndStore(namespace: string, key: string, compute: () => Buffer | Promise<Buffer>, options: GetOrComputeOptions): Promise<Buffer> {
+    const t0 = performance.now();
+    const value = await compute();
+    this.recordCompute(namespace, performance.now() - t0);
+    await this.set(namespace, key, value, options);
+    return value;
+  }
+
+  #refresh(namespace: string, key: string, compute: () => Buffer | Promise<Buffer>, options: GetOrComputeOptions): void {
+    const id = `${namespace}\u0000${key}`;
+    if (this.#refreshing.has(id)) return;
+    this.#refreshing.add(id);
+    this.#computeAndStore(namespace, key, compute, options)
+      .catch(() => undefined) // the stale value stays until its hard expiry
+      .finally(() => this.#refreshing.delete(id));
+  }
+
+  /** Adds this process's counters to the store's cumulative ones (when there is a SQLite tier). */
+  #save(): void {
+    const sqlite = this.#tiers.find((t): t is SqliteTier => t instanceof SqliteTier);
+    if (!sqlite) return;
+    for (const [ns, l] of this.#layers) {
+      const u = l.unsaved;
+      if (u.hits + u.misses + u.computes === 0) continue;
+      sqlite.addCacheCounters(ns, u);
+      l.unsaved = { hits: 0, misses: 0, computes: 0, compute_ms: 0 };
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { AgentProfile, TaskSpec } from '../config/resolve.js';
+import { expandGlobs, hashFiles, readFiles, writeFiles, type BatchOptions, type FileData } from '../io/files.js';
+import type { LayeredCache } from './layered-cache.js';
+
+/**
+ * Bumped whenever what a fingerprint covers or how an entry is laid out changes: old entries
+ * then simply stop matching.
+ */
+export const CACHE_FORMAT_VERSION = 1;
+
+/** The namespace task results live in. */
+export const TASKS_NAMESPACE = 'tasks';
+
+/** A stored task result. */
+export interface MemoEntry {
+  readonly task: string;
+  readonly fingerprint: string;
+  /** Epoch ms when it was stored. */
+  readonly createdAt: number;
+  /** How long the task ran when it produced this result: what a hit saves. */
+  readonly durationMs: number;
+  readonly peakRssBytes: number | null;
+  /** The task's log (every attempt of the run that produced it). */
+  readonly log: Buffer;
+  readonly outputs: readonly FileData[];
+}
+
+export interface Fingerprint {
+  /** sha256 hex of everything the result depends on. */
+  readonly key: string;
+  readonly inputFiles: number;
+  readonly inputBytes: number;
+}
+
+interface Header {
+  v: number;
+  task: string;
+  fingerprint: string;
+  created_at: number;
+  duration_ms: number;
+  peak_rss_bytes: number | null;
+  log_bytes: number;
+  outputs: { path: string; mode: number; size: number }[];
+}
+
+/** [u32 header length][header JSON][log][output files…]: one buffer, no base64. */
+export function encodeEntry(e: MemoEntry): Buffer {
+  const header: Header = {
+    v: CACHE_FORMAT_VERSION,
+    task: e.task,
+    fingerprint: e.fingerprint,
+    created_at: e.createdAt,
+    duration_ms: e.durationMs,
+    peak_rss_bytes: e.peakRssBytes,
+    log_bytes: e.log.length,
+    outputs: e.outputs.map((o) => ({ path: o.path, mode: o.mode, size: o.data.length })),
+  };
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(json.length, 0);
+  return Buffer.concat([len, json, e.log, ...e.outputs.map((o) => o.data)]);
+}
+
+/** Throws on anything that is not a whole entry of this format. */
+export function decodeEntry(buf: Buffer): MemoEntry {
+  const hlen = buf.readUInt32BE(0);
+  const h = JSON.parse(buf.subarray(4, 4 + hlen).toString('utf8')) as Header;
+  if (h.v !== CACHE_FORMAT_VERSION) throw new Error(`entry format ${h.v}, expected ${CACHE_FORMAT_VERSION}`);
+  let at = 4 + hlen;
+  const take = (n: number): Buffer => {
+    if (at + n > buf.length) throw new Error('entry is truncated');
+    const part = buf.subarray(at, at + n);
+    at += n;
+    return part;
+  };
+  const log = take(h.log_bytes);
+  const outputs = h.outputs.map((o) => ({ path: o.path, mode: o.mode, data: take(o.size) }));
+  if (at !== buf.length) throw new Error('entry has trailing bytes');
+  return { task: h.task, fingerprint: h.fingerprint, createdAt: h.created_at, durationMs: h.duration_ms, peakRssBytes: h.peak_rss_bytes, log, outputs };
+}
+
+/**
+ * Task memoization in the style of Turborepo: a task's fingerprint covers its command, its agent
+ * profile as declared, its declared env values, the content of every input file, the format
+ * version and the fingerprints of the tasks it needs. A hit restores the outputs byte for byte
+ * and the log; no process starts.
+ */
+export class TaskMemo {
+  readonly #cache: LayeredCache;
+  readonly #dir: string;
+  readonly #io: BatchOptions;
+
+  constructor(cache: LayeredCache, dir: string, io: BatchOptions = {}) {
+    this.#cache = cache;
+    this.#dir = dir;
+    this.#io = io;
+  }
+
+  async fingerprint(spec: TaskSpec, profile: AgentProfile, needs: ReadonlyMap<string, string>): Promise<Fingerprint> {
+    const files = await expandGlobs(spec.inputs, this.#dir);
+    const digests = await hashFiles(files, this.#dir, this.#io);
+    const doc = {
+      v: CACHE_FORMAT_VERSION,
+      task: spec.id,
+      run: spec.run,
+      agent: { name: profile.name, memory: profile.memoryBytes, limit: profile.limitBytes, cpu: profile.cpu, node_heap_mb: profile.nodeHeapMb, timeout: profile.timeoutMs },
+      env: Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      inputs: spec.inputs,
+      outputs: spec.outputs,
+      files: digests.map((d) => [d.path, d.mode, d.sha256]),
+      needs: [...needs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    };
+    return {
+      key: createHash('sha256').update(JSON.stringify(doc)).digest('hex'),
+      inputFiles: digests.length,
+      inputBytes: digests.reduce((n, d) => n + d.size, 0),
+    };
+  }
+
+  /** The stored result, or undefined. An entry that does not decode is removed and is a miss. */
+  async lookup(fingerprint: string): Promise<MemoEntry | undefined> {
+    const buf = await this.#cache.get(TASKS_NAMESPACE, fingerprint);
+    if (buf === undefined) return undefined;
+    try {
+      return decodeEntry(buf);
+    } catch {
+      await this.#cache.delete(TASKS_NAMESPACE, fingerprint);
+      return undefined;
+    }
+  }
+
+  /** Writes the outputs and the log of a stored result. */
+  async restore(entry: MemoEntry, logFile: string | null): Promise<void> {
+    await writeFiles(entry.outputs, this.#dir, this.#io);
+    if (logFile !== null) {
+      await mkdir(dirname(logFile), { recursive: true });
+      await writeFile(logFile, entry.log);
+    }
+  }
+
+  /** Stores a successful result: the declared outputs as they are now, and the log. */
+  async save(fingerprint: string, spec: TaskSpec, logFile: string | null, durationMs: number, peakRssBytes: number | null): Promise<{ files: number; bytes: number }> {
+    const paths = await expandGlobs(spec.outputs, this.#dir);
+    const [outputs, log] = await Promise.all([readFiles(paths, this.#dir, this.#io), logFile ? readFile(logFile).catch(() => Buffer.alloc(0)) : Buffer.alloc(0)]);
+    const value = encodeEntry({ task: spec.id, fingerprint, createdAt: Date.now(), durationMs, peakRssBytes, log, outputs });
+    await this.#cache.set(TASKS_NAMESPACE, fingerprint, value);
+    this.#cache.recordCompute(TASKS_NAMESPACE, durationMs);
+    return { files: outputs.length, bytes: outputs.reduce((n, o) => n + o.data.length, 0) };
+  }
+}

@@ -1,0 +1,124 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { TierName } from './tier.js';
+
+/** How one namespace is cached. */
+export interface NamespacePolicy {
+  /** Time to live in ms; null keeps entries until evicted. */
+  readonly ttlMs: number | null;
+  /** At most this many entries per tier, least recently used dropped first; null: no cap. */
+  readonly maxEntries: number | null;
+  /** After the TTL, serve the old value this long while one refresh runs; null: off. */
+  readonly staleWhileRevalidateMs: number | null;
+  /** The tiers this namespace lives in (of those configured). */
+  readonly tiers: readonly TierName[];
+}
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const ALL: readonly TierName[] = ['memory', 'sqlite', 'redis'];
+
+/**
+ * The seed's namespaces. `process` lives as long as the process (memory only); `agent` as long as
+ * the project; `research` an hour, last 50; `routing` 30 minutes, last 100; `tasks` holds task
+ * results (memoization) on disk and in Redis only: a run reads each once, so L1 would only cost
+ * Guild memory.
+ */
+export const DEFAULT_NAMESPACES: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
+  process: { ttlMs: null, maxEntries: 100, staleWhileRevalidateMs: null, tiers: ['memory'] },
+  agent: { ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ALL },
+  research: { ttlMs: HOUR, maxEntries: 50, staleWhileRevalidateMs: null, tiers: ALL },
+  routing: { ttlMs: 30 * MINUTE, maxEntries: 100, staleWhileRevalidateMs: null, tiers: ALL },
+  tasks: { ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ['sqlite', 'redis'] },
+});
+
+/** For namespaces nobody configured. */
+export const FALLBACK_POLICY: NamespacePolicy = Object.freeze({ ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ALL });
+
+export const CONTEXT_PRESETS = ['feature_development', 'bug_fixing', 'code_review', 'refactoring'] as const;
+export type ContextPreset = (typeof CONTEXT_PRESETS)[number];
+
+/**
+ * What each development context changes (the seed's context-aware caching), and why:
+ * - feature_development: broad exploration; the seed's defaults.
+ * - bug_fixing: quick iterations on code that changes under the fix; research and routes go stale
+ *   fast, so shorter lives, and stale answers are never served.
+ * - code_review: the same diff is read again and again and does not change during the review;
+ *   longer lives and more entries.
+ * - refactoring: code moves, so research ages quickly, while which agent handles which kind of
+ *   task does not: routes live longer.
+ */
+export const PRESET_OVERRIDES: Readonly<Record<ContextPreset, Readonly<Record<string, Partial<NamespacePolicy>>>>> = Object.freeze({
+  feature_development: {},
+  bug_fixing: {
+    research: { ttlMs: 15 * MINUTE, maxEntries: 50, staleWhileRevalidateMs: null },
+    routing: { ttlMs: 10 * MINUTE, maxEntries: 100, staleWhileRevalidateMs: null },
+  },
+  code_review: {
+    research: { ttlMs: 4 * HOUR, maxEntries: 200 },
+    routing: { ttlMs: HOUR, maxEntries: 200 },
+  },
+  refactoring: {
+    research: { ttlMs: 30 * MINUTE, maxEntries: 100 },
+    routing: { ttlMs: 2 * HOUR, maxEntries: 100 },
+  },
+});
+
+/** Branch prefixes that pick a preset when `context: auto`. */
+const BRANCH_PREFIXES: readonly [string, ContextPreset][] = [
+  ['feat/', 'feature_development'],
+  ['feature/', 'feature_development'],
+  ['fix/', 'bug_fixing'],
+  ['bugfix/', 'bug_fixing'],
+  ['hotfix/', 'bug_fixing'],
+  ['review/', 'code_review'],
+  ['refactor/', 'refactoring'],
+];
+
+export function presetForBranch(branch: string | null): ContextPreset | null {
+  if (branch === null) return null;
+  for (const [prefix, preset] of BRANCH_PREFIXES) if (branch.startsWith(prefix)) return preset;
+  return null;
+}
+
+/**
+ * The checked-out branch of the git work tree containing `dir`, read from `.git/HEAD` (no git
+ * process); null when detached, not a repository, or unreadable. Follows `.git` files (worktrees).
+ */
+export function currentBranch(dir: string): string | null {
+  for (let d = dir; ; d = dirname(d)) {
+    const dotGit = join(d, '.git');
+    if (existsSync(dotGit)) {
+      try {
+        let gitDir = dotGit;
+        const head = (): string => readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
+        let text: string;
+        try {
+          text = head();
+        } catch {
+          // A worktree or submodule: `.git` is a file naming the real git dir.
+          const m = /^gitdir:\s*(.+)$/m.exec(readFileSync(dotGit, 'utf8'));
+          if (!m) return null;
+          gitDir = join(d, m[1]!.trim());
+          text = head();
+        }
+        const ref = /^ref:\s*refs\/heads\/(.+)$/.exec(text);
+        return ref ? ref[1]! : null;
+      } catch {
+        return null;
+      }
+    }
+    if (dirname(d) === d) return null;
+  }
+}
+
+/** The namespaces in force: defaults, then the preset's changes, then the user's own. */
+export function namespacePolicies(
+  preset: ContextPreset | null,
+  user: Readonly<Record<string, Partial<NamespacePolicy>>> = {},
+): Record<string, NamespacePolicy> {
+  const out: Record<string, NamespacePolicy> = { ...DEFAULT_NAMESPACES };
+  if (preset !== null) for (const [ns, o] of Object.entries(PRESET_OVERRIDES[preset])) out[ns] = { ...(out[ns] ?? FALLBACK_POLICY), ...o };
+  for (const [ns, o] of Object.entries(user)) out[ns] = { ...(out[ns] ?? FALLBACK_POLICY), ...o };
+  return out;
+}
