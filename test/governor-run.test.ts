@@ -3,11 +3,19 @@ import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runWorkflow } from '../src/index.js';
+import { DEFAULT_NAMESPACES, LayeredCache, MemoryTier, runWorkflow } from '../src/index.js';
 import { ProcReader } from '../src/system/proc-reader.js';
 import { parseProcStat, pidsInGroup } from '../src/system/process-tree.js';
 import type { RunEvent } from '../src/workflow/events.js';
 import { LinuxProbe, type MemorySnapshot } from '../src/system/probe.js';
+
+/** A real layered cache whose memory tier holds ~90 % of its 8 MiB budget. */
+async function filledCache(): Promise<{ cache: LayeredCache; budget: number }> {
+  const budget = 8 * MB;
+  const cache = new LayeredCache({ tiers: [new MemoryTier({ maxBytes: budget })], namespaces: DEFAULT_NAMESPACES });
+  for (let i = 0; cache.bytes() < budget * 0.9; i++) await cache.set('agent', `k${i}`, Buffer.alloc(64 * 1024, i));
+  return { cache, budget };
+}
 
 /** The real probe, except that the machine's memory use reads as `fraction` of its limit. */
 class SteeredProbe extends LinuxProbe {
@@ -58,7 +66,11 @@ tasks:
     const pids = new Map<string, number>();
     let stateWhenPaused: string[] = [];
     const reader = new ProcReader();
+    // A real cache whose memory tier is nearly full: the governor's caching responses reach it.
+    const { cache, budget } = await filledCache();
+    const cacheBytesAt: [string, number][] = [];
     const onEvent = (e: RunEvent): void => {
+      if (e.type === 'governor' && e.action.type === 'caching') cacheBytesAt.push([e.action.mode, cache.bytes()]);
       if (e.type === 'task-start' && e.pid) pids.set(e.id, e.pid);
       if (e.type === 'governor' && e.action.type === 'pause' && e.action.id === 'young') {
         // SIGSTOP lands when each process next enters the kernel: look a moment later.
@@ -68,7 +80,14 @@ tasks:
         }, 150);
       }
     };
-    const r = await runWorkflow(file, { store: false, onEvent });
+    const r = await runWorkflow(file, { store: false, onEvent, cache });
+    await cache.close();
+    // moderate → shrink (half the budget), high → evict (a quarter), and back to normal as pressure falls.
+    const modes = cacheBytesAt.map(([m]) => m);
+    assert.deepEqual(modes.slice(0, 2), ['shrink', 'evict'], modes.join(','));
+    assert.equal(modes[modes.length - 1], 'normal');
+    assert.ok(cacheBytesAt[0]![1] <= budget / 2, `after shrink: ${cacheBytesAt[0]![1]}`);
+    assert.ok(cacheBytesAt[1]![1] <= budget / 4, `after evict: ${cacheBytesAt[1]![1]}`);
     assert.ok(stateWhenPaused.length >= 3, `sh, hog and grandchild: ${stateWhenPaused.join(',')}`);
     assert.ok(
       stateWhenPaused.every((s) => s === 'T'),
@@ -90,6 +109,8 @@ tasks:
     const hogs = Array.from({ length: 3 }, (_, i) => `  - { id: hog-${i}, agent: a, needs: [early], env: { HOG_LOG: "${log}" }, run: "${hog(150, 1500)}" }`);
     const file = writeWorkflow(`budget: 2GB\ngovernor: { hold: 300ms }\nagents: { a: { memory: 100MB, cpu: 0.1 } }\ntasks:\n  - { id: early, agent: a, run: "echo done early" }\n${hogs.join('\n')}\n`, dir);
     const probe = new SteeredProbe();
+    const { cache } = await filledCache();
+    const cacheModes: [string, number][] = [];
     // The emergency comes once all three hogs hold their memory (each logs it after allocating).
     const holding = (): number => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(' holding ')).length : 0);
     const cue = setInterval(() => {
@@ -100,10 +121,19 @@ tasks:
     }, 20);
     const onEvent = (e: RunEvent): void => {
       if (e.type === 'governor' && e.action.type === 'kill') probe.fraction = 0.3;
+      if (e.type === 'governor' && e.action.type === 'caching') cacheModes.push([e.action.mode, cache.bytes()]);
     };
-    const r = await runWorkflow(file, { probe, onEvent });
+    const r = await runWorkflow(file, { probe, onEvent, cache });
     clearInterval(cue);
     probe.close();
+    // Critical and above: caching off, the memory tier emptied.
+    const off = cacheModes.find(([m]) => m === 'off');
+    assert.ok(off, cacheModes.map(([m]) => m).join(','));
+    assert.equal(off[1], 0);
+    await cache.set('process', 'after', Buffer.alloc(10));
+    assert.equal(cacheModes[cacheModes.length - 1]![0], 'normal', 'caching back on as pressure fell');
+    assert.ok((await cache.get('process', 'after')) !== undefined);
+    await cache.close();
     assert.equal(r.ok, true, JSON.stringify(r.tasks.map((t) => [t.id, t.status, t.error])));
     assert.equal(r.guild_kills, 1);
     const killed = r.tasks.filter((t) => t.kills.length > 0);

@@ -6,7 +6,7 @@ import { appendFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatSummary } from '../src/cli/summary.js';
-import { runWorkflow } from '../src/index.js';
+import { openRouter, runWorkflow } from '../src/index.js';
 import type { RunReport } from '../src/workflow/report.js';
 import { guild, tempDir, writeWorkflow } from './helpers.js';
 
@@ -134,7 +134,7 @@ describe('task memoization', () => {
     );
   });
 
-  it('a failed task is not stored, and its dependents are not cacheable from it', async () => {
+  it('a failed task is not stored: the next run runs it again', async () => {
     const dir = tempDir('guild-memo-');
     writeFileSync(join(dir, 'in.txt'), 'x');
     const file = writeWorkflow(
@@ -206,5 +206,36 @@ tasks:
     assert.match(r.stderr, /guild\.yaml:2:\d+: routing\.fallback: unknown agent 'tx'; did you mean 't'\?/);
     assert.match(r.stderr, /guild\.yaml:4:\d+: tasks\[0\]\.outputs\[0\]: Expected outputs inside the workflow's folder/);
     assert.match(r.stderr, /guild\.yaml:5:\d+: tasks\[1\]\.inputs\[0\]: Expected a glob relative to the workflow's folder/);
+  });
+
+  it('route() from a workflow: rules decide, repeats and similar descriptions come from its store, guild cache clear routing forgets', async () => {
+    const file = writeWorkflow(`agents:
+  reviewer: { route: { keywords: [review, diff] } }
+  tester: { route: { keywords: [test, tests], patterns: ["shard \\\\d+"] } }
+routing: { fallback: reviewer }
+tasks:
+  - { id: a, agent: reviewer, run: "true" }
+`);
+    const r1 = await openRouter(file);
+    assert.deepEqual([(await r1.route('run the unit tests for shard 3')).agent, (await r1.route('run the unit tests for shard 3')).source], ['tester', 'cache']);
+    const first = await r1.route('review the diff of the auth module');
+    assert.equal(first.agent, 'reviewer');
+    assert.equal(first.source, 'rules');
+    assert.equal((await r1.route('write a poem')).source, 'fallback');
+    await r1.close();
+
+    // Another process later: the decision is in the workflow's store.
+    const r2 = await openRouter(file);
+    const similar = await r2.route('review the diff of the auth modules');
+    assert.equal(similar.source, 'similar');
+    assert.equal(similar.agent, 'reviewer');
+    assert.ok(similar.similarity !== null && similar.similarity >= 0.7);
+    await r2.close();
+
+    const cleared = await guild(['cache', 'clear', 'routing', '--workflow', file]);
+    assert.match(cleared.stdout, /cleared namespace 'routing': [1-9]\d* from sqlite/);
+    const r3 = await openRouter(file);
+    assert.equal((await r3.route('review the diff of the auth module')).source, 'rules');
+    await r3.close();
   });
 });

@@ -30,5 +30,5 @@ export const DEFAULTS = {
   /** `node_heap: auto`: V8's old space gets this share of the agent's hard limit. */
   nodeHeapShare: 0.75,
   /** The cache: L1 in Guild's memory (the seed's cache memory limit), L2 on disk, reuse threshold of the routing cache. */
-  cache: { memoryBytes: 256 * 1024 ** 2, diskBytes: 1024 ** 3, routingSimilarity: 0.6 },
+  cache: { memoryBytes: 256 * 1024 ** 2, diskBytes: 1024 ** 3, routingSimilarity: 0.7 },
 } as const;

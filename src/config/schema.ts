@@ -164,7 +164,7 @@ export const workflowSchema = z.strictObject({
   /** The routing cache (library `route(description)`). */
   routing: z
     .strictObject({
-      /** Trigram similarity from which a cached route is reused. @default 0.6 */
+      /** Trigram similarity from which a cached route is reused (see cache/routing.ts for why 0.7). @default 0.7 */
       similarity: z.number().gt(0).max(1).optional(),
       /** The agent type when no rule matches. @default none */
       fallback: z.string().optional(),

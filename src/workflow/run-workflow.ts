@@ -6,6 +6,7 @@ import { GuildError } from '../errors.js';
 import type { TaskFunction } from '../executors/function-executor.js';
 import { createSystemProbe, type SystemProbe } from '../system/probe.js';
 import { parseSize } from '../util/units.js';
+import type { LayeredCache } from '../cache/layered-cache.js';
 import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
 import { executeWorkflow } from './run.js';
@@ -44,6 +45,8 @@ export interface RunWorkflowOptions {
   store?: boolean;
   /** For a definition object: the folder tasks run in and `.guild/` lives in. @default process.cwd() */
   dir?: string;
+  /** The cache task results are memoized in (it is flushed, not closed). @default the workflow's own, per its `cache:` config */
+  cache?: LayeredCache;
 }
 
 /**
@@ -76,6 +79,7 @@ export function runResolved(config: ResolvedConfig, options: Omit<RunWorkflowOpt
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.store !== undefined ? { store: options.store } : {}),
+    ...(options.cache ? { cache: options.cache } : {}),
   });
 }
 
