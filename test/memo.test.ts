@@ -2,12 +2,13 @@
  * Task memoization end to end: real processes, the real store, outputs compared byte for byte.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatSummary } from '../src/cli/summary.js';
 import { openRouter, runWorkflow } from '../src/index.js';
 import type { RunReport } from '../src/workflow/report.js';
+import { Redis } from 'ioredis';
 import { guild, tempDir, writeWorkflow } from './helpers.js';
 
 // Each task appends its id to ran.txt (not an input, not an output): what really ran.
@@ -237,5 +238,43 @@ tasks:
     const r3 = await openRouter(file);
     assert.equal((await r3.route('review the diff of the auth module')).source, 'rules');
     await r3.close();
+  });
+
+  it('two checkouts share task results through Redis (L3); an unreachable Redis only costs sharing', async (t) => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await client.connect();
+    } catch {
+      client.disconnect();
+      return t.skip('Redis not reachable at 127.0.0.1:6379');
+    }
+    const a = project();
+    const shared = WORKFLOW.replace('agents:', `cache: { redis: "redis://127.0.0.1:6379" }\nagents:`);
+    writeFileSync(a.file, shared);
+    const b = tempDir('guild-memo-b-');
+    cpSync(join(a.dir, 'src'), join(b, 'src'), { recursive: true });
+    const bFile = writeWorkflow(shared, b);
+    let keys: string[] = [];
+    try {
+      const first = await runWorkflow(a.file);
+      assert.equal(first.cache.misses, 4);
+      assert.deepEqual(first.cache.tiers, ['memory', 'sqlite', 'redis']);
+      keys = first.tasks.filter((x) => x.cache.fingerprint).map((x) => `guild:cache:tasks:${x.cache.fingerprint}`);
+      assert.equal(await client.exists(...keys), 4, 'stored in Redis');
+      // Another checkout (its own store, nothing on disk yet): served from Redis.
+      const second = await runWorkflow(bFile);
+      assert.equal(second.cache.hits, 4, JSON.stringify(second.tasks.map((x) => [x.id, x.status, x.cache.reason])));
+      assert.ok(readFileSync(join(b, 'out/gen.bin')).equals(readFileSync(join(a.dir, 'out/gen.bin'))), 'the same random bytes, restored from Redis');
+    } finally {
+      if (keys.length > 0) await client.del(...keys);
+      client.disconnect();
+    }
+
+    writeFileSync(a.file, WORKFLOW.replace('agents:', `cache: { redis: "redis://127.0.0.1:1" }\nagents:`));
+    const down = await runWorkflow(a.file);
+    assert.equal(down.ok, true);
+    assert.deepEqual(down.cache.tiers, ['memory', 'sqlite']);
+    assert.equal(down.cache.hits, 4, 'the local store still serves');
+    assert.ok(down.alerts.some((x) => /Redis not reachable at redis:\/\/127\.0\.0\.1:1/.test(x.message)), JSON.stringify(down.alerts));
   });
 });

@@ -16,7 +16,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta
 function fail(e: unknown): never {
   if (e instanceof GuildError) {
     process.stderr.write(`guild: ${e.message.includes('\n') ? `invalid configuration:\n${indent(e.message)}` : e.message}\n`);
-    process.exit(e.code === 'STORE' || e.code === 'PROBE' ? EXIT.failed : EXIT.usage);
+    process.exit(e.code === 'STORE' || e.code === 'PROBE' || e.code === 'CACHE' ? EXIT.failed : EXIT.usage);
   }
   process.stderr.write(`guild: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(EXIT.failed);
