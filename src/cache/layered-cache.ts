@@ -152,11 +152,12 @@ export class LayeredCache implements MemoryConsumer {
     const swr = policy.staleWhileRevalidateMs;
     let stored = value;
     let expiresAt = ttl === null ? 0 : now + ttl;
-    if (swr !== null && ttl !== null) {
+    // Every value of a stale-while-revalidate namespace carries the header (fresh-until 0: never stale).
+    if (swr !== null) {
       stored = Buffer.allocUnsafe(SWR_HEADER + value.length);
       stored.writeDoubleBE(expiresAt, 0);
       value.copy(stored, SWR_HEADER);
-      expiresAt += swr;
+      if (expiresAt !== 0) expiresAt += swr;
     }
     const pending: Promise<void>[] = [];
     for (const t of this.#tiersOf(namespace)) {
@@ -327,7 +328,9 @@ export class LayeredCache implements MemoryConsumer {
     const shared = this.#lock !== null && this.#tiersOf(namespace).some((t) => t.name === 'redis');
     if (!shared) return this.#computeAndStore(namespace, key, compute, options);
     const lockName = `${namespace}:${key}`;
-    const deadline = this.#now() + this.#lockWait;
+    // Waiting is real time whatever clock entries expire on.
+    const wallNow = (): number => performance.now();
+    const deadline = wallNow() + this.#lockWait;
     for (;;) {
       const token = await this.#lock!.acquire(lockName, this.#lockTtl);
       if (token !== null) {
@@ -341,7 +344,7 @@ export class LayeredCache implements MemoryConsumer {
         }
       }
       // Someone else computes: wait for their result, within bounds.
-      while (this.#now() < deadline) {
+      while (wallNow() < deadline) {
         await new Promise((r) => setTimeout(r, this.#poll));
         const found = await this.#peekShared(namespace, key);
         if (found !== undefined) return found;
@@ -351,7 +354,7 @@ export class LayeredCache implements MemoryConsumer {
           break; // the holder is gone without a result: try to take the lock properly
         }
       }
-      if (this.#now() >= deadline) return this.#computeAndStore(namespace, key, compute, options);
+      if (wallNow() >= deadline) return this.#computeAndStore(namespace, key, compute, options);
     }
   }
 

@@ -66,10 +66,13 @@ export class MemoryTier implements CacheTier {
   }
 
   set(namespace: string, key: string, value: Buffer, expiresAt: number): void {
-    if (this.#mode === 'off') return;
     const size = value.length + key.length + ENTRY_OVERHEAD;
-    // Larger than the whole (current) budget: lru-cache would refuse it anyway; do not evict for it.
-    if (size > this.#budget) return;
+    // Off, or larger than the whole (current) budget: not kept here, and an older value of the
+    // key must not stay readable while the tiers below get the new one.
+    if (this.#mode === 'off' || size > this.#budget) {
+      this.#spaces.get(namespace)?.lru.delete(key);
+      return;
+    }
     this.#space(namespace).lru.set(key, { value, expiresAt }, { size });
     this.#fit(this.#budget);
   }
