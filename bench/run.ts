@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmtMB, fmtRatio, REPO_ROOT } from './lib.js';
 
-const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'startup', 'under-declared', 'reaction', 'sampling-cost'] as const;
+const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'memo-quickstart'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -78,6 +78,30 @@ if (selected.includes('sampling-cost')) {
   if (r) {
     console.log(
       `sampling-cost         ${r.agents} trees: ${r.guildUs.toFixed(0)} µs per sample = ${(r.guildUs / 1000).toFixed(2)} % of a core at 100 ms (goal < 1 %); re-open peer ${fmtRatio(r.naiveUs / r.guildUs)}×, ps peer ${fmtRatio(r.psUs / r.guildUs)}×`,
+    );
+  }
+}
+if (selected.includes('cache-tiers')) {
+  const r = load('cache-tiers') as {
+    l1: { guildMedian: number; ratio: number; layered: { guildMedian: number } };
+    l2: { medians: { guildGets: number; guildSets: number }; ratios: { getsVsRaw: number; setsVsRaw: number } };
+    l3: { ratios: { sequential: number; concurrent: number } } | null;
+    l3Skipped: string | null;
+  } | null;
+  if (r) {
+    const ops = (x: number): string => Math.round(x).toLocaleString('en-US');
+    console.log(`cache-tiers           L1 MemoryTier.get / lru-cache: ${fmtRatio(r.l1.ratio)} (goal >= 0.7; ${ops(r.l1.guildMedian)}/s); LayeredCache.get L1 hit ${ops(r.l1.layered.guildMedian)}/s`);
+    console.log(`cache-tiers           L2 SqliteTier gets ${ops(r.l2.medians.guildGets)}/s (goal >= 100,000; / raw ${fmtRatio(r.l2.ratios.getsVsRaw)}), sets ${ops(r.l2.medians.guildSets)}/s (goal >= 50,000; / raw ${fmtRatio(r.l2.ratios.setsVsRaw)})`);
+    if (r.l3) console.log(`cache-tiers           L3 RedisTier.get / ioredis: sequential ${fmtRatio(r.l3.ratios.sequential)}, 100 in flight ${fmtRatio(r.l3.ratios.concurrent)}`);
+    else console.log(`cache-tiers           L3 skipped: ${r.l3Skipped}`);
+  }
+}
+if (selected.includes('memo-quickstart')) {
+  const r = load('memo-quickstart') as { summary: { warmOverCold: number; warmHitRate: number; serveMedianMs: number; warmSavedMs: number; changedOverCold: number; coldMakespanMs: number } } | null;
+  if (r) {
+    const s = r.summary;
+    console.log(
+      `memo-quickstart       again / cold makespan ${fmtRatio(s.warmOverCold)} (goal <= 0.3), hit rate ${s.warmHitRate.toFixed(2)} (goal >= 0.7), median serve ${s.serveMedianMs.toFixed(1)} ms (goal < 20 ms), saved ${(s.warmSavedMs / 1000).toFixed(1)} s; +1 byte / cold ${fmtRatio(s.changedOverCold)}`,
     );
   }
 }
