@@ -2,11 +2,9 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ResolvedCache } from '../config/resolve.js';
 import type { Db } from '../store/db.js';
-import { LayeredCache } from './layered-cache.js';
+import { LayeredCache, type DistributedLock } from './layered-cache.js';
 import { MemoryTier } from './memory-tier.js';
 import { FALLBACK_POLICY } from './policy.js';
-import { RedisLock } from './redis-lock.js';
-import { connectRedis, RedisTier } from './redis-tier.js';
 import { SqliteTier } from './sqlite-tier.js';
 import type { CacheTier, LimitsOf } from './tier.js';
 
@@ -37,15 +35,19 @@ export async function openCache(config: ResolvedCache, dir: string, options: Ope
     new SqliteTier({ db: options.db ?? storeFile(dir), maxBytes: config.diskBytes, limits, now }),
   ];
   let client: Redis | null = null;
+  let lock: DistributedLock | null = null;
   if (config.redisUrl !== null) {
+    // ioredis loads only where Redis is configured: it is most of what the cache would add to Guild's RSS.
+    const [{ connectRedis, RedisTier }, { RedisLock }] = await Promise.all([import('./redis-tier.js'), import('./redis-lock.js')]);
     client = await connectRedis(config.redisUrl);
+    lock = new RedisLock({ client, ...(options.redisPrefix !== undefined ? { prefix: `${options.redisPrefix}lock:` } : {}) });
     tiers.push(new RedisTier({ client, ...(options.redisPrefix !== undefined ? { prefix: options.redisPrefix } : {}), now }));
   }
   return new LayeredCache({
     tiers,
     namespaces: config.namespaces,
     defaultPolicy: FALLBACK_POLICY,
-    lock: client ? new RedisLock({ client, ...(options.redisPrefix !== undefined ? { prefix: `${options.redisPrefix}lock:` } : {}) }) : null,
+    lock,
     now,
     // The client was made here: it goes when the cache does.
     ...(client ? { onClose: () => client.quit().catch(() => 'OK') } : {}),
