@@ -82,12 +82,15 @@ tasks:
     };
     const r = await runWorkflow(file, { store: false, onEvent, cache });
     await cache.close();
-    // moderate → shrink (half the budget), high → evict (a quarter), and back to normal as pressure falls.
+    // moderate → shrink (half the budget), high → evict (a quarter; the level may jump straight
+    // there), and back to normal as pressure falls.
     const modes = cacheBytesAt.map(([m]) => m);
-    assert.deepEqual(modes.slice(0, 2), ['shrink', 'evict'], modes.join(','));
+    assert.ok(modes.includes('evict'), modes.join(','));
     assert.equal(modes[modes.length - 1], 'normal');
-    assert.ok(cacheBytesAt[0]![1] <= budget / 2, `after shrink: ${cacheBytesAt[0]![1]}`);
-    assert.ok(cacheBytesAt[1]![1] <= budget / 4, `after evict: ${cacheBytesAt[1]![1]}`);
+    for (const [mode, bytes] of cacheBytesAt) {
+      if (mode === 'shrink') assert.ok(bytes <= budget / 2, `after shrink: ${bytes}`);
+      if (mode === 'evict') assert.ok(bytes <= budget / 4, `after evict: ${bytes}`);
+    }
     assert.ok(stateWhenPaused.length >= 3, `sh, hog and grandchild: ${stateWhenPaused.join(',')}`);
     assert.ok(
       stateWhenPaused.every((s) => s === 'T'),
