@@ -1,15 +1,13 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ResolvedCache } from '../config/resolve.js';
+import { resolveCache, type ResolvedCache } from '../config/resolve.js';
 import { GuildError } from '../errors.js';
-import { createSystemProbe } from '../system/probe.js';
 import { loadConfig } from '../workflow/run-workflow.js';
 import type { LayeredCache } from './layered-cache.js';
 import { openCache, storeFile } from './open.js';
-import { FALLBACK_POLICY, namespacePolicies, type NamespacePolicy } from './policy.js';
+import { FALLBACK_POLICY, type NamespacePolicy } from './policy.js';
 import { SqliteTier } from './sqlite-tier.js';
 import type { NamespaceStats, PruneResult, TierName } from './tier.js';
-import { DEFAULTS } from '../config/defaults.js';
 
 /** One namespace in `guild cache stats`. */
 export interface NamespaceReport {
@@ -39,31 +37,14 @@ export interface CacheStatsDocument {
  */
 function cacheConfigOf(workflow: string): { config: ResolvedCache; dir: string } {
   if (existsSync(workflow)) {
-    const probe = createSystemProbe();
-    try {
-      const resolved = loadConfig(workflow, {}, probe);
-      return { config: resolved.cache, dir: resolved.dir };
-    } finally {
-      probe.close();
-    }
+    const resolved = loadConfig(workflow);
+    return { config: resolved.cache, dir: resolved.dir };
   }
   const dir = resolve('.');
   if (!existsSync(storeFile(dir))) {
     throw new GuildError('CONFIG_NOT_FOUND', `no workflow at ${workflow} and no store at ${storeFile(dir)}; pass --workflow <file>`);
   }
-  return {
-    dir,
-    config: {
-      enabled: true,
-      disabledBy: null,
-      memoryBytes: DEFAULTS.cache.memoryBytes,
-      diskBytes: DEFAULTS.cache.diskBytes,
-      redisUrl: null,
-      context: { preset: null, source: 'none', branch: null },
-      namespaces: namespacePolicies(null),
-      routing: { similarity: DEFAULTS.cache.routingSimilarity, fallback: null },
-    },
-  };
+  return { dir, config: resolveCache(undefined, undefined, dir) };
 }
 
 async function withCache<T>(workflow: string, body: (cache: LayeredCache, config: ResolvedCache, dir: string) => Promise<T>): Promise<T> {

@@ -101,6 +101,9 @@ export class LayeredCache implements MemoryConsumer {
   readonly #lockWait: number;
   readonly #poll: number;
   readonly #onClose: (() => Promise<unknown> | unknown) | null;
+  /** The tier that holds Guild's memory (the governor's concern) and the one that persists counters. */
+  readonly #memoryTier: MemoryTier | undefined;
+  readonly #sqliteTier: SqliteTier | undefined;
 
   constructor(options: LayeredCacheOptions) {
     this.#tiers = options.tiers;
@@ -112,6 +115,8 @@ export class LayeredCache implements MemoryConsumer {
     this.#lockWait = options.lockWaitMs ?? 10_000;
     this.#poll = options.pollMs ?? 20;
     this.#onClose = options.onClose ?? null;
+    this.#memoryTier = this.#tiers.find((t): t is MemoryTier => t instanceof MemoryTier);
+    this.#sqliteTier = this.#tiers.find((t): t is SqliteTier => t instanceof SqliteTier);
   }
 
   /** The tiers, fastest first. */
@@ -134,14 +139,12 @@ export class LayeredCache implements MemoryConsumer {
 
   /** Counts a hit or a miss decided by the caller (the routing cache's similar-description hits). */
   recordLookup(namespace: string, hit: boolean): void {
-    const l = this.#layer(namespace);
-    if (hit) {
-      l.hits++;
-      l.unsaved.hits++;
-    } else {
-      l.misses++;
-      l.unsaved.misses++;
-    }
+    this.#count(this.#layer(namespace), hit ? 'hits' : 'misses');
+  }
+
+  #count(l: Layer, what: 'hits' | 'misses'): void {
+    l[what]++;
+    l.unsaved[what]++;
   }
 
   /** Writes through to every tier the namespace uses. `ttlMs` overrides the namespace's TTL. */
@@ -257,19 +260,15 @@ export class LayeredCache implements MemoryConsumer {
 
   // The governor's side (MemoryConsumer): only the memory tier holds Guild's memory.
   onCacheMode(mode: CacheMode): void {
-    this.#memory()?.onCacheMode(mode);
+    this.#memoryTier?.onCacheMode(mode);
   }
 
   bytes(): number {
-    return this.#memory()?.bytes() ?? 0;
+    return this.#memoryTier?.bytes() ?? 0;
   }
 
   reclaim(): void {
-    this.#memory()?.reclaim();
-  }
-
-  #memory(): MemoryTier | undefined {
-    return this.#tiers.find((t): t is MemoryTier => t instanceof MemoryTier);
+    this.#memoryTier?.reclaim();
   }
 
   #tiersOf(namespace: string): readonly CacheTier[] {
@@ -299,22 +298,22 @@ export class LayeredCache implements MemoryConsumer {
       const e = isPromise(r) ? await r : r;
       if (e === undefined) continue;
       if (count) {
-        layer.hits++;
-        layer.unsaved.hits++;
+        this.#count(layer, 'hits');
         layer.byTier[tiers[i]!.name]++;
       }
-      // Promote with the remaining lifetime; a failed promotion is only a slower next read.
-      for (let j = 0; j < i; j++) {
-        const p = tiers[j]!.set(namespace, key, e.value, e.expiresAt);
-        if (isPromise(p)) p.catch(() => undefined);
-      }
+      this.#promote(tiers, i, namespace, key, e);
       return e;
     }
-    if (count) {
-      layer.misses++;
-      layer.unsaved.misses++;
-    }
+    if (count) this.#count(layer, 'misses');
     return undefined;
+  }
+
+  /** Copies a hit in `tiers[i]` to the faster tiers with its remaining lifetime; a failed copy is only a slower next read. */
+  #promote(tiers: readonly CacheTier[], i: number, namespace: string, key: string, e: CacheEntry): void {
+    for (let j = 0; j < i; j++) {
+      const p = tiers[j]!.set(namespace, key, e.value, e.expiresAt);
+      if (isPromise(p)) p.catch(() => undefined);
+    }
   }
 
   #unwrap(namespace: string, stored: Buffer): { value: Buffer; stale: boolean } {
@@ -364,10 +363,7 @@ export class LayeredCache implements MemoryConsumer {
     const i = tiers.findIndex((t) => t.name === 'redis');
     const e = await tiers[i]!.get(namespace, key);
     if (e === undefined) return undefined;
-    for (let j = 0; j < i; j++) {
-      const p = tiers[j]!.set(namespace, key, e.value, e.expiresAt);
-      if (isPromise(p)) p.catch(() => undefined);
-    }
+    this.#promote(tiers, i, namespace, key, e);
     return this.#unwrap(namespace, e.value).value;
   }
 
@@ -390,7 +386,7 @@ export class LayeredCache implements MemoryConsumer {
 
   /** Adds this process's counters to the store's cumulative ones (when there is a SQLite tier). */
   #save(): void {
-    const sqlite = this.#tiers.find((t): t is SqliteTier => t instanceof SqliteTier);
+    const sqlite = this.#sqliteTier;
     if (!sqlite) return;
     for (const [ns, l] of this.#layers) {
       const u = l.unsaved;

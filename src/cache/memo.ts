@@ -46,6 +46,9 @@ interface Header {
   outputs: { path: string; mode: number; size: number }[];
 }
 
+/** Code-unit order of [key, value] pairs: stable across locales, unlike localeCompare. */
+const byKey = ([a]: readonly [string, string], [b]: readonly [string, string]): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** [u32 header length][header JSON][log][output files…]: one buffer, no base64. */
 export function encodeEntry(e: MemoEntry): Buffer {
   const header: Header = {
@@ -107,11 +110,11 @@ export class TaskMemo {
       task: spec.id,
       run: spec.run,
       agent: { name: profile.name, memory: profile.memoryBytes, limit: profile.limitBytes, cpu: profile.cpu, node_heap_mb: profile.nodeHeapMb, timeout: profile.timeoutMs },
-      env: Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      env: Object.entries(spec.env).sort(byKey),
       inputs: spec.inputs,
       outputs: spec.outputs,
       files: digests.map((d) => [d.path, d.mode, d.sha256]),
-      needs: [...needs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      needs: [...needs].sort(byKey),
     };
     return {
       key: createHash('sha256').update(JSON.stringify(doc)).digest('hex'),

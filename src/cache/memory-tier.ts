@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { CacheMode } from '../governor/governor.js';
-import { statsFor, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
+import { emptyStats, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
 
 /** Options of the memory tier. */
 export interface MemoryTierOptions {
@@ -148,7 +148,7 @@ export class MemoryTier implements CacheTier {
   #space(ns: string): Space {
     let space = this.#spaces.get(ns);
     if (space === undefined) {
-      const stats = statsFor(new Map(), ns);
+      const stats = emptyStats();
       const max = this.#limits(ns).maxEntries;
       const lru = new LRUCache<string, CacheEntry>({
         // lru-cache needs a bound: the entry cap, else the byte budget (which #fit enforces across namespaces).

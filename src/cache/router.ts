@@ -1,5 +1,4 @@
 import type { ResolvedConfig } from '../config/resolve.js';
-import { createSystemProbe } from '../system/probe.js';
 import { loadConfig } from '../workflow/run-workflow.js';
 import type { LayeredCache } from './layered-cache.js';
 import { openCache } from './open.js';
@@ -34,15 +33,7 @@ export function routingRules(config: ResolvedConfig): RoutingRules {
  * await router.close();
  */
 export async function openRouter(workflow: string | ResolvedConfig): Promise<Router> {
-  let config: ResolvedConfig;
-  if (typeof workflow === 'string') {
-    const probe = createSystemProbe();
-    try {
-      config = loadConfig(workflow, {}, probe);
-    } finally {
-      probe.close();
-    }
-  } else config = workflow;
+  const config = typeof workflow === 'string' ? loadConfig(workflow) : workflow;
   const cache = await openCache(config.cache, config.dir);
   const routing = new RoutingCache({ cache, rules: routingRules(config), similarity: config.cache.routing.similarity, fallback: config.cache.routing.fallback });
   return {

@@ -1,4 +1,4 @@
-import type { RunReport, TaskReport } from '../workflow/report.js';
+import { CACHE_DISABLED_TEXT, type RunReport, type TaskReport } from '../workflow/report.js';
 import { formatBytes, formatDuration } from '../util/units.js';
 
 /** The human summary of a run: every figure is one the run measured. */
@@ -55,7 +55,7 @@ export function formatSummary(r: RunReport): string {
     t.attempts > 0 ? formatDuration(t.duration_ms) : '—',
     formatBytes(t.peak_rss_bytes),
     String(t.attempts),
-    [t.error ?? '', cacheNote(t), t.paused_ms > 0 ? `paused ${formatDuration(t.paused_ms)}` : '', ...t.kills.map((k) => `${k.reason === 'limit' ? 'limit kill' : 'pressure kill'} at ${formatDuration(k.at_ms)}`)]
+    [t.error ?? '', cacheNote(t, r.cache.enabled), t.paused_ms > 0 ? `paused ${formatDuration(t.paused_ms)}` : '', ...t.kills.map((k) => `${k.reason === 'limit' ? 'limit kill' : 'pressure kill'} at ${formatDuration(k.at_ms)}`)]
       .filter(Boolean)
       .join('; '),
   ]);
@@ -69,16 +69,17 @@ export function formatSummary(r: RunReport): string {
 
 function cacheLine(r: RunReport): string {
   const c = r.cache;
-  if (!c.enabled) return `cache: off${r.tasks[0]?.cache.reason ? ` (${r.tasks[0].cache.reason.replace(/^caching off \(|\)$/g, '')})` : ''}`;
+  if (c.disabled_by !== null) return `cache: off (${CACHE_DISABLED_TEXT[c.disabled_by]})`;
   const rate = c.hit_rate === null ? 'no task looked up' : `hit rate ${Math.round(c.hit_rate * 100)}%`;
   const off = c.not_cacheable > 0 ? `; ${c.not_cacheable} task${c.not_cacheable === 1 ? '' : 's'} not cacheable (see NOTE)` : '';
   const ctx = c.context ? `, context ${c.context}` : '';
   return `cache: ${c.hits} hit${c.hits === 1 ? '' : 's'}, ${c.misses} miss${c.misses === 1 ? '' : 'es'} (${rate}), saved ${formatDuration(c.saved_ms)}${off}; tiers ${c.tiers.join(' → ')}${ctx}`;
 }
 
-function cacheNote(t: TaskReport): string {
+/** Per task; nothing when caching is off for the whole run (the cache line says why). */
+function cacheNote(t: TaskReport, cachingOn: boolean): string {
   const c = t.cache;
   if (c.status === 'hit') return `from cache in ${formatDuration(c.serve_ms)}, saved ${formatDuration(c.saved_ms)}`;
-  if (c.reason === null || c.reason.startsWith('caching off')) return '';
+  if (c.reason === null || !cachingOn) return '';
   return c.status === 'off' ? `not cached: ${c.reason}` : c.reason;
 }

@@ -5,7 +5,7 @@ import { formatBytes } from '../util/units.js';
 import { DEFAULTS } from './defaults.js';
 import { findInstructions, loadInstructions, type LoadedInstructions } from './instructions.js';
 import type { LoadedWorkflow } from './load.js';
-import type { Priority } from './schema.js';
+import type { Priority, UserWorkflow } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
 import { poolLimitShare } from '../scheduler/pools.js';
 import { currentBranch, namespacePolicies, presetForBranch, type ContextPreset, type NamespacePolicy } from '../cache/policy.js';
@@ -275,14 +275,15 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     },
     agents,
     tasks,
-    cache: resolveCache(user, dir, flags),
+    cache: resolveCache(user.cache, user.routing, dir, flags),
     instructionsFile: instr?.file ?? null,
     warnings,
   });
 }
 
-function resolveCache(user: LoadedWorkflow['user'], dir: string, flags: ConfigFlags): ResolvedCache {
-  const c = user.cache ?? {};
+/** The cache section with every default applied (also what `guild cache` uses where there is no workflow file). */
+export function resolveCache(cache: UserWorkflow['cache'], routing: UserWorkflow['routing'], dir: string, flags: ConfigFlags = {}): ResolvedCache {
+  const c = cache ?? {};
   const choice = c.context ?? 'auto';
   let context: ResolvedCache['context'];
   if (choice === 'auto') {
@@ -308,7 +309,7 @@ function resolveCache(user: LoadedWorkflow['user'], dir: string, flags: ConfigFl
     redisUrl: c.redis ?? null,
     context,
     namespaces: namespacePolicies(context.preset, user_ns),
-    routing: { similarity: user.routing?.similarity ?? DEFAULTS.cache.routingSimilarity, fallback: user.routing?.fallback ?? null },
+    routing: { similarity: routing?.similarity ?? DEFAULTS.cache.routingSimilarity, fallback: routing?.fallback ?? null },
   };
 }
 

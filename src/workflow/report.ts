@@ -23,9 +23,17 @@ export interface TaskCacheReport {
   serve_ms: number | null;
 }
 
+/** Why task memoization is off: `--no-cache`, `cache.enabled: false`, or a run without a store. */
+export type CacheDisabledBy = 'flag' | 'workflow' | 'no store';
+
+/** How each reason reads in the summary and in a task's cache reason. */
+export const CACHE_DISABLED_TEXT: Readonly<Record<CacheDisabledBy, string>> = { flag: '--no-cache', workflow: 'cache.enabled: false', 'no store': 'no store' };
+
 /** Task memoization over the run. */
 export interface CacheReport {
   enabled: boolean;
+  /** Why it is off; null when on. */
+  disabled_by: CacheDisabledBy | null;
   hits: number;
   /** Cacheable tasks that were looked up, not found, and ran. */
   misses: number;

@@ -84,8 +84,15 @@ export function runResolved(config: ResolvedConfig, options: Omit<RunWorkflowOpt
 }
 
 /** Loads and resolves without running: what `guild run` checks before anything starts. */
-export function loadConfig(input: string | WorkflowDefinition, options: RunWorkflowOptions = {}, probe: SystemProbe = createSystemProbe()): ResolvedConfig {
-  return resolveWith(prepare(input, options).config, probe, options);
+export function loadConfig(input: string | WorkflowDefinition, options: RunWorkflowOptions = {}, probe?: SystemProbe): ResolvedConfig {
+  if (probe) return resolveWith(prepare(input, options).config, probe, options);
+  // A probe made here is closed here (it keeps /proc files open).
+  const own = createSystemProbe();
+  try {
+    return resolveWith(prepare(input, options).config, own, options);
+  } finally {
+    own.close();
+  }
 }
 
 function resolveWith(loaded: LoadedWorkflow, probe: SystemProbe, options: RunWorkflowOptions): ResolvedConfig {

@@ -20,7 +20,7 @@ import type { LayeredCache } from '../cache/layered-cache.js';
 import { TaskMemo, type MemoEntry } from '../cache/memo.js';
 import { openCache } from '../cache/open.js';
 import { GuildError } from '../errors.js';
-import { lowerBound, type Alert, type CacheReport, type ResponseRecord, type RunReport, type TaskCacheReport, type TaskKill, type TaskReport, type TaskStatus } from './report.js';
+import { CACHE_DISABLED_TEXT, lowerBound, type Alert, type CacheDisabledBy, type CacheReport, type ResponseRecord, type RunReport, type TaskCacheReport, type TaskKill, type TaskReport, type TaskStatus } from './report.js';
 
 /** Options of one run, beyond what the resolved config says. */
 export interface ExecuteOptions {
@@ -86,8 +86,7 @@ interface TaskState extends SchedulerJob {
   kills: TaskKill[];
   /** Attempts ended by a pressure kill: requeued, and not counted against `retries`. */
   requeues: number;
-  /** Null until fingerprinted, and for tasks that are not cacheable. */
-  fingerprint: string | null;
+  /** `cache.fingerprint`: null until fingerprinted, and for tasks that are not cacheable. */
   cache: TaskCacheReport;
 }
 
@@ -318,7 +317,6 @@ class WorkflowRun {
         pausedMs: 0,
         kills: [],
         requeues: 0,
-        fingerprint: null,
         cache: { status: 'off', reason: null, fingerprint: null, saved_ms: 0, serve_ms: null },
       });
     }
@@ -357,14 +355,11 @@ class WorkflowRun {
 
   /** Why a task will not be looked up in (or stored to) the cache; null when it will. */
   #uncacheable(s: TaskState): string | null {
-    if (!this.#memo) {
-      const by = this.#config.cache.disabledBy;
-      return by === 'flag' ? 'caching off (--no-cache)' : by === 'workflow' ? 'caching off (cache.enabled: false)' : 'caching off (no store)';
-    }
+    if (!this.#memo) return `caching off (${CACHE_DISABLED_TEXT[this.#cacheDisabledBy()!]})`;
     if (!s.spec.cache) return 'cache: false';
     if (this.#opts.functions?.has(s.id)) return 'an in-process function';
     if (s.spec.inputs.length === 0) return 'no inputs declared';
-    for (const id of s.spec.needs) if (this.#states.get(id)!.fingerprint === null) return `needs '${id}', which is not cached`;
+    for (const id of s.spec.needs) if (this.#states.get(id)!.cache.fingerprint === null) return `needs '${id}', which is not cached`;
     return null;
   }
 
@@ -384,9 +379,8 @@ class WorkflowRun {
     const t0 = this.#now();
     let entry: MemoEntry | undefined;
     try {
-      const needs = new Map(s.spec.needs.map((id) => [id, this.#states.get(id)!.fingerprint!]));
+      const needs = new Map(s.spec.needs.map((id) => [id, this.#states.get(id)!.cache.fingerprint!]));
       const fp = await this.#memo!.fingerprint(s.spec, s.profile, needs);
-      s.fingerprint = fp.key;
       s.cache.fingerprint = fp.key;
       if (s.phase !== 'hashing') return;
       entry = await this.#memo!.lookup(fp.key);
@@ -394,12 +388,11 @@ class WorkflowRun {
     } catch (e) {
       // Unreadable inputs or a failed restore: the task runs, and the summary says why.
       s.cache.reason = `cache: ${(e as Error).message}`;
-      if (s.fingerprint === null) s.cache.fingerprint = null;
       entry = undefined;
     }
     if (s.phase !== 'hashing') return; // cancelled while hashing
     if (entry === undefined) {
-      if (s.fingerprint !== null) {
+      if (s.cache.fingerprint !== null) {
         s.cache.status = 'miss';
         this.#cacheTotals.misses++;
       }
@@ -425,7 +418,7 @@ class WorkflowRun {
   /** Stores a fresh result (outputs as the task left them) before its dependents may touch them. */
   async #saveResult(s: TaskState, durationMs: number): Promise<void> {
     try {
-      await this.#memo!.save(s.fingerprint!, s.spec, this.#logFile(s), durationMs, s.peakRss);
+      await this.#memo!.save(s.cache.fingerprint!, s.spec, this.#logFile(s), durationMs, s.peakRss);
     } catch (e) {
       s.cache.reason = `not stored: ${(e as Error).message}`;
       this.#alert('warning', `${s.id}: result not cached: ${(e as Error).message}`);
@@ -566,7 +559,7 @@ class WorkflowRun {
         s.retryTimer = null;
         if (s.phase === 'retry-wait') this.#enqueue(s);
       }, backoff);
-    } else if (status === 'succeeded' && s.fingerprint !== null) {
+    } else if (status === 'succeeded' && s.cache.fingerprint !== null) {
       s.phase = 'saving';
       void this.#saveResult(s, o.durationMs);
     } else {
@@ -831,11 +824,16 @@ class WorkflowRun {
     };
   }
 
+  #cacheDisabledBy(): CacheDisabledBy | null {
+    return this.#memo ? null : (this.#config.cache.disabledBy ?? 'no store');
+  }
+
   #cacheReport(): CacheReport {
     const { hits, misses, savedMs } = this.#cacheTotals;
     const cfg = this.#config.cache;
     return {
       enabled: this.#memo !== null,
+      disabled_by: this.#cacheDisabledBy(),
       hits,
       misses,
       hit_rate: hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000,
