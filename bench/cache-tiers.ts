@@ -37,18 +37,19 @@ import { LayeredCache } from '../src/cache/layered-cache.js';
 import { MemoryTier } from '../src/cache/memory-tier.js';
 import { connectRedis, RedisTier } from '../src/cache/redis-tier.js';
 import { SqliteTier } from '../src/cache/sqlite-tier.js';
-import { argNumber, environment, fmtRatio, isMain, median, printTable, prng, shuffle, writeResult } from './lib.js';
+import { argNumber, environment, fmtRatio, isMain, median, printTable, prng, shuffle, writeResult, gc } from './lib.js';
+import { DEFAULTS } from '../src/config/defaults.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
 
 const NS = 'bench';
 const VALUE_BYTES = 256;
-const MEMORY_BYTES = 256 * 1024 * 1024; // DEFAULTS.cache.memoryBytes
-const DISK_BYTES = 1024 * 1024 * 1024; // DEFAULTS.cache.diskBytes
+const MEMORY_BYTES = DEFAULTS.cache.memoryBytes;
+const DISK_BYTES = DEFAULTS.cache.diskBytes;
 /** MemoryTier's per-entry bookkeeping allowance (ENTRY_OVERHEAD in src/cache/memory-tier.ts). */
 const ENTRY_OVERHEAD = 64;
 
 const GOALS = { l1Ratio: 0.7, l2Gets: 100_000, l2Sets: 50_000 } as const;
 
-const gc = (globalThis as { gc?: () => void }).gc;
 const fmtOps = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
 const opsPerSec = (n: number, ms: number): number => (n / ms) * 1000;
 /** Values read are summed here so the loops cannot be optimised away. */
@@ -220,13 +221,8 @@ interface L2Result {
   ratios: { getsVsRaw: number; getsVsSchema: number; setsVsRaw: number; setsVsSchema: number };
 }
 
-const SCHEMA = `
-  CREATE TABLE cache_entries (
-    ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, size INTEGER NOT NULL, checksum INTEGER NOT NULL,
-    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, accessed_at INTEGER NOT NULL, PRIMARY KEY (ns, key)
-  );
-  CREATE INDEX cache_entries_accessed ON cache_entries (accessed_at);
-  CREATE INDEX cache_entries_expires ON cache_entries (expires_at) WHERE expires_at > 0;`;
+/** The cache table exactly as the store creates it (migration 3; its counters table comes along). */
+const SCHEMA = MIGRATIONS[2]!;
 
 function openRaw(file: string): Database.Database {
   const db = new Database(file);

@@ -53,6 +53,14 @@ export function quantile(xs: readonly number[], q: number): number {
 }
 
 export const MB = 1024 ** 2;
+/** A Node process alone: what an agent simulator's tree holds beyond the memory it allocates. */
+export const NODE_BASELINE_MB = 45;
+/** The allocate-and-hold fixture shared with the tests. */
+export const HOG = join(REPO_ROOT, 'test', 'fixtures', 'hog.mjs');
+/** Quotes one word for /bin/sh. */
+export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+/** V8's collector when run with --expose-gc, else undefined. */
+export const gc = (globalThis as { gc?: () => void }).gc;
 export const fmtMB = (b: number): string => `${(b / MB).toFixed(0)} MB`;
 export const fmtMs = (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
 export const fmtRatio = (r: number): string => (Number.isFinite(r) ? r.toFixed(2) : '—');

@@ -23,12 +23,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunReport } from '../src/workflow/report.js';
-import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, prng, REPO_ROOT, startTreeSampler, writeResult } from './lib.js';
+import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, prng, REPO_ROOT, startTreeSampler, writeResult, NODE_BASELINE_MB, shellQuote } from './lib.js';
 
 const COUNT = 24;
 const BUDGET = '1.1GB';
 const BUDGET_BYTES = Math.round(1.1 * 1024 ** 3); // Guild's sizes are 1024-based
-const NODE_BASELINE_MB = 45;
 const SIM = join(REPO_ROOT, 'bench', 'agent-sim.mjs');
 
 interface Sim {
@@ -52,7 +51,6 @@ function simulators(seed: number): Sim[] {
   return out;
 }
 
-const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const commandLine = (s: Sim): string => [process.execPath, ...s.argv].map(shellQuote).join(' ');
 
 /** One agent type per task, so every task declares its own peak and duration. */

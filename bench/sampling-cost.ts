@@ -13,9 +13,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LinuxProbe } from '../src/system/probe.js';
 import { parseProcStat } from '../src/system/process-tree.js';
-import { argNumber, environment, fmtRatio, isMain, printTable, REPO_ROOT, sleep, writeResult } from './lib.js';
+import { argNumber, environment, fmtRatio, isMain, printTable, REPO_ROOT, sleep, writeResult, HOG } from './lib.js';
 
-const HOG = join(REPO_ROOT, 'test', 'fixtures', 'hog.mjs');
 
 /** CPU microseconds (user + system) spent by `fn` run `n` times, per run. */
 function cpuPer(n: number, fn: () => void): number {

@@ -17,7 +17,7 @@
 import PQueue from 'p-queue';
 import type { Priority } from '../src/config/schema.js';
 import { Scheduler, type SchedulerJob } from '../src/scheduler/scheduler.js';
-import { argNumber, environment, fmtRatio, isMain, median, printTable, prng, shuffle, writeResult } from './lib.js';
+import { argNumber, environment, fmtRatio, isMain, median, printTable, prng, shuffle, writeResult, gc } from './lib.js';
 
 const PRIORITIES: readonly Priority[] = ['critical', 'high', 'medium', 'low'];
 /** p-queue runs higher numbers first. */
@@ -135,7 +135,6 @@ function outcome(r: Run, ranks: Uint8Array): Outcome {
   return { ms: r.ms, enqueueMs: r.enqueueMs, tasksPerSec: (ranks.length / r.ms) * 1000, completed: r.completed, ...checkOrder(r.order, ranks) };
 }
 
-const gc = (globalThis as { gc?: () => void }).gc;
 
 export interface ThroughputResult {
   concurrency: number;

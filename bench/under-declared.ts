@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import type { RunReport, TaskStatus } from '../src/workflow/report.js';
 import type { PressureLevel } from '../src/governor/levels.js';
 import { resolveMemoryCgroup } from '../src/system/cgroup.js';
-import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, REPO_ROOT, sleep, writeResult } from './lib.js';
+import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, REPO_ROOT, sleep, writeResult, NODE_BASELINE_MB, HOG, shellQuote } from './lib.js';
 
 const COUNT = 16;
 const LIMIT_BYTES = Math.round(1.2 * 1024 ** 3);
@@ -37,12 +37,9 @@ const DECLARED_MB = 100;
 const HOG_MB = 355;
 const HOLD_MS = 1000;
 const RAMP_MS = 1000;
-const NODE_BASELINE_MB = 45;
 const RUNNER_TIMEOUT_MS = 180_000;
-const HOG = join(REPO_ROOT, 'test', 'fixtures', 'hog.mjs');
 const HOG_ARGV: readonly string[] = [process.execPath, HOG, String(HOG_MB), String(HOLD_MS), '0', '--ramp', String(RAMP_MS)];
 
-const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const HOG_COMMAND = HOG_ARGV.map(shellQuote).join(' ');
 
 // ---------------------------------------------------------------------------------------------

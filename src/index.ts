@@ -16,7 +16,7 @@ export { inspectSystem, type SystemReport } from './system/doctor.js';
 export { agentProfiles, type ProfileReport } from './workflow/profiles.js';
 export { Governor, type GovernorOptions, type GovernorTarget, type GovernedAgent, type GovernorAction, type PressureReading, type AdmissionRule, type CacheMode } from './governor/governor.js';
 export { LEVELS, DEFAULT_THRESHOLDS, type PressureLevel, type Thresholds } from './governor/levels.js';
-export type { MemoryConsumer } from './workflow/run.js';
+export type { MemoryConsumer } from './governor/governor.js';
 // The cache: tiers, the layered cache, task memoization, routing, the Keyv adapter.
 export type { CacheTier, CacheEntry, TierName, TierStats, NamespaceStats, PruneResult, MaybePromise } from './cache/tier.js';
 export { MemoryTier, type MemoryTierOptions } from './cache/memory-tier.js';

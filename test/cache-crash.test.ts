@@ -11,11 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { SqliteTier } from '../src/cache/sqlite-tier.js';
+import { ROOT } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRITER = join(ROOT, 'test', 'fixtures', 'cache-writer.mjs');
 /** The writer's batch size (SqliteTier's default): at most this many writes are ever uncommitted. */
 const BATCH = 1000;

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { LayeredCache } from '../src/cache/layered-cache.js';
@@ -20,11 +19,11 @@ import { DEFAULT_NAMESPACES, type NamespacePolicy } from '../src/cache/policy.js
 import { escapeGlob, RedisTier } from '../src/cache/redis-tier.js';
 import { SqliteTier } from '../src/cache/sqlite-tier.js';
 import type { LimitsOf } from '../src/cache/tier.js';
+import { ROOT } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const HOUR = 3_600_000;
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const STAMPEDE = join(ROOT, 'test', 'fixtures', 'cache-stampede.mjs');
 const BASE = `guild-test:${process.pid}:${Date.now()}:`;
 

@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** `@keyv/test-suite` 2.1: keyvTestSuite (22 API, 13 value, 3 namespace tests) + keyvIteratorTests (4). */
 const OFFICIAL = 42;

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import type { Priority } from '../src/config/schema.js';
 import { PriorityHeap } from '../src/scheduler/priority-queue.js';
 import { Scheduler, type SchedulerJob } from '../src/scheduler/scheduler.js';
+import { MB } from './helpers.js';
 
-const MB = 1024 * 1024;
 
 interface Job extends SchedulerJob {
   started?: number;

@@ -1,5 +1,4 @@
-import type { CacheMode } from '../governor/governor.js';
-import type { MemoryConsumer } from '../workflow/run.js';
+import type { CacheMode, MemoryConsumer } from '../governor/governor.js';
 import { MemoryTier } from './memory-tier.js';
 import type { NamespacePolicy } from './policy.js';
 import { SqliteTier } from './sqlite-tier.js';

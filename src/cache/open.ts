@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ResolvedCache } from '../config/resolve.js';
-import type { Db } from '../store/db.js';
+import { storeFile, type Db } from '../store/db.js';
 import { LayeredCache, type DistributedLock } from './layered-cache.js';
 import { MemoryTier } from './memory-tier.js';
 import { FALLBACK_POLICY } from './policy.js';
@@ -18,8 +17,6 @@ export interface OpenCacheOptions {
   redisPrefix?: string;
 }
 
-/** The store file of a workflow folder. */
-export const storeFile = (dir: string): string => join(dir, '.guild', 'guild.db');
 
 /**
  * The layered cache a workflow's config describes: memory (L1), the workflow's SQLite store (L2)

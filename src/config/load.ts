@@ -50,15 +50,7 @@ function checkGraph(source: YamlSource, user: UserWorkflow): void {
     const prev = firstIndex.get(t.id);
     if (prev !== undefined) errors.push(source.error(['tasks', i, 'id'], `duplicate task id '${t.id}' (first declared at tasks[${prev}])`));
     else firstIndex.set(t.id, i);
-    if (!(t.agent in user.agents)) {
-      const hint = didYouMean(t.agent, agentNames);
-      errors.push(
-        source.error(
-          ['tasks', i, 'agent'],
-          `unknown agent '${t.agent}'${hint ? `; did you mean '${hint}'?` : agentNames.length ? ` (declared: ${agentNames.join(', ')})` : ' (no agents are declared)'}`,
-        ),
-      );
-    }
+    if (!(t.agent in user.agents)) errors.push(source.error(['tasks', i, 'agent'], unknownAgent(t.agent, agentNames)));
   });
   user.tasks.forEach((t, i) => {
     (t.needs ?? []).forEach((dep, j) => {
@@ -101,9 +93,11 @@ function checkCacheKeys(source: YamlSource, user: UserWorkflow): void {
     });
   }
   const fallback = user.routing?.fallback;
-  if (fallback !== undefined && !(fallback in user.agents)) {
-    const hint = didYouMean(fallback, Object.keys(user.agents));
-    errors.push(source.error(['routing', 'fallback'], `unknown agent '${fallback}'${hint ? `; did you mean '${hint}'?` : ''}`));
-  }
+  if (fallback !== undefined && !(fallback in user.agents)) errors.push(source.error(['routing', 'fallback'], unknownAgent(fallback, Object.keys(user.agents))));
   if (errors.length > 0) throw new ConfigErrors(errors);
+}
+
+function unknownAgent(name: string, declared: readonly string[]): string {
+  const hint = didYouMean(name, declared);
+  return `unknown agent '${name}'${hint ? `; did you mean '${hint}'?` : declared.length ? ` (declared: ${declared.join(', ')})` : ' (no agents are declared)'}`;
 }

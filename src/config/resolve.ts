@@ -7,7 +7,7 @@ import { findInstructions, loadInstructions, type LoadedInstructions } from './i
 import type { LoadedWorkflow } from './load.js';
 import type { Priority, UserWorkflow } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
-import { poolLimitShare } from '../scheduler/pools.js';
+import { poolLimitShare, type Pools } from '../scheduler/pools.js';
 import { currentBranch, namespacePolicies, presetForBranch, type ContextPreset, type NamespacePolicy } from '../cache/policy.js';
 
 const pct = (f: number): string => `${Math.round(f * 1000) / 10}%`;
@@ -48,12 +48,7 @@ export interface ResolvedCache {
 }
 
 /** Shares of the budget. See `scheduler/pools.ts` for who may use which. */
-export interface PoolShares {
-  readonly critical: number;
-  readonly execution: number;
-  readonly caching: number;
-  readonly buffer: number;
-}
+export type PoolShares = Readonly<Pools>;
 
 /** The memory governor's settings. */
 export interface GovernorConfig {
@@ -181,7 +176,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
   const pools: PoolShares = { ...DEFAULTS.pools, ...user.pools };
   const poolSum = pools.critical + pools.execution + pools.caching + pools.buffer;
   if (Math.abs(poolSum - 1) > 0.005) {
-    errors.push(source.error(['pools'], `Expected the pools to add up to 100%, got ${Math.round(poolSum * 1000) / 10}%`, { key: true }));
+    errors.push(source.error(['pools'], `Expected the pools to add up to 100%, got ${pct(poolSum)}`, { key: true }));
   }
   const busyShare = poolLimitShare(pools, false, false);
   for (const [name, a] of Object.entries(agents)) {

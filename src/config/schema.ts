@@ -5,7 +5,7 @@ import { parseDuration, parseSize } from '../util/units.js';
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+const size = z.union([z.number(), z.string()], { error: 'a size such as 256MB' }).transform((v, ctx) => {
   const n = parseSize(v);
   if (n === undefined) {
     ctx.addIssue({ code: 'custom', message: `Expected a size such as 256MB, 1.5GB or 512MiB, got ${JSON.stringify(v)}` });
@@ -14,7 +14,7 @@ const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return n;
 });
 
-const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+const duration = z.union([z.number(), z.string()], { error: 'a duration such as 45s' }).transform((v, ctx) => {
   const n = parseDuration(v);
   if (n === undefined) {
     ctx.addIssue({ code: 'custom', message: `Expected a duration such as 250ms, 45s, 2m or 1h, got ${JSON.stringify(v)}` });
@@ -25,7 +25,7 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
 
 /** `70%` or `0.7` as a fraction; `allowZero` for shares that may be empty (a pool). */
 const percentage = (example: string, allowZero: boolean) =>
-  z.union([z.number(), z.string()]).transform((v, ctx) => {
+  z.union([z.number(), z.string()], { error: `a percentage such as ${example}` }).transform((v, ctx) => {
     const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
     const n = typeof v === 'number' ? v : m ? Number(m[1]) / 100 : NaN;
     if (!((allowZero ? n >= 0 : n > 0) && n <= 1)) {
@@ -38,7 +38,7 @@ const fraction = percentage('70%', false);
 const share = percentage('25%', true);
 
 const positiveInt = z.number().int().min(1);
-const globs = z.union([z.string().min(1).transform((v) => [v]), z.array(z.string().min(1))]);
+const globs = z.union([z.string().min(1).transform((v) => [v]), z.array(z.string().min(1))], { error: 'a glob or a list of globs' });
 const nonNegativeInt = z.number().int().min(0);
 
 /** One agent type as the user declares it. Sizes in bytes and durations in ms after parsing. */
@@ -56,7 +56,7 @@ export const agentSchema = z.strictObject({
   /** Expected duration of one task; lets the scheduler backfill around a waiting task. */
   duration: duration.optional(),
   /** Node agents: `auto` passes --max-old-space-size (75% of `limit`) through NODE_OPTIONS, or a size. */
-  node_heap: z.union([z.literal('auto'), size]).optional(),
+  node_heap: z.union([z.literal('auto'), size], { error: 'auto or a size such as 256MB' }).optional(),
   /** Rules the routing cache matches task descriptions against. */
   route: z
     .strictObject({
@@ -68,7 +68,7 @@ export const agentSchema = z.strictObject({
   description: z.string().optional(),
 });
 
-const envValue = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
+const envValue = z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform((v) => String(v));
 
 export const TASK_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -78,7 +78,7 @@ export const taskSchema = z.strictObject({
   agent: z.string(),
   run: z.string().min(1),
   priority: z.enum(PRIORITIES).optional(),
-  needs: z.union([z.string().transform((s) => [s]), z.array(z.string())]).optional(),
+  needs: z.union([z.string().transform((s) => [s]), z.array(z.string())], { error: 'a task id or a list of task ids' }).optional(),
   env: z.record(z.string(), envValue).optional(),
   timeout: duration.optional(),
   retries: nonNegativeInt.optional(),
@@ -96,7 +96,7 @@ const tierName = z.enum(['memory', 'sqlite', 'redis']);
 /** One cache namespace's policy. */
 const namespaceSchema = z.strictObject({
   /** Time to live; `0` or `none`: until evicted. */
-  ttl: z.union([z.literal('none'), duration]).optional(),
+  ttl: z.union([z.literal('none'), duration], { error: 'a duration such as 30m, or none' }).optional(),
   max_entries: positiveInt.optional(),
   /** After the TTL, serve the old value this long while one refresh runs. */
   stale_while_revalidate: duration.optional(),

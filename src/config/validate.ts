@@ -86,21 +86,12 @@ export function validateSource<S extends z.ZodType>(source: YamlSource, schema: 
         );
         break;
       case 'invalid_union':
-        errors.push(source.error(full, `Expected ${unionHint(full)}, got ${describe(got)}`));
+        // Each union in the schema names what it takes (its `error`); zod's default says nothing.
+        errors.push(source.error(full, `Expected ${issue.message === 'Invalid input' ? 'another value' : issue.message}, got ${describe(got)}`));
         break;
       default:
         errors.push(source.error(full, issue.message.replace(/^Invalid input: /, '')));
     }
   }
   throw new ConfigErrors(errors);
-}
-
-function unionHint(path: KeyPath): string {
-  const last = String(path[path.length - 1] ?? '');
-  if (['memory', 'limit', 'budget', 'disk'].includes(last)) return 'a size such as 256MB';
-  if (last === 'ttl') return 'a duration such as 30m, or none';
-  if (last === 'inputs' || last === 'outputs') return 'a glob or a list of globs';
-  if (['timeout', 'duration', 'sample_interval', 'kill_grace', 'aging', 'starvation_limit', 'stale_while_revalidate'].includes(last)) return 'a duration such as 45s';
-  if (last === 'needs') return 'a task id or a list of task ids';
-  return 'a string, number or boolean';
 }

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults.js';
 import type { Priority } from '../config/schema.js';
 import { priorityRank } from '../scheduler/queue-key.js';
 import { DEFAULT_THRESHOLDS, levelRank, type PressureLevel, type Thresholds } from './levels.js';
@@ -8,6 +9,16 @@ export type AdmissionRule = 'all' | 'defer-low' | 'critical-only';
 
 /** What caches are asked to do (the cache issue implements the tiers; Guild's own structures obey now). */
 export type CacheMode = 'normal' | 'shrink' | 'evict' | 'off';
+
+/** Anything that holds memory it could give back under pressure (the layered cache implements it). */
+export interface MemoryConsumer {
+  /** Shrink, evict or stop caching as pressure rises; back to normal as it falls. */
+  onCacheMode(mode: CacheMode): void;
+  /** Bytes held now, counted against the caching pool. */
+  bytes?(): number;
+  /** A task is about to wait for memory: give back what can be given. */
+  reclaim?(): void;
+}
 
 /** A running agent as the governor sees it. */
 export interface GovernedAgent {
@@ -114,9 +125,9 @@ export class Governor {
   constructor(options: GovernorOptions) {
     this.#o = {
       thresholds: DEFAULT_THRESHOLDS,
-      margin: 0.05,
-      holdMs: 2000,
-      cooldownMs: 2000,
+      margin: DEFAULTS.pressureMargin,
+      holdMs: DEFAULTS.pressureHoldMs,
+      cooldownMs: DEFAULTS.killCooldownMs,
       caps: [4, 2, 1],
       psiHigh: 10,
       predict: true,

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults.js';
 /** Pressure levels, calmest first. */
 export const LEVELS = ['optimal', 'moderate', 'high', 'critical', 'emergency'] as const;
 export type PressureLevel = (typeof LEVELS)[number];
@@ -15,7 +16,8 @@ export interface Thresholds {
   ceiling: number;
 }
 
-export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({ moderate: 0.7, high: 0.8, critical: 0.9, emergency: 0.95, ceiling: 0.98 });
+/** The seed's 70 / 80 / 90 / 95 / 98 % (from DEFAULTS, where every default lives). */
+export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({ ...DEFAULTS.thresholds });
 
 export const levelRank = (l: PressureLevel): number => LEVELS.indexOf(l);
 

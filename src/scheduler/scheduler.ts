@@ -1,3 +1,4 @@
+import type { AdmissionRule } from '../governor/governor.js';
 import type { Priority } from '../config/schema.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { denyReason, mayBackfill, shadow, type Capacity, type Demand, type DenyReason, type RunningShare } from './admission.js';
@@ -214,7 +215,7 @@ export class Scheduler<J extends SchedulerJob> {
    * Which priorities may start (the governor's response to pressure): `all`, `defer-low`
    * (low waits), `critical-only`. Running jobs are not affected.
    */
-  setAdmission(rule: 'all' | 'defer-low' | 'critical-only'): void {
+  setAdmission(rule: AdmissionRule): void {
     this.#maxRank = rule === 'all' ? 3 : rule === 'defer-low' ? 2 : 0;
     this.pump();
   }

@@ -1,10 +1,13 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GuildError } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
 
 export type Db = Database.Database;
+
+/** The store of a workflow folder. */
+export const storeFile = (dir: string): string => join(dir, '.guild', 'guild.db');
 
 /**
  * Opens (creating if needed) the embedded store: WAL so readers never block the run that writes,

@@ -64,11 +64,6 @@ export class RunHistory {
     this.#db.prepare(`INSERT INTO queue_snapshots (run_id, at_ms, reason, state) VALUES (?, ?, ?, ?)`).run(runId, atMs, reason, state);
   }
 
-  /** Queue snapshots of a run, oldest first. */
-  queueStates(runId: string): { at_ms: number; reason: string; state: string }[] {
-    return this.#db.prepare(`SELECT at_ms, reason, state FROM queue_snapshots WHERE run_id = ? ORDER BY at_ms`).all(runId) as { at_ms: number; reason: string; state: string }[];
-  }
-
   startRun(run: { id: string; workflow: string; name: string; started_at: number; budget_bytes: number }): void {
     this.#insertRun.run(run);
   }

@@ -55,7 +55,7 @@ export async function inspectSystem(probe: SystemProbe, cpuWindowMs = 200): Prom
     pools: poolReport(DEFAULTS.pools, Math.floor(limit * DEFAULTS.budgetShare), { critical: 0, other: 0 }),
     cpu: { cores: cpu.cores, source: cpu.source, cap: cpu.cores * DEFAULTS.cpuShare, usage },
     psi: psi ? { some_avg10: psi.someAvg10, full_avg10: psi.fullAvg10, some_total_us: psi.someTotalUs, full_total_us: psi.fullTotalUs } : null,
-    process_tree: { method: '/proc/<pid>/task/<tid>/children + /proc/<pid>/stat', available: existsSync(`/proc/self/task/${process.pid}/children`) },
+    process_tree: { method: '/proc/<pid>/task/<tid>/children + /proc/<pid>/statm', available: existsSync(`/proc/self/task/${process.pid}/children`) },
     guild: { pid: process.pid, rss_bytes: probe.selfRss(), node: process.version, platform: `${process.platform}-${process.arch}` },
   };
 }

@@ -55,8 +55,6 @@ export interface SystemProbe {
   forget(pid: number): void;
   /** This process's own resident memory in bytes. */
   selfRss(): number;
-  /** Under memory pressure: drop what the probe keeps for speed (open descriptors). */
-  releaseCaches?(): void;
   close(): void;
 }
 
@@ -169,10 +167,6 @@ export class LinuxProbe implements SystemProbe {
 
   selfRss(): number {
     return process.memoryUsage.rss();
-  }
-
-  releaseCaches(): void {
-    this.#reader.close();
   }
 
   close(): void {

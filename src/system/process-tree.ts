@@ -9,8 +9,6 @@ export interface ProcStat {
   state: string;
   /** Resident pages. */
   rssPages: number;
-  /** utime + stime in clock ticks. */
-  cpuTicks: number;
 }
 
 /** Parses /proc/<pid>/stat. The command name may hold spaces and parentheses: split after the last ')'. */
@@ -25,7 +23,6 @@ export function parseProcStat(text: string): ProcStat | null {
     state: f[0] ?? '?',
     ppid: Number(f[1]),
     pgrp: Number(f[2]),
-    cpuTicks: Number(f[11]) + Number(f[12]),
     rssPages: Number(f[21]),
   };
 }
@@ -68,7 +65,7 @@ export class ThreadCache {
  * belongs to the thread that forked it) and sums resident pages from /proc/<pid>/statm, which
  * the kernel produces more cheaply than /proc/<pid>/stat. A zombie reads as 0 pages.
  */
-export function sampleTree(rootPid: number, reader: ProcReader, pageSize: number, threads = new ThreadCache()): TreeSample {
+export function sampleTree(rootPid: number, reader: ProcReader, pageSize: number, threads: ThreadCache): TreeSample {
   const sample: TreeSample = { rssBytes: 0, pids: [] };
   const stack = [rootPid];
   const seen = new Set<number>();

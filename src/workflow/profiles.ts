@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.js';
-import { openDatabase } from '../store/db.js';
+import { openDatabase, storeFile } from '../store/db.js';
 import { aloneCapBytes } from '../config/resolve.js';
 import { estimateFor, learnedProfiles } from '../store/profiles.js';
 
@@ -23,7 +22,7 @@ export interface ProfileReport {
 
 /** Declared and learned profiles of a workflow's agent types, from its `.guild/guild.db`. */
 export function agentProfiles(config: ResolvedConfig): ProfileReport[] {
-  const file = join(config.dir, '.guild', 'guild.db');
+  const file = storeFile(config.dir);
   const learned = existsSync(file) ? withDb(file) : new Map();
   return Object.values(config.agents).map((a) => {
     const l = learned.get(a.name) ?? null;

@@ -6,7 +6,7 @@ import type { Execution, ExecOutcome } from '../executors/executor.js';
 import { FunctionExecutor, type TaskFunction } from '../executors/function-executor.js';
 import { ProcessExecutor } from '../executors/process-executor.js';
 import { Scheduler, type SchedulerJob } from '../scheduler/scheduler.js';
-import { openDatabase } from '../store/db.js';
+import { openDatabase, storeFile } from '../store/db.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
 import { SelfMonitor, type SelfHealth } from '../telemetry/self-monitor.js';
 import { estimateFor, learnedProfiles, type Estimate, type LearnedProfile } from '../store/profiles.js';
@@ -36,23 +36,12 @@ export interface ExecuteOptions {
   functions?: ReadonlyMap<string, TaskFunction>;
   /** @default a time-sortable id */
   runId?: string;
-  /** Told to shrink, evict or stop caching as memory pressure rises (the cache tiers implement it). */
-  memoryConsumers?: readonly MemoryConsumer[];
   /**
-   * The cache task results are memoized in. @default the workflow's own (memory, its SQLite store,
+   * The cache task results are memoized in; the governor also tells it to shrink, evict or stop
+   * caching as pressure rises (it is the run's `MemoryConsumer`). @default the workflow's own (memory, its SQLite store,
    * Redis when configured), opened for the run and closed after it; none when `store` is false.
    */
   cache?: LayeredCache;
-}
-
-/** Anything that holds memory it could give back under pressure (the cache tiers implement it). */
-export interface MemoryConsumer {
-  /** Shrink, evict or stop caching as pressure rises; back to normal as it falls. */
-  onCacheMode(mode: CacheMode): void;
-  /** Bytes held now, counted against the caching pool. */
-  bytes?(): number;
-  /** A task is about to wait for memory: give back what can be given. */
-  reclaim?(): void;
 }
 
 /** `hashing`: fingerprinting inputs and looking up the cache; `saving`: storing a result before dependents start. */
@@ -158,8 +147,8 @@ class WorkflowRun {
   #cache: LayeredCache | null = null;
   #ownsCache = false;
   #memo: TaskMemo | null = null;
-  readonly #consumers: MemoryConsumer[];
-  readonly #cacheTotals = { hits: 0, misses: 0, savedMs: 0 };
+  /** Per agent type, the highest estimate raised to so far: a sample above it raises the rest. */
+  readonly #raised = new Map<string, number>();
 
   constructor(config: ResolvedConfig, options: ExecuteOptions) {
     this.#config = config;
@@ -169,7 +158,6 @@ class WorkflowRun {
     this.#runId = options.runId ?? newRunId();
     const needsLogs = config.tasks.some((t) => !options.functions?.has(t.id));
     this.#logDir = needsLogs ? join(config.dir, '.guild', 'runs', this.#runId) : null;
-    this.#consumers = [...(options.memoryConsumers ?? [])];
     this.#scheduler = new Scheduler<TaskState>({
       budgetBytes: config.budgetBytes,
       cpuCap: config.cpuCap,
@@ -181,10 +169,8 @@ class WorkflowRun {
       now: () => this.#now(),
       start: (s) => this.#startAttempt(s),
       pools: config.pools,
-      cacheBytes: () => this.#consumers.reduce((n, c) => n + (c.bytes?.() ?? 0), 0),
-      reclaim: () => {
-        for (const c of this.#consumers) c.reclaim?.();
-      },
+      cacheBytes: () => this.#cache?.bytes() ?? 0,
+      reclaim: () => this.#cache?.reclaim(),
     });
     const g = config.governor;
     this.#governor = new Governor({
@@ -214,7 +200,7 @@ class WorkflowRun {
     const { signal } = this.#opts;
     if (this.#logDir) mkdirSync(this.#logDir, { recursive: true });
     if (this.#opts.store !== false) {
-      const db = openDatabase(join(this.#config.dir, '.guild', 'guild.db'));
+      const db = openDatabase(storeFile(this.#config.dir));
       this.#history = new RunHistory(db);
       this.#closeDb = () => db.close();
       this.#learned = learnedProfiles(db);
@@ -340,7 +326,6 @@ class WorkflowRun {
       this.#ownsCache = true;
     } else return;
     this.#memo = new TaskMemo(this.#cache, this.#config.dir);
-    this.#consumers.push(this.#cache);
   }
 
   async #closeCache(report: RunReport): Promise<void> {
@@ -394,7 +379,6 @@ class WorkflowRun {
     if (entry === undefined) {
       if (s.cache.fingerprint !== null) {
         s.cache.status = 'miss';
-        this.#cacheTotals.misses++;
       }
       this.#enqueue(s);
       return;
@@ -403,8 +387,6 @@ class WorkflowRun {
     s.cache.status = 'hit';
     s.cache.serve_ms = round(now - t0)!;
     s.cache.saved_ms = round(Math.max(0, entry.durationMs - (now - t0)))!;
-    this.#cacheTotals.hits++;
-    this.#cacheTotals.savedMs += s.cache.saved_ms;
     s.startedMs = t0;
     s.endedMs = now;
     this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, savedMs: entry.durationMs });
@@ -444,6 +426,7 @@ class WorkflowRun {
       return;
     }
     s.phase = 'queued';
+    s.memoryBytes = Math.max(s.memoryBytes, this.#raised.get(s.type) ?? 0);
     const now = this.#now();
     this.#emit({ type: 'task-queued', t: now, id: s.id });
     if (s.firstQueuedAt < 0) {
@@ -618,8 +601,10 @@ class WorkflowRun {
     const now = this.#now();
     this.#nearLimit = false;
     const views: RunningTaskView[] = [];
+    let paused = 0;
     for (const s of this.#running) {
       total += this.#sampleTask(s);
+      if (s.paused) paused++;
       views.push({ id: s.id, agent: s.type, pid: s.exec?.pid ?? null, rssBytes: s.lastRss, elapsedMs: now - s.attemptStartedAt, attempt: s.attempts });
     }
     this.#samples++;
@@ -650,7 +635,7 @@ class WorkflowRun {
       total: this.#states.size,
       blocked: this.#scheduler.blocked,
       level: this.#governor.level,
-      paused: views.filter((v) => this.#states.get(v.id)!.paused).length,
+      paused,
     });
     this.#scheduler.pump();
   }
@@ -677,9 +662,14 @@ class WorkflowRun {
     return rss;
   }
 
-  /** Raises the estimate of every not-yet-running task of `type` (never past what could run alone). */
+  /**
+   * Raises the estimate of every not-yet-running task of `type` (never past what could run alone).
+   * Only a new high scans the tasks; a task queued later takes the high in #enqueue.
+   */
   #raiseEstimate(type: string, bytes: number): void {
     const estimate = Math.min(bytes, aloneCapBytes(this.#config));
+    if (estimate <= (this.#raised.get(type) ?? 0)) return;
+    this.#raised.set(type, estimate);
     for (const t of this.#states.values()) {
       if (t.type === type && t.memoryBytes < estimate && (t.phase === 'pending' || t.phase === 'queued' || t.phase === 'retry-wait')) t.memoryBytes = estimate;
     }
@@ -745,10 +735,9 @@ class WorkflowRun {
     s.pausedMs += this.#now() - s.pausedAt;
   }
 
-  /** Caches shrink, evict or switch off with pressure; Guild's own: the probe's kept-open files. */
+  /** Caches shrink, evict or switch off with pressure. */
   #setCaching(mode: CacheMode): void {
-    if (mode === 'evict' || mode === 'off') this.#probe.releaseCaches?.();
-    for (const c of this.#consumers) c.onCacheMode(mode);
+    this.#cache?.onCacheMode(mode);
   }
 
   #recordResponse(a: GovernorAction, at: number): void {
@@ -829,7 +818,17 @@ class WorkflowRun {
   }
 
   #cacheReport(): CacheReport {
-    const { hits, misses, savedMs } = this.#cacheTotals;
+    let hits = 0;
+    let misses = 0;
+    let savedMs = 0;
+    let notCacheable = 0;
+    for (const { cache: c } of this.#states.values()) {
+      if (c.status === 'hit') {
+        hits++;
+        savedMs += c.saved_ms;
+      } else if (c.status === 'miss') misses++;
+      else if (c.reason !== null) notCacheable++;
+    }
     const cfg = this.#config.cache;
     return {
       enabled: this.#memo !== null,
@@ -838,7 +837,7 @@ class WorkflowRun {
       misses,
       hit_rate: hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000,
       saved_ms: round(savedMs)!,
-      not_cacheable: [...this.#states.values()].filter((s) => s.cache.status === 'off' && s.cache.reason !== null).length,
+      not_cacheable: notCacheable,
       tiers: this.#cache?.tiers.map((t) => t.name) ?? [],
       context: cfg.context.preset,
     };
