@@ -10,7 +10,11 @@ export type GuildErrorCode =
   | 'USAGE'
   | 'STORE'
   | 'PROBE'
-  | 'CACHE';
+  | 'CACHE'
+  /** A running Guild's dashboard could not be reached or refused the token (`guild status`). */
+  | 'UNAVAILABLE'
+  /** No such run in the history (`guild report`). */
+  | 'NOT_FOUND';
 
 export class GuildError extends Error {
   readonly code: GuildErrorCode;

@@ -54,6 +54,14 @@ export interface LayerStats {
   mean_miss_penalty_ms: number | null;
 }
 
+/** Lookups that reached one tier of one namespace, and how they ended there. */
+export interface CacheRequests {
+  namespace: string;
+  tier: TierName;
+  hit: number;
+  miss: number;
+}
+
 export interface CacheStatsReport {
   namespaces: Record<string, LayerStats>;
   tiers: TierStats[];
@@ -244,6 +252,23 @@ export class LayeredCache implements MemoryConsumer {
     }
     this.#save();
     return { namespaces, tiers: await Promise.all(this.#tiers.map((t) => t.stats())) };
+  }
+
+  /**
+   * Lookups per namespace and tier since this cache opened: a lookup reaches a tier when every
+   * faster tier of its namespace missed. Synchronous and allocation-light (metrics read it at scrape).
+   */
+  requests(): CacheRequests[] {
+    const out: CacheRequests[] = [];
+    for (const [namespace, l] of this.#layers) {
+      let reaching = l.hits + l.misses;
+      for (const t of this.#tiersOf(namespace)) {
+        const hit = l.byTier[t.name];
+        out.push({ namespace, tier: t.name, hit, miss: reaching - hit });
+        reaching -= hit;
+      }
+    }
+    return out;
   }
 
   async flush(): Promise<void> {

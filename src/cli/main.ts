@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { GuildError } from '../errors.js';
+import type { DashboardServer, DashboardSource } from '../dashboard/server.js';
+import type { AlertRecord } from '../telemetry/state.js';
+import type { RunEvent } from '../workflow/events.js';
 
 /**
  * The `guild` command: parses flags, calls the library, prints. The only place that calls
@@ -16,7 +19,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta
 function fail(e: unknown): never {
   if (e instanceof GuildError) {
     process.stderr.write(`guild: ${e.message.includes('\n') ? `invalid configuration:\n${indent(e.message)}` : e.message}\n`);
-    process.exit(e.code === 'STORE' || e.code === 'PROBE' || e.code === 'CACHE' ? EXIT.failed : EXIT.usage);
+    process.exit(e.code === 'STORE' || e.code === 'PROBE' || e.code === 'CACHE' || e.code === 'UNAVAILABLE' || e.code === 'NOT_FOUND' ? EXIT.failed : EXIT.usage);
   }
   process.stderr.write(`guild: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(EXIT.failed);
@@ -27,6 +30,49 @@ const indent = (s: string): string =>
     .split('\n')
     .map((l) => `  ${l}`)
     .join('\n');
+
+const DASHBOARD_HOST = '127.0.0.1';
+const DASHBOARD_PORT = 8090;
+
+interface RunOpts {
+  budget?: string;
+  maxParallel?: number;
+  keepGoing?: boolean;
+  cache: boolean;
+  json?: boolean;
+  progress: string;
+  dashboard?: number | true;
+  host?: string;
+  token?: string;
+  dashboardLinger?: number;
+  telemetry: boolean;
+}
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`Expected a port from 0 to 65535, got '${v}'.`);
+  return n;
+}
+
+function nonNegative(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`Expected a number >= 0, got '${v}'.`);
+  return n;
+}
+
+/** Starts the dashboard over a source and says where it is (the token is never printed). */
+async function serveDashboard(source: DashboardSource, opts: { dashboard?: number | true; port?: number; host?: string; token?: string }): Promise<DashboardServer> {
+  const { startDashboard } = await import('../dashboard/server.js');
+  const server = await startDashboard({
+    source,
+    host: opts.host ?? DASHBOARD_HOST,
+    port: typeof opts.dashboard === 'number' ? opts.dashboard : (opts.port ?? DASHBOARD_PORT),
+    ...(opts.token !== undefined ? { token: opts.token } : {}),
+  });
+  const auth = opts.token || process.env.GUILD_DASHBOARD_TOKEN ? ' (token required: add ?token=… to the URL)' : '';
+  process.stderr.write(`guild: dashboard on ${server.url}${auth}; metrics at ${server.url}metrics\n`);
+  return server;
+}
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -50,7 +96,12 @@ program
   .option('--no-cache', 'run every task and store nothing (task memoization off for this run)')
   .option('--json', 'print one JSON document with the results on stdout (progress goes to stderr)')
   .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'none']).default('auto'))
-  .action(async (file: string, opts: { budget?: string; maxParallel?: number; keepGoing?: boolean; cache: boolean; json?: boolean; progress: string }) => {
+  .option('--dashboard [port]', `serve the live dashboard, /metrics and the API (default port ${DASHBOARD_PORT})`, port)
+  .option('--host <address>', `address the dashboard binds (default ${DASHBOARD_HOST}; any other needs a token)`)
+  .option('--token <token>', 'token every dashboard request must carry (default: $GUILD_DASHBOARD_TOKEN)')
+  .option('--dashboard-linger <seconds>', 'keep serving the dashboard this long after the run ends', nonNegative)
+  .option('--no-telemetry', 'no KPIs, alerts or history for this run')
+  .action(async (file: string, opts: RunOpts) => {
     const { runResolved, loadConfig } = await import('../workflow/run-workflow.js');
     const { createSystemProbe } = await import('../system/probe.js');
     const { createProgress } = await import('./progress.js');
@@ -86,15 +137,54 @@ program
     process.on('SIGHUP', onSignal('SIGTERM'));
 
     const mode = opts.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : opts.progress;
-    const onEvent = mode === 'none' ? undefined : createProgress(process.stderr, mode === 'tty');
+    const progress = mode === 'none' ? undefined : createProgress(process.stderr, mode === 'tty');
+    const telemetryOn = opts.telemetry && config.telemetry.enabled;
+    if (opts.dashboard !== undefined && !telemetryOn) fail(new GuildError('USAGE', '--dashboard needs telemetry (drop --no-telemetry, or set telemetry.enabled: true)'));
+    let telemetry;
+    let dashboard;
+    let metrics = null;
+    if (telemetryOn) {
+      const { RunTelemetry } = await import('../telemetry/run-telemetry.js');
+      // Alerts reach the log through telemetry, de-duplicated; the run's own alert events are not printed twice.
+      const onAlert = (a: AlertRecord): void => progress?.({ type: 'alert', t: a.at_ms, severity: a.severity, message: a.message, rule: a.rule, key: a.key });
+      const onWebhookError = (m: string): void => void process.stderr.write(`guild: ${m}\n`);
+      if (opts.dashboard !== undefined) {
+        const { GuildMetrics } = await import('../telemetry/metrics.js');
+        metrics = new GuildMetrics({ agents: Object.keys(config.agents) });
+      }
+      try {
+        telemetry = new RunTelemetry(config, { onAlert, onWebhookError, metrics });
+        if (opts.dashboard !== undefined) dashboard = await serveDashboard(telemetry, opts);
+      } catch (e) {
+        telemetry?.close();
+        probe.close();
+        fail(e);
+      }
+    }
+    const onEvent = progress && telemetry ? (e: RunEvent): void => void (e.type !== 'alert' && progress(e)) : progress;
     let report;
     try {
-      report = await runResolved(config, { probe, signal: ac.signal, ...(onEvent ? { onEvent } : {}) });
+      report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, ...(onEvent ? { onEvent } : {}) });
     } catch (e) {
+      await dashboard?.close();
+      telemetry?.close();
       fail(e);
     } finally {
       probe.close();
     }
+    if (dashboard) {
+      const linger = opts.dashboardLinger ?? 0;
+      if (linger > 0 && !exitSignal) {
+        process.stderr.write(`guild: the run ended; the dashboard stays at ${dashboard.url} for ${linger} s (Ctrl-C to stop)\n`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, linger * 1000);
+          process.once('SIGINT', () => (clearTimeout(timer), resolve()));
+        });
+      }
+      await dashboard.close();
+    }
+    telemetry?.close();
+    metrics?.close();
     if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(`${formatSummary(report)}\n`);
     if (exitSignal) process.exit(exitSignal === 'SIGINT' ? 130 : 143);
@@ -180,6 +270,63 @@ cache
       const r = await pruneCache(opts.workflow);
       const parts = Object.entries(r).map(([tier, x]) => `${tier}: ${x.expired} expired, ${x.evicted} over the caps`);
       process.stdout.write(`pruned: ${parts.join('; ')}\n`);
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('dashboard')
+  .description("serve the dashboard over a workflow's run history (no run)")
+  .addOption(new Option('-w, --workflow <file>', 'workflow file whose history (.guild/guild.db) to serve').default('guild.yaml'))
+  .option('-p, --port <port>', `port (default ${DASHBOARD_PORT})`, port)
+  .option('--host <address>', `address to bind (default ${DASHBOARD_HOST}; any other needs a token)`)
+  .option('--token <token>', 'token every request must carry (default: $GUILD_DASHBOARD_TOKEN)')
+  .action(async (opts: { workflow: string; port?: number; host?: string; token?: string }) => {
+    const { dirname, resolve } = await import('node:path');
+    const { HistorySource } = await import('../dashboard/history-source.js');
+    const { GuildMetrics } = await import('../telemetry/metrics.js');
+    let source;
+    try {
+      source = new HistorySource(dirname(resolve(opts.workflow)), new GuildMetrics({ agents: [] }));
+      const server = await serveDashboard(source, opts);
+      const stop = (): void => void server.close().then(() => process.exit(EXIT.ok));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    } catch (e) {
+      source?.close();
+      fail(e);
+    }
+  });
+
+program
+  .command('status')
+  .description('the state of a running Guild, from its dashboard API')
+  .option('--url <url>', `the dashboard's address (default http://${DASHBOARD_HOST}:${DASHBOARD_PORT}/)`)
+  .option('--token <token>', 'its token (default: $GUILD_DASHBOARD_TOKEN)')
+  .option('--json', 'print the /api/state JSON')
+  .action(async (opts: { url?: string; token?: string; json?: boolean }) => {
+    const { fetchState } = await import('../dashboard/client.js');
+    const { formatStatus } = await import('./status-format.js');
+    try {
+      const state = await fetchState(opts.url ?? `http://${DASHBOARD_HOST}:${DASHBOARD_PORT}/`, opts.token ?? process.env.GUILD_DASHBOARD_TOKEN ?? null);
+      process.stdout.write(opts.json ? `${JSON.stringify(state, null, 2)}\n` : `${formatStatus(state)}\n`);
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('report')
+  .description("a past run's report (Markdown, or --json) from the run history")
+  .argument('[run]', "a run id, a unique prefix of one, or 'last'", 'last')
+  .addOption(new Option('-w, --workflow <file>', 'workflow file whose history (.guild/guild.db) to read').default('guild.yaml'))
+  .option('--json', 'print the JSON report (the run --json document with KPIs and alerts)')
+  .action(async (ref: string, opts: { workflow: string; json?: boolean }) => {
+    const { readReport } = await import('../telemetry/reports.js');
+    try {
+      const r = readReport(opts.workflow, ref);
+      process.stdout.write(opts.json ? `${JSON.stringify(r.json, null, 2)}\n` : r.markdown.endsWith('\n') ? r.markdown : `${r.markdown}\n`);
     } catch (e) {
       fail(e);
     }

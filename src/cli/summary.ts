@@ -1,5 +1,6 @@
 import { CACHE_DISABLED_TEXT, type RunReport, type TaskReport } from '../workflow/report.js';
 import { formatBytes, formatDuration } from '../util/units.js';
+import type { KpiReport, KpiScore } from '../telemetry/state.js';
 
 /** The human summary of a run: every figure is one the run measured. */
 export function formatSummary(r: RunReport): string {
@@ -43,7 +44,8 @@ export function formatSummary(r: RunReport): string {
     `  Guild itself: peak RSS ${formatBytes(h.rss_peak_bytes)} (target < 200 MB active), event-loop delay p99 ${h.event_loop_delay_p99_ms} ms, ${h.gc_count} GC pauses totalling ${h.gc_pause_total_ms} ms (max ${h.gc_pause_max_ms} ms)`,
   );
   out.push(`  ${cacheLine(r)}`);
-  for (const a of r.alerts) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${a.message}`);
+  if (r.kpis) out.push(...kpiLines(r.kpis));
+  for (const a of r.alerts) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${a.message}${a.repeats ? ` (×${a.repeats + 1})` : ''}`);
   out.push('');
   const header = ['TASK', 'AGENT', 'STATUS', 'START', 'END', 'RUN TIME', 'PEAK RSS', 'TRIES', 'NOTE'];
   const rows = r.tasks.map((t) => [
@@ -65,6 +67,23 @@ export function formatSummary(r: RunReport): string {
   for (const row of rows) out.push(fmt(row));
   if (r.log_dir) out.push('', `  logs: ${r.log_dir}`);
   return out.join('\n');
+}
+
+/** The overall KPI score, each scored KPI on one line, and the recommendations. */
+function kpiLines(k: KpiReport): string[] {
+  const scored = k.scores.filter((s) => s.score !== null);
+  if (scored.length === 0) return ['  KPIs: nothing to score yet (see guild report for why)'];
+  const parts = scored.map((s) => `${s.label} ${kpiValue(s)} ${s.score}`);
+  const out = [`  KPIs: overall ${k.overall.score} (${k.overall.points}/100): ${parts.join('; ')}`];
+  for (const rec of k.recommendations) out.push(`  recommendation: ${rec}`);
+  return out;
+}
+
+export function kpiValue(s: KpiScore): string {
+  if (s.value === null) return '—';
+  if (s.unit === 'ms') return formatDuration(s.value);
+  if (s.unit === 'x') return `${s.value.toFixed(2)}×`;
+  return `${Math.round(s.value * 1000) / 10}%`;
 }
 
 function cacheLine(r: RunReport): string {

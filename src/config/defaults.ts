@@ -31,4 +31,9 @@ export const DEFAULTS = {
   nodeHeapShare: 0.75,
   /** The cache: L1 in Guild's memory (the seed's cache memory limit), L2 on disk, reuse threshold of the routing cache. */
   cache: { memoryBytes: 256 * 1024 ** 2, diskBytes: 1024 ** 3, routingSimilarity: 0.7 },
+  /** Telemetry: snapshot interval, history retention, alert cooldown; the dashboard's address. */
+  telemetry: { snapshotIntervalMs: 5000, keepSnapshots: 20, keepReports: 200, alertCooldownMs: 300_000 },
+  dashboard: { host: '127.0.0.1', port: 8090 },
+  /** The seed's response-time targets per component kind (ms). */
+  kindTargetsMs: { 'code-analysis': 200, knowledge: 300, coordination: 500, 'file-ops': 100 },
 } as const;

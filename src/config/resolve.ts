@@ -9,6 +9,7 @@ import type { Priority, UserWorkflow } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
 import { poolLimitShare, type Pools } from '../scheduler/pools.js';
 import { currentBranch, namespacePolicies, presetForBranch, type ContextPreset, type NamespacePolicy } from '../cache/policy.js';
+import type { ComponentKind } from '../telemetry/state.js';
 
 const pct = (f: number): string => `${Math.round(f * 1000) / 10}%`;
 
@@ -30,6 +31,20 @@ export interface AgentProfile {
   readonly nodeHeapMb: number | null;
   /** What the routing cache matches descriptions against. */
   readonly route: { readonly keywords: readonly string[]; readonly patterns: readonly string[] } | null;
+  /** Component kind for the response-time KPI, when declared. */
+  readonly kind: ComponentKind | null;
+  /** Response-time target of one task: `response_target`, else the kind's; null = not scored. */
+  readonly responseTargetMs: number | null;
+}
+
+/** Metrics, KPIs, alerts and history. */
+export interface ResolvedTelemetry {
+  readonly enabled: boolean;
+  readonly snapshotIntervalMs: number;
+  readonly keepSnapshots: number;
+  readonly keepReports: number;
+  readonly alertCooldownMs: number;
+  readonly webhook: { readonly url: string; readonly headers: Readonly<Record<string, string>> } | null;
 }
 
 /** The cache as configured: tiers, namespaces, and whether tasks are memoized. */
@@ -105,6 +120,7 @@ export interface ResolvedConfig {
   readonly agents: Readonly<Record<string, AgentProfile>>;
   readonly tasks: readonly TaskSpec[];
   readonly cache: ResolvedCache;
+  readonly telemetry: ResolvedTelemetry;
   readonly instructionsFile: string | null;
   /** Things worth telling the user that do not stop the run. */
   readonly warnings: readonly string[];
@@ -166,6 +182,8 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
       durationMs: a.duration ?? null,
       nodeHeapMb: null,
       route: a.route ? { keywords: a.route.keywords ?? [], patterns: a.route.patterns ?? [] } : null,
+      kind: a.kind ?? null,
+      responseTargetMs: a.response_target ?? (a.kind ? DEFAULTS.kindTargetsMs[a.kind] : null),
     };
   }
 
@@ -271,6 +289,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     agents,
     tasks,
     cache: resolveCache(user.cache, user.routing, dir, flags),
+    telemetry: resolveTelemetry(user.telemetry),
     instructionsFile: instr?.file ?? null,
     warnings,
   });
@@ -305,6 +324,20 @@ export function resolveCache(cache: UserWorkflow['cache'], routing: UserWorkflow
     context,
     namespaces: namespacePolicies(context.preset, user_ns),
     routing: { similarity: routing?.similarity ?? DEFAULTS.cache.routingSimilarity, fallback: routing?.fallback ?? null },
+  };
+}
+
+function resolveTelemetry(t: UserWorkflow['telemetry']): ResolvedTelemetry {
+  const a = t?.alerts ?? {};
+  // Header values may name an environment variable (${VAR}) so that secrets stay out of the file.
+  const headers = Object.fromEntries(Object.entries(a.webhook_headers ?? {}).map(([k, v]) => [k, v.replace(/\$\{(\w+)\}/g, (_, name: string) => process.env[name] ?? '')]));
+  return {
+    enabled: t?.enabled ?? true,
+    snapshotIntervalMs: t?.snapshot_interval ?? DEFAULTS.telemetry.snapshotIntervalMs,
+    keepSnapshots: t?.keep_snapshots ?? DEFAULTS.telemetry.keepSnapshots,
+    keepReports: t?.keep_reports ?? DEFAULTS.telemetry.keepReports,
+    alertCooldownMs: a.cooldown ?? DEFAULTS.telemetry.alertCooldownMs,
+    webhook: a.webhook ? { url: a.webhook, headers } : null,
   };
 }
 

@@ -66,6 +66,10 @@ export const agentSchema = z.strictObject({
     })
     .optional(),
   description: z.string().optional(),
+  /** What the agent does, for its response-time KPI target: code-analysis 200 ms, knowledge 300 ms, coordination 500 ms, file-ops 100 ms. @default none (not scored) */
+  kind: z.enum(['code-analysis', 'knowledge', 'coordination', 'file-ops'], { error: 'one of code-analysis, knowledge, coordination, file-ops' }).optional(),
+  /** Response-time target of one task of this type (overrides the kind's). @default the kind's, else none */
+  response_target: duration.optional(),
 });
 
 const envValue = z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform((v) => String(v));
@@ -168,6 +172,29 @@ export const workflowSchema = z.strictObject({
       similarity: z.number().gt(0).max(1).optional(),
       /** The agent type when no rule matches. @default none */
       fallback: z.string().optional(),
+    })
+    .optional(),
+  /** Metrics, KPIs, alerts and history. */
+  telemetry: z
+    .strictObject({
+      /** Metrics, KPIs, alerts and history for this workflow's runs. @default true */
+      enabled: z.boolean().optional(),
+      /** How often a metric snapshot goes to the store. @default 5s */
+      snapshot_interval: duration.optional(),
+      /** Runs whose metric snapshots are kept. @default 20 */
+      keep_snapshots: positiveInt.optional(),
+      /** Runs whose JSON and Markdown reports are kept (older runs keep their task rows). @default 200 */
+      keep_reports: positiveInt.optional(),
+      alerts: z
+        .strictObject({
+          /** A repeat of the same alert within this time is counted, not sent. @default 5m */
+          cooldown: duration.optional(),
+          /** POST each alert as JSON to this URL (retried). @default none */
+          webhook: z.string().regex(/^https?:\/\//, 'Expected an http(s) URL such as https://hooks.example.com/guild').optional(),
+          /** Extra headers for the webhook (e.g. Authorization); values may name an environment variable as ${VAR}. */
+          webhook_headers: z.record(z.string(), z.string()).optional(),
+        })
+        .optional(),
     })
     .optional(),
   agents: z.record(z.string(), agentSchema),

@@ -75,4 +75,27 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (ns, tier)
   );
   `,
+  // 4: telemetry history (store/telemetry.ts): metric snapshots per run, the Markdown report, and
+  // the figures `guild report` and the dashboard list runs by without parsing each report.
+  `
+  CREATE TABLE metric_snapshots (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    at_ms REAL NOT NULL,              -- the point's t: ms from the run's start
+    data TEXT NOT NULL                -- one SeriesPoint as JSON (the shape evolves without migrations)
+  );
+  CREATE INDEX metric_snapshots_run ON metric_snapshots (run_id, at_ms);
+  ALTER TABLE runs ADD COLUMN report_md TEXT;
+  ALTER TABLE runs ADD COLUMN tasks INTEGER;              -- tasks in the run; null until its report is saved
+  ALTER TABLE runs ADD COLUMN failed INTEGER;             -- tasks that failed
+  ALTER TABLE runs ADD COLUMN cache_hit_rate REAL;        -- 0..1; null when no task was looked up
+  ALTER TABLE runs ADD COLUMN kpi_overall TEXT;           -- excellent | good | poor | critical; null when not scored
+  CREATE INDEX runs_workflow_started ON runs (workflow, started_at);
+  -- Runs recorded before this version: the listing figures from their JSON reports.
+  UPDATE runs SET
+    tasks = json_array_length(report, '$.tasks'),
+    failed = json_extract(report, '$.counts.failed'),
+    cache_hit_rate = json_extract(report, '$.cache.hit_rate'),
+    kpi_overall = json_extract(report, '$.kpis.overall.score')
+  WHERE report IS NOT NULL AND json_valid(report);
+  `,
 ];

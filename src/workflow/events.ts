@@ -1,5 +1,8 @@
 import type { GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
+import type { CacheRequests } from '../cache/layered-cache.js';
+import type { KillReason } from '../executors/executor.js';
+import type { AlertRule } from '../telemetry/state.js';
 import type { RunReport, TaskStatus } from './report.js';
 
 /** A running task at one sampling instant. */
@@ -30,9 +33,13 @@ export type RunEvent =
       durationMs: number;
       peakRssBytes: number | null;
       error: string | null;
+      /** Why Guild stopped the attempt (timeout, pressure, limit, cancelled); null when it ended by itself. */
+      killedBy: KillReason | null;
       /** A cached task: how long the stored run took. */
       savedMs?: number;
     }
+  /** A task that ended without an attempt ending: skipped after a failed dependency, or cancelled while it waited. */
+  | { type: 'task-settled'; t: number; id: string; agent: string; status: TaskStatus; error: string }
   | {
       type: 'sample';
       t: number;
@@ -49,8 +56,19 @@ export type RunEvent =
       blocked: { id: string; reason: string; waitedMs: number } | null;
       level: PressureLevel;
       paused: number;
+      /** The machine's (cgroup's) used memory and effective limit. */
+      usedBytes: number;
+      limitBytes: number;
+      /** Machine CPU use since the previous sample (0..1); null when unreadable. */
+      cpu: number | null;
+      guildRssBytes: number;
+      /** Admissions denied so far, by what was short. */
+      denied: { memory: number; cpu: number };
+      /** Cache lookups so far per namespace and tier; empty without a cache. */
+      cacheRequests: CacheRequests[];
     }
   | { type: 'governor'; t: number; action: GovernorAction }
-  | { type: 'alert'; t: number; severity: 'warning' | 'critical'; message: string }
+  /** `key` de-duplicates: telemetry sends one alert per key and cooldown, counting repeats. */
+  | { type: 'alert'; t: number; severity: 'warning' | 'critical'; message: string; rule: AlertRule; key: string }
   | { type: 'run-stopping'; t: number; reason: 'failure' | 'interrupted'; detail: string }
   | { type: 'run-end'; t: number; report: RunReport };

@@ -3,6 +3,7 @@ import type { Priority } from '../config/schema.js';
 import type { MemorySource } from '../system/probe.js';
 import type { GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
+import type { AlertRule, KpiReport } from '../telemetry/state.js';
 import type { SelfHealth } from '../telemetry/self-monitor.js';
 import { longestChain } from './dag.js';
 
@@ -77,6 +78,10 @@ export interface Alert {
   at_ms: number;
   severity: 'warning' | 'critical';
   message: string;
+  /** What raised it: memory-pressure, memory-limit, cache; with telemetry also slow-execution, high-memory, low-cache-hit-rate, agent-failure. */
+  rule: AlertRule;
+  /** Repeats within the cooldown that were counted, not sent (telemetry on). */
+  repeats?: number;
 }
 
 /** One task in the `--json` document. Times are ms from the run's start. */
@@ -159,6 +164,8 @@ export interface RunReport {
   /** Task memoization: hits, misses, hit rate, time saved. */
   cache: CacheReport;
   alerts: Alert[];
+  /** KPI scores, the overall score and recommendations; null when telemetry is off. */
+  kpis: KpiReport | null;
   /** Things worth knowing that did not stop the run (e.g. a budget above the machine's limit). */
   warnings: string[];
   log_dir: string | null;

@@ -10,6 +10,7 @@ import type { LayeredCache } from '../cache/layered-cache.js';
 import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
 import { executeWorkflow } from './run.js';
+import { RunTelemetry } from '../telemetry/run-telemetry.js';
 
 /** A workflow given as an object: the keys of guild.yaml; a task's `run` may be an async function. */
 export interface WorkflowDefinition {
@@ -47,6 +48,11 @@ export interface RunWorkflowOptions {
   dir?: string;
   /** The cache task results are memoized in (it is flushed, not closed). @default the workflow's own, per its `cache:` config */
   cache?: LayeredCache;
+  /**
+   * KPIs, alerts and history: `false` turns them off for this run; a `RunTelemetry` you made (to
+   * serve a dashboard from it) is fed and finished, not closed. @default on, per the workflow's `telemetry.enabled`
+   */
+  telemetry?: boolean | RunTelemetry;
 }
 
 /**
@@ -72,15 +78,29 @@ export async function runWorkflow(input: string | WorkflowDefinition, options: R
  * Runs a configuration that `loadConfig` already resolved (what `guild run` does, so that every
  * config error surfaces before anything starts, and the file is read once).
  */
-export function runResolved(config: ResolvedConfig, options: Omit<RunWorkflowOptions, 'budget' | 'maxParallel' | 'keepGoing' | 'noCache' | 'dir'> & { probe: SystemProbe }, functions?: ReadonlyMap<string, TaskFunction>): Promise<RunReport> {
-  return executeWorkflow(config, {
-    probe: options.probe,
-    ...(functions ? { functions } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-    ...(options.store !== undefined ? { store: options.store } : {}),
-    ...(options.cache ? { cache: options.cache } : {}),
-  });
+export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkflowOptions, 'budget' | 'maxParallel' | 'keepGoing' | 'noCache' | 'dir'> & { probe: SystemProbe }, functions?: ReadonlyMap<string, TaskFunction>): Promise<RunReport> {
+  const given = options.telemetry instanceof RunTelemetry ? options.telemetry : null;
+  const telemetry = given ?? (options.telemetry !== false && config.telemetry.enabled ? new RunTelemetry(config, { store: options.store !== false }) : null);
+  const user = options.onEvent;
+  const onEvent = telemetry
+    ? (e: RunEvent): void => {
+        telemetry.onEvent(e);
+        user?.(e);
+      }
+    : user;
+  try {
+    const report = await executeWorkflow(config, {
+      probe: options.probe,
+      ...(functions ? { functions } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(onEvent ? { onEvent } : {}),
+      ...(options.store !== undefined ? { store: options.store } : {}),
+      ...(options.cache ? { cache: options.cache } : {}),
+    });
+    return telemetry ? await telemetry.finish(report) : report;
+  } finally {
+    if (telemetry && !given) telemetry.close();
+  }
 }
 
 /** Loads and resolves without running: what `guild run` checks before anything starts. */

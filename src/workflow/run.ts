@@ -14,6 +14,7 @@ import type { SystemProbe } from '../system/probe.js';
 import { Governor, type CacheMode, type GovernedAgent, type GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
 import { formatBytes } from '../util/units.js';
+import type { AlertRule } from '../telemetry/state.js';
 import type { RunEvent, RunningTaskView } from './events.js';
 import { poolReport } from './pool-report.js';
 import type { LayeredCache } from '../cache/layered-cache.js';
@@ -320,7 +321,7 @@ class WorkflowRun {
       } catch (e) {
         if (!(e instanceof GuildError && e.code === 'CACHE')) throw e;
         // The shared tier is down: memoize locally rather than refuse to run, and say so.
-        this.#alert('warning', `${e.message}; caching in memory and on disk only`);
+        this.#alert('warning', `${e.message}; caching in memory and on disk only`, 'cache', 'cache:redis');
         this.#cache = await openCache({ ...cfg, redisUrl: null }, this.#config.dir, { db: this.#history.db });
       }
       this.#ownsCache = true;
@@ -389,7 +390,7 @@ class WorkflowRun {
     s.cache.saved_ms = round(Math.max(0, entry.durationMs - (now - t0)))!;
     s.startedMs = t0;
     s.endedMs = now;
-    this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, savedMs: entry.durationMs });
+    this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, killedBy: null, savedMs: entry.durationMs });
     this.#scheduler.batch(() => {
       this.#settle(s, 'cached');
       this.#releaseDependents(s);
@@ -403,7 +404,7 @@ class WorkflowRun {
       await this.#memo!.save(s.cache.fingerprint!, s.spec, this.#logFile(s), durationMs, s.peakRss);
     } catch (e) {
       s.cache.reason = `not stored: ${(e as Error).message}`;
-      this.#alert('warning', `${s.id}: result not cached: ${(e as Error).message}`);
+      this.#alert('warning', `${s.id}: result not cached: ${(e as Error).message}`, 'cache', 'cache:store');
     }
     this.#scheduler.batch(() => {
       this.#settle(s, 'succeeded');
@@ -531,6 +532,7 @@ class WorkflowRun {
       durationMs: o.durationMs,
       peakRssBytes: s.peakRss,
       error: s.error,
+      killedBy: o.killedBy,
     });
 
     if (status === 'requeued') {
@@ -561,6 +563,8 @@ class WorkflowRun {
     if (error !== undefined) s.error = error;
     this.#done++;
     this.#unsaved.push(this.#row(s));
+    // Settled without an attempt ending (skipped, or cancelled while waiting): say so too.
+    if (error !== undefined) this.#emit({ type: 'task-settled', t: this.#now(), id: s.id, agent: s.type, status, error });
   }
 
   #skipDependents(failed: TaskState): void {
@@ -636,6 +640,12 @@ class WorkflowRun {
       blocked: this.#scheduler.blocked,
       level: this.#governor.level,
       paused,
+      usedBytes: mem.usedBytes,
+      limitBytes: mem.limitBytes,
+      cpu: this.#probe.cpuUsage(),
+      guildRssBytes: guildRss,
+      denied: { ...this.#scheduler.stats.denied },
+      cacheRequests: this.#cache?.requests() ?? [],
     });
     this.#scheduler.pump();
   }
@@ -682,7 +692,7 @@ class WorkflowRun {
     s.kills.push({ reason: 'limit', level: null, attempt: s.attempts, at_ms: round(this.#now())!, rss_bytes: rss, message });
     this.#guildKills++;
     s.exec.kill('limit', MEMORY_KILL_GRACE_MS);
-    this.#alert('warning', `${s.id}: ${message}; killed`);
+    this.#alert('warning', `${s.id}: ${message}; killed`, 'memory-limit', `memory-limit:${s.type}`);
   }
 
   /** The governor's emergency: kill, requeue with what was observed, save the queue, alert. */
@@ -694,7 +704,7 @@ class WorkflowRun {
     this.#guildKills++;
     s.exec.kill('pressure', MEMORY_KILL_GRACE_MS);
     this.#saveQueueState(`${level}: killed ${s.id}`);
-    this.#alert('critical', `memory ${level} (${Math.round(this.#governor.fraction * 100)}%): killed ${s.id} at ${formatBytes(rss)}; it will be requeued`);
+    this.#alert('critical', `memory ${level} (${Math.round(this.#governor.fraction * 100)}%): killed ${s.id} at ${formatBytes(rss)}; it will be requeued`, 'memory-pressure', `memory-kill:${s.id}`);
   }
 
   /** After a pressure kill: requeue with the observed peak as the estimate, unless it can never fit. */
@@ -746,14 +756,14 @@ class WorkflowRun {
     this.#emit({ type: 'governor', t: at, action: a });
     if (a.type === 'level' && (a.to === 'critical' || a.to === 'emergency')) {
       const heading = this.#governor.projected > a.fraction + 0.005 ? `, heading for ${Math.round(this.#governor.projected * 100)}%` : '';
-      this.#alert(a.to === 'emergency' ? 'critical' : 'warning', `memory pressure ${a.to} (${Math.round(a.fraction * 100)}% of the limit${heading})`);
+      this.#alert(a.to === 'emergency' ? 'critical' : 'warning', `memory pressure ${a.to} (${Math.round(a.fraction * 100)}% of the limit${heading})`, 'memory-pressure', `memory-pressure:${a.to}`);
     }
   }
 
-  #alert(severity: Alert['severity'], message: string): void {
-    const alert: Alert = { at_ms: round(this.#now())!, severity, message };
+  #alert(severity: Alert['severity'], message: string, rule: AlertRule, key: string): void {
+    const alert: Alert = { at_ms: round(this.#now())!, severity, message, rule };
     this.#alerts.push(alert);
-    this.#emit({ type: 'alert', t: alert.at_ms, severity, message });
+    this.#emit({ type: 'alert', t: alert.at_ms, severity, message, rule, key });
   }
 
   /** Writes what is queued, running and finished to the store: readable after an emergency. */
@@ -914,6 +924,7 @@ class WorkflowRun {
       ),
       cache: this.#cacheReport(),
       alerts: this.#alerts,
+      kpis: null,
       warnings: [...this.#config.warnings],
       log_dir: this.#logDir,
       tasks,

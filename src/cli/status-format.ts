@@ -1,0 +1,37 @@
+import type { DashboardState } from '../telemetry/state.js';
+import { formatBytes, formatDuration } from '../util/units.js';
+import { kpiValue } from './summary.js';
+
+/** `guild status`: a running Guild's state in a few lines, running tasks first. */
+export function formatStatus(s: DashboardState): string {
+  const out: string[] = [];
+  if (!s.run) return s.mode === 'history' ? 'guild dashboard is serving run history; no run is live' : 'Guild is up; no run has started yet';
+  const r = s.run;
+  out.push(`run ${r.id} (${r.name}): ${r.status}, ${formatDuration(r.elapsed_ms)} elapsed`);
+  const q = s.queue;
+  out.push(`  tasks: ${q.running} running (${q.paused} paused), ${q.queued} queued, ${q.done}/${q.total} done${q.blocked ? `; waiting for ${q.blocked.reason}: ${q.blocked.id} (${formatDuration(q.blocked.waited_ms)})` : ''}`);
+  const m = s.memory;
+  if (m) {
+    const used = m.limit_bytes > 0 ? Math.round((100 * m.used_bytes) / m.limit_bytes) : 0;
+    out.push(`  memory: machine ${formatBytes(m.used_bytes)} of ${formatBytes(m.limit_bytes)} (${used}%, ${m.level}); agents ${formatBytes(m.agents_rss_bytes)} measured, ${formatBytes(m.reserved_bytes)} reserved of budget ${formatBytes(m.budget_bytes)}`);
+  }
+  const c = s.cache;
+  if (c.hits + c.misses > 0) out.push(`  cache: ${c.hits} hits, ${c.misses} misses (hit rate ${Math.round((c.hit_rate ?? 0) * 100)}%)`);
+  out.push(`  Guild: RSS ${formatBytes(s.guild.rss_bytes)}`);
+  if (s.kpis?.overall.score) {
+    const scored = s.kpis.scores.filter((k) => k.score !== null).map((k) => `${k.label} ${kpiValue(k)} ${k.score}`);
+    out.push(`  KPIs: overall ${s.kpis.overall.score} (${s.kpis.overall.points}/100): ${scored.join('; ')}`);
+  }
+  const running = s.tasks.filter((t) => t.status === 'running' || t.status === 'paused');
+  if (running.length > 0) {
+    out.push('', '  RUNNING');
+    const w = Math.max(4, ...running.map((t) => t.id.length));
+    const wa = Math.max(5, ...running.map((t) => t.agent.length));
+    for (const t of running) {
+      const elapsed = t.started_ms !== null ? formatDuration(r.elapsed_ms - t.started_ms) : '—';
+      out.push(`  ${t.id.padEnd(w)}  ${t.agent.padEnd(wa)}  ${formatBytes(t.rss_bytes).padStart(9)}  ${elapsed.padStart(7)}${t.status === 'paused' ? '  paused' : ''}`);
+    }
+  }
+  for (const a of s.alerts.slice(-5)) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${a.message}${a.repeats ? ` (×${a.repeats + 1})` : ''}`);
+  return out.join('\n');
+}

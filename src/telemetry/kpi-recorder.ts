@@ -1,0 +1,209 @@
+/**
+ * Collects what the KPIs are computed from, fed by cheap calls from a run's events: every call is
+ * a few array writes or counter bumps (O(1), no allocation once an agent type has been seen), so
+ * recording costs nothing worth measuring whether or not anyone reads the KPIs.
+ */
+import type { TaskStatus } from '../workflow/report.js';
+import { evaluateKpis, type AgentTypeInput, type KpiInput, type LatencyInput } from './kpi.js';
+import { MovingAverage } from './moving-average.js';
+import type { ComponentKind, KpiReport } from './state.js';
+
+/** What the KPIs need to know about one agent type (from the resolved config). */
+export interface KpiAgentProfile {
+  kind: ComponentKind | null;
+  /** Its response-time target; null: the kind's target applies, if it has a kind. */
+  responseTargetMs: number | null;
+  /** Declared expected peak (`memory:`). */
+  declaredBytes: number;
+}
+
+/** How many of the newest values each moving average keeps (the seed's windows). */
+export interface KpiWindows {
+  /** Memory samples. @default 100 */
+  memory: number;
+  /** Task durations per agent type and per kind, queue waits, cache serve times. @default 1000 */
+  responseTime: number;
+  /** CPU samples. @default 500 */
+  cpu: number;
+  /** Task outcomes (failed or not). @default 1000 */
+  errors: number;
+}
+
+/** The seed's windows. Throughput has none: its denominator is the whole makespan, so its numerator is the whole run too. */
+export const KPI_WINDOWS: Readonly<KpiWindows> = Object.freeze({ memory: 100, responseTime: 1000, cpu: 500, errors: 1000 });
+
+export interface KpiRecorderOptions {
+  /** The workflow's agent types. Tasks of a type not listed are recorded with no kind, no target and no declaration. */
+  agents: Readonly<Record<string, KpiAgentProfile>>;
+  /** The task cache held nothing for this workflow yet (its first run): the hit rate is shown, not graded. @default false */
+  cold?: boolean;
+  /** Window sizes. @default KPI_WINDOWS */
+  windows?: Partial<KpiWindows>;
+}
+
+/** One task that reached a final status. */
+export interface FinishedTask {
+  agent: string;
+  /** Run time; for a cached task, the time Guild took to serve the stored result. */
+  durationMs: number;
+  status: TaskStatus;
+  /** Peak RSS of the task's process tree; null when not measured (cached, skipped). */
+  peakRssBytes: number | null;
+}
+
+interface AgentState {
+  readonly profile: KpiAgentProfile;
+  readonly durations: MovingAverage;
+  /** The window of the agent's kind, shared by every agent type of that kind; null without a kind. */
+  readonly kindDurations: MovingAverage | null;
+  peak: number | null;
+  measured: number;
+}
+
+const UNKNOWN_AGENT: Readonly<KpiAgentProfile> = Object.freeze({ kind: null, responseTargetMs: null, declaredBytes: 0 });
+
+/**
+ * Moving windows over a run's task durations, queue waits, memory and CPU samples, outcomes and
+ * cache lookups; `input()` aggregates them for `evaluateKpis`, `report()` does both.
+ */
+export class KpiRecorder {
+  readonly #windows: KpiWindows;
+  readonly #cold: boolean;
+  readonly #agents = new Map<string, AgentState>();
+  readonly #kinds = new Map<ComponentKind, MovingAverage>();
+  readonly #queueWait: MovingAverage;
+  readonly #cacheServe: MovingAverage;
+  readonly #memory: MovingAverage;
+  readonly #cpu: MovingAverage;
+  /** 1 per failed task, 0 per succeeded or cached one: its mean is the error rate. */
+  readonly #outcomes: MovingAverage;
+  #serialMs = 0;
+  #ran = 0;
+  #hits = 0;
+  #misses = 0;
+
+  constructor(options: KpiRecorderOptions) {
+    const windows = { ...KPI_WINDOWS, ...options.windows };
+    for (const [key, n] of Object.entries(windows)) {
+      if (!Number.isInteger(n) || n < 1) throw new RangeError(`Expected windows.${key} to be a positive integer, got ${String(n)}`);
+    }
+    this.#windows = windows;
+    this.#cold = options.cold ?? false;
+    this.#queueWait = new MovingAverage(windows.responseTime);
+    this.#cacheServe = new MovingAverage(windows.responseTime);
+    this.#memory = new MovingAverage(windows.memory);
+    this.#cpu = new MovingAverage(windows.cpu);
+    this.#outcomes = new MovingAverage(windows.errors);
+    for (const [name, profile] of Object.entries(options.agents)) this.#agent(name, profile);
+  }
+
+  /** A task reached a final status. Cancelled and skipped tasks do not count for the error rate. */
+  taskFinished(task: FinishedTask): void {
+    const a = this.#agents.get(task.agent) ?? this.#agent(task.agent, UNKNOWN_AGENT);
+    if (task.peakRssBytes !== null) {
+      if (a.peak === null || task.peakRssBytes > a.peak) a.peak = task.peakRssBytes;
+      a.measured++;
+    }
+    switch (task.status) {
+      case 'succeeded':
+        a.durations.push(task.durationMs);
+        a.kindDurations?.push(task.durationMs);
+        this.#outcomes.push(0);
+        this.#ran++;
+        this.#serialMs += task.durationMs;
+        break;
+      case 'failed':
+        // Its time counts for throughput (it held a slot), not for response time: a crash after
+        // 50 ms or a 30 s timeout says nothing about how long the agent's work takes.
+        this.#outcomes.push(1);
+        this.#ran++;
+        this.#serialMs += task.durationMs;
+        break;
+      case 'cached':
+        this.#cacheServe.push(task.durationMs);
+        this.#outcomes.push(0);
+        break;
+      case 'cancelled':
+        // Stopped while running: it held a slot that long. Cancelled while waiting: it never ran.
+        if (task.durationMs > 0) {
+          this.#ran++;
+          this.#serialMs += task.durationMs;
+        }
+        break;
+      case 'skipped':
+        break;
+    }
+  }
+
+  /** How long a task waited between becoming ready (its needs met) and starting. */
+  taskQueuedToStart(ms: number): void {
+    this.#queueWait.push(ms);
+  }
+
+  /** One system sample: used fraction of the effective memory limit, machine CPU use (0..1, null when unreadable). */
+  sample(s: { usedFraction: number; cpu: number | null }): void {
+    this.#memory.push(s.usedFraction);
+    if (s.cpu !== null) this.#cpu.push(s.cpu);
+  }
+
+  /** A cacheable task was looked up in the task cache. */
+  cacheLookup(hit: boolean): void {
+    if (hit) this.#hits++;
+    else this.#misses++;
+  }
+
+  /**
+   * The figures `evaluateKpis` grades.
+   * @param makespanMs wall time of the run so far
+   * @param chainMs the workflow's longest dependency chain in ms (0 when unknown)
+   * @param cache the run's own cache totals, when the caller has them (the run report at the end):
+   *   they replace what `cacheLookup` counted
+   */
+  input(makespanMs: number, chainMs: number, cache?: { hits: number; misses: number }): KpiInput {
+    const agents: AgentTypeInput[] = [];
+    for (const [agent, a] of this.#agents) {
+      agents.push({
+        agent,
+        kind: a.profile.kind,
+        responseTargetMs: a.profile.responseTargetMs,
+        declaredBytes: a.profile.declaredBytes,
+        peakRssBytes: a.peak,
+        measuredTasks: a.measured,
+        ...latency(a.durations),
+      });
+    }
+    const maxUsed = this.#memory.max();
+    return {
+      agents,
+      kinds: [...this.#kinds].map(([kind, w]) => ({ kind, ...latency(w) })),
+      queueWait: latency(this.#queueWait),
+      cacheServe: latency(this.#cacheServe),
+      throughput: { serialMs: this.#serialMs, makespanMs, chainMs, tasks: this.#ran },
+      // Outcomes are 0 or 1, so the sum is an exact count however the mean is computed.
+      errors: { finished: this.#outcomes.count, failed: Math.round(this.#outcomes.sum()) },
+      cache: { hits: cache?.hits ?? this.#hits, misses: cache?.misses ?? this.#misses, cold: this.#cold },
+      memory: { samples: this.#memory.count, lowestFreeShare: maxUsed === null ? null : 1 - maxUsed },
+      cpu: { samples: this.#cpu.count, mean: this.#cpu.mean() },
+    };
+  }
+
+  /** `evaluateKpis(this.input(makespanMs, chainMs, cache))`. */
+  report(makespanMs: number, chainMs: number, cache?: { hits: number; misses: number }): KpiReport {
+    return evaluateKpis(this.input(makespanMs, chainMs, cache));
+  }
+
+  #agent(name: string, profile: Readonly<KpiAgentProfile>): AgentState {
+    let kindDurations: MovingAverage | null = null;
+    if (profile.kind !== null) {
+      kindDurations = this.#kinds.get(profile.kind) ?? new MovingAverage(this.#windows.responseTime);
+      this.#kinds.set(profile.kind, kindDurations);
+    }
+    const state: AgentState = { profile: { ...profile }, durations: new MovingAverage(this.#windows.responseTime), kindDurations, peak: null, measured: 0 };
+    this.#agents.set(name, state);
+    return state;
+  }
+}
+
+function latency(w: MovingAverage): LatencyInput {
+  return { samples: w.count, meanMs: w.mean(), p90Ms: w.quantile(0.9) };
+}

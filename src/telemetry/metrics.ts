@@ -1,0 +1,216 @@
+import { constants, monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { levelRank } from '../governor/levels.js';
+import type { RunEvent } from '../workflow/events.js';
+
+type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
+
+/** Task durations from 50 ms (a cached task) to 30 min (a long agent session). */
+const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+/**
+ * Guild's Prometheus metrics, in a registry of their own (a library must not fill the global one).
+ *
+ * Cost model: events that happen once per task (start, end) touch a counter or a histogram; the
+ * sampling loop only stores its latest event, and every gauge is computed from it in `collect()`,
+ * i.e. when something scrapes. Cumulative counts the run already keeps (admissions denied, cache
+ * lookups) are added as deltas at scrape time too. Nobody scraping costs one pointer store.
+ */
+export class GuildMetrics {
+  readonly registry = new Registry();
+  #last: SampleEvent | null = null;
+  #budget = 0;
+  readonly #agents: readonly string[];
+  readonly #tasksTotal: Counter<'agent' | 'status'>;
+  readonly #duration: Histogram<'agent'>;
+  readonly #kills: Counter<'reason'>;
+
+  #loop: IntervalHistogram | null = null;
+  #gc: PerformanceObserver | null = null;
+
+  /**
+   * @param options.agents the workflow's agent types (their gauges read 0 while none runs)
+   * @param options.processMetrics Guild's own RSS, heap, event-loop delay and GC pauses. @default true
+   */
+  constructor(options: { agents: readonly string[]; processMetrics?: boolean }) {
+    this.#agents = options.agents;
+    const registers = [this.registry];
+    const metrics = this;
+    const last = (): SampleEvent | null => metrics.#last;
+
+    new Gauge({
+      name: 'guild_tasks_running',
+      help: 'Tasks running now, by agent type (paused ones included).',
+      labelNames: ['agent'],
+      registers,
+      collect() {
+        const counts = new Map<string, number>(metrics.#agents.map((a) => [a, 0]));
+        for (const r of last()?.running ?? []) counts.set(r.agent, (counts.get(r.agent) ?? 0) + 1);
+        for (const [agent, n] of counts) this.labels(agent).set(n);
+      },
+    });
+    new Gauge({
+      name: 'guild_agent_rss_bytes',
+      help: "Measured RSS of running agents' whole process trees, summed by agent type.",
+      labelNames: ['agent'],
+      registers,
+      collect() {
+        const sums = new Map<string, number>(metrics.#agents.map((a) => [a, 0]));
+        for (const r of last()?.running ?? []) sums.set(r.agent, (sums.get(r.agent) ?? 0) + (r.rssBytes ?? 0));
+        for (const [agent, n] of sums) this.labels(agent).set(n);
+      },
+    });
+    const fromSample = (name: string, help: string, read: (s: SampleEvent) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = last();
+          if (s) this.set(read(s));
+        },
+      });
+    };
+    fromSample('guild_tasks_queued', 'Tasks whose dependencies are done, waiting to be admitted.', (s) => s.queued);
+    fromSample('guild_agents_paused', 'Agents stopped (SIGSTOP) by the memory governor.', (s) => s.paused);
+    fromSample('guild_memory_used_bytes', "The machine's (cgroup's) used memory.", (s) => s.usedBytes);
+    fromSample('guild_memory_limit_bytes', 'The effective memory limit (cgroup limit, else total memory).', (s) => s.limitBytes);
+    fromSample('guild_memory_agents_bytes', "Σ measured tree RSS of the running agents.", (s) => s.totalRssBytes);
+    fromSample('guild_memory_reserved_bytes', 'What admission counts as taken: Σ max(expected, measured) over running tasks.', (s) => s.reservedBytes);
+    fromSample('guild_memory_pressure_level', 'Memory pressure: 0 optimal, 1 moderate, 2 high, 3 critical, 4 emergency.', (s) => levelRank(s.level));
+    new Gauge({
+      name: 'guild_memory_budget_bytes',
+      help: 'Memory the run may give to agents.',
+      registers,
+      collect() {
+        this.set(metrics.#budget);
+      },
+    });
+
+    this.#tasksTotal = new Counter({ name: 'guild_tasks_total', help: 'Tasks finished, by agent type and final status.', labelNames: ['agent', 'status'], registers });
+    this.#duration = new Histogram({ name: 'guild_task_duration_seconds', help: 'Run time of task attempts that ran a process or function (cached tasks excluded).', labelNames: ['agent'], buckets: DURATION_BUCKETS, registers });
+    this.#kills = new Counter({ name: 'guild_agent_kills_total', help: 'Attempts Guild stopped, by reason: pressure (the governor), limit (hard limit), timeout.', labelNames: ['reason'], registers });
+
+    const denied = { memory: 0, cpu: 0 };
+    new Counter({
+      name: 'guild_admissions_denied_total',
+      help: 'Times the head of the queue could not start, by what was short (memory or cpu).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const s = last();
+        for (const reason of ['memory', 'cpu'] as const) {
+          const now = s?.denied[reason] ?? denied[reason];
+          this.labels(reason).inc(now - denied[reason]);
+          denied[reason] = now;
+        }
+      },
+    });
+    const seen = new Map<string, number>();
+    new Counter({
+      name: 'guild_cache_requests_total',
+      help: 'Cache lookups that reached a tier, by tier, namespace and result (hit or miss).',
+      labelNames: ['tier', 'namespace', 'result'],
+      registers,
+      collect() {
+        for (const r of last()?.cacheRequests ?? []) {
+          for (const result of ['hit', 'miss'] as const) {
+            const key = `${r.tier}\0${r.namespace}\0${result}`;
+            const n = r[result];
+            this.labels(r.tier, r.namespace, result).inc(n - (seen.get(key) ?? 0));
+            seen.set(key, n);
+          }
+        }
+      },
+    });
+    if (options.processMetrics !== false) this.#processMetrics(registers);
+  }
+
+  /**
+   * Guild's own health: RSS, heap, event-loop delay, GC pauses. Written here rather than taken from
+   * prom-client's `collectDefaultMetrics`, whose gauges named `*_total` fail `promtool check
+   * metrics` and which reads a dozen /proc files per scrape Guild does not need.
+   */
+  #processMetrics(registers: Registry[]): void {
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    this.#loop = loop;
+    new Gauge({
+      name: 'guild_rss_bytes',
+      help: "Resident set size of Guild's own process.",
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    new Gauge({
+      name: 'guild_heap_used_bytes',
+      help: "V8 heap in use in Guild's own process.",
+      registers,
+      collect() {
+        this.set(process.memoryUsage().heapUsed);
+      },
+    });
+    const delay = (name: string, help: string, read: (h: IntervalHistogram) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          if (loop.count > 0) this.set(read(loop) / 1e9);
+        },
+      });
+    };
+    delay('guild_event_loop_delay_p50_seconds', "Median delay of Guild's event loop since start (10 ms resolution).", (h) => h.percentile(50));
+    delay('guild_event_loop_delay_p99_seconds', "99th percentile delay of Guild's event loop since start.", (h) => h.percentile(99));
+    delay('guild_event_loop_delay_max_seconds', "Longest delay of Guild's event loop since start.", (h) => h.max);
+    const gc = new Histogram({ name: 'guild_gc_pause_seconds', help: "Garbage-collection pauses of Guild's own process, by kind.", labelNames: ['kind'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers });
+    const kinds: Record<number, string> = {
+      [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+      [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+      [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+      [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+    };
+    this.#gc = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gc.labels(kinds[(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? 'other').observe(e.duration / 1000);
+    });
+    this.#gc.observe({ entryTypes: ['gc'] });
+  }
+
+  /** Stops the event-loop monitor and the GC observer. */
+  close(): void {
+    this.#loop?.disable();
+    this.#gc?.disconnect();
+  }
+
+  /** Feeds one run event; cheap enough for every event. */
+  onEvent(e: RunEvent): void {
+    switch (e.type) {
+      case 'sample':
+        this.#last = e;
+        break;
+      case 'run-start':
+        this.#budget = e.budgetBytes;
+        break;
+      case 'task-end':
+        if (e.killedBy === 'pressure' || e.killedBy === 'limit' || e.killedBy === 'timeout') this.#kills.labels(e.killedBy).inc();
+        if (e.status === 'retrying' || e.status === 'requeued') {
+          this.#duration.labels(e.agent).observe(e.durationMs / 1000);
+          break;
+        }
+        this.#tasksTotal.labels(e.agent, e.status).inc();
+        if (e.status !== 'cached') this.#duration.labels(e.agent).observe(e.durationMs / 1000);
+        break;
+      case 'task-settled':
+        this.#tasksTotal.labels(e.agent, e.status).inc();
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,26 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { GuildError } from '../errors.js';
+import { openDatabase, storeFile } from '../store/db.js';
+import { TelemetryHistory } from '../store/telemetry.js';
+import type { ReportDocument } from './report-markdown.js';
+
+/**
+ * A past run's report from a workflow's history (`guild report`): `ref` is a run id, a unique
+ * prefix of one, or `last` (the newest finished run of that workflow).
+ */
+export function readReport(workflowFile: string, ref: string): { id: string; json: ReportDocument; markdown: string } {
+  const file = resolve(workflowFile);
+  const store = storeFile(dirname(file));
+  if (!existsSync(store)) throw new GuildError('NOT_FOUND', `no run history for ${workflowFile}: ${store} does not exist (run it first)`);
+  const db = openDatabase(store);
+  try {
+    const history = new TelemetryHistory(db);
+    const id = history.resolveRunId(ref, ref === 'last' ? file : undefined);
+    const r = id ? history.report(id) : null;
+    if (!id || !r) throw new GuildError('NOT_FOUND', ref === 'last' ? `no finished run of ${workflowFile} in ${store}` : `no run '${ref}' with a stored report in ${store} (reports are kept for the newest runs only)`);
+    return { id, ...r };
+  } finally {
+    db.close();
+  }
+}

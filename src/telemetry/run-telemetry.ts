@@ -1,0 +1,335 @@
+import type { ResolvedConfig } from '../config/resolve.js';
+import { openDatabase, storeFile } from '../store/db.js';
+import { AmbiguousRunIdError, TelemetryHistory } from '../store/telemetry.js';
+import { levelRank } from '../governor/levels.js';
+import { longestChain } from '../workflow/dag.js';
+import type { RunEvent } from '../workflow/events.js';
+import type { Alert, RunReport } from '../workflow/report.js';
+import { agentFailure, highMemory, lowCacheHitRate, slowExecution } from './alert-rules.js';
+import { AlertManager } from './alerts.js';
+import { evaluateKpis } from './kpi.js';
+import { KpiRecorder } from './kpi-recorder.js';
+import { LiveState } from './live-state.js';
+import type { GuildMetrics } from './metrics.js';
+import { renderReportMarkdown } from './report-markdown.js';
+import type { AlertRecord, DashboardState, KpiReport, RunSummary, SeriesPoint, TickEvent } from './state.js';
+
+type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
+
+/** A tick at most this often (the sampler may run at 100 ms). */
+const TICK_MS = 200;
+/** KPIs re-evaluated at most this often while a run goes. */
+const KPI_MS = 2000;
+/** How long the run's end waits for webhook deliveries. */
+const WEBHOOK_FLUSH_MS = 10_000;
+
+/** Options of {@link RunTelemetry}. */
+export interface RunTelemetryOptions {
+  /** Record metric snapshots and the report in `<dir>/.guild/guild.db`. @default true */
+  store?: boolean;
+  /** Each alert actually sent (after de-duplication): the log. @default ignore */
+  onAlert?: (alert: AlertRecord) => void;
+  /** Told when a webhook delivery finally fails. @default ignore */
+  onWebhookError?: (message: string) => void;
+  /**
+   * Prometheus metrics to feed (what `/metrics` serves). Passed in, not built here, so that a run
+   * without a dashboard never loads prom-client. @default none
+   */
+  metrics?: GuildMetrics | null;
+}
+
+/**
+ * A run's telemetry: Prometheus metrics, live state for the dashboard, KPIs, alerts and history,
+ * all derived from the run's events (the run itself knows nothing of it). Feed `onEvent`, then
+ * call `finish(report)` with the run's report: it adds the KPIs and alerts, stores the report
+ * (JSON and Markdown) and prunes history.
+ *
+ * It is also the dashboard's `DashboardSource`. With no subscriber, an event costs a few field
+ * updates; ticks and KPI evaluations are only built while someone listens.
+ */
+export class RunTelemetry {
+  readonly #metrics: GuildMetrics | null;
+  readonly #config: ResolvedConfig;
+  readonly #live: LiveState;
+  readonly #kpi: KpiRecorder;
+  readonly #listeners = new Set<(event: string, data: string) => void>();
+  readonly #history: TelemetryHistory | null = null;
+  readonly #closeDb: (() => void) | null = null;
+  readonly #onAlert: (a: AlertRecord) => void;
+  readonly #onWebhookError: (m: string) => void;
+  readonly #startedAt = Date.now();
+  readonly #targets: ReadonlyMap<string, number>;
+  #alerts: AlertManager;
+  #runId: string | null = null;
+  #lastTick = -Infinity;
+  #lastKpi = -Infinity;
+  #lastSnapshot = -Infinity;
+  #kpis: KpiReport | null = null;
+  #final: DashboardState | null = null;
+  #cold = true;
+
+  constructor(config: ResolvedConfig, options: RunTelemetryOptions = {}) {
+    this.#config = config;
+    this.#metrics = options.metrics ?? null;
+    this.#live = new LiveState(config);
+    this.#onAlert = options.onAlert ?? (() => undefined);
+    this.#onWebhookError = options.onWebhookError ?? (() => undefined);
+    this.#targets = new Map(Object.values(config.agents).flatMap((a) => (a.responseTargetMs !== null ? [[a.name, a.responseTargetMs] as const] : [])));
+    if (options.store !== false) {
+      const db = openDatabase(storeFile(config.dir));
+      this.#history = new TelemetryHistory(db);
+      this.#closeDb = () => db.close();
+      // A workflow with no earlier finished run starts with an empty cache: misses say nothing.
+      this.#cold = this.#history.resolveRunId('last', config.file) === null;
+    }
+    this.#kpi = new KpiRecorder({
+      agents: Object.fromEntries(Object.values(config.agents).map((a) => [a.name, { kind: a.kind, responseTargetMs: a.responseTargetMs, declaredBytes: a.memoryBytes }])),
+      cold: this.#cold,
+    });
+    this.#alerts = this.#newAlerts(null);
+  }
+
+  #newAlerts(runId: string | null, runStart = this.#startedAt): AlertManager {
+    const w = this.#config.telemetry.webhook;
+    return new AlertManager({
+      cooldownMs: this.#config.telemetry.alertCooldownMs,
+      runStart,
+      runInfo: runId ? { run_id: runId, workflow: this.#config.file } : null,
+      webhook: w ? { url: w.url, headers: w.headers, onError: (m) => this.#onWebhookError(m) } : null,
+      onAlert: (a) => {
+        this.#onAlert(a);
+        this.#broadcast('alert', a);
+      },
+    });
+  }
+
+  /** Feeds one run event (synchronously, in the run's order). */
+  onEvent(e: RunEvent): void {
+    this.#metrics?.onEvent(e);
+    const waited = this.#live.apply(e, this.#startedAt);
+    switch (e.type) {
+      case 'run-start':
+        this.#runId = e.runId;
+        // Now the webhook payloads can name the run (nothing was raised before the run started).
+        this.#alerts.close();
+        this.#alerts = this.#newAlerts(e.runId, Date.now() - e.t);
+        this.#broadcast('state', this.state());
+        break;
+      case 'task-start':
+        if (waited !== null && e.attempt === 1) this.#kpi.taskQueuedToStart(waited);
+        break;
+      case 'task-end':
+        this.#taskEnded(e);
+        break;
+      case 'task-settled':
+        this.#kpi.taskFinished({ agent: e.agent, durationMs: 0, status: e.status, peakRssBytes: null });
+        break;
+      case 'alert':
+        this.#alerts.raise({ rule: e.rule, key: e.key, severity: e.severity, message: e.message });
+        break;
+      case 'sample':
+        this.#sampled(e);
+        break;
+      default:
+        break;
+    }
+  }
+
+  #taskEnded(e: Extract<RunEvent, { type: 'task-end' }>): void {
+    if (e.status === 'retrying' || e.status === 'failed') this.#raise(agentFailure({ taskId: e.id, agent: e.agent, error: e.error, ...(e.error === null ? { exitCode: e.exitCode, signal: e.signal } : {}) }));
+    if (e.status === 'requeued' || e.status === 'retrying') return;
+    this.#kpi.taskFinished({ agent: e.agent, durationMs: e.durationMs, status: e.status, peakRssBytes: e.peakRssBytes });
+    if (e.status !== 'cached') this.#raise(slowExecution({ taskId: e.id, agent: e.agent, elapsedMs: e.durationMs, targetMs: this.#targets.get(e.agent) ?? null, finished: true }));
+  }
+
+  #sampled(e: SampleEvent): void {
+    const used = e.limitBytes > 0 ? e.usedBytes / e.limitBytes : 0;
+    this.#kpi.sample({ usedFraction: used, cpu: e.cpu });
+    const cache = this.#taskCache(e);
+    const point: SeriesPoint = {
+      t: Math.round(e.t),
+      used_bytes: e.usedBytes,
+      limit_bytes: e.limitBytes,
+      agents_rss_bytes: e.totalRssBytes,
+      reserved_bytes: e.reservedBytes,
+      budget_bytes: e.budgetBytes,
+      level: e.level,
+      running: e.running.length,
+      queued: e.queued,
+      paused: e.paused,
+      done: e.done,
+      cpu: e.cpu === null ? null : Math.round(e.cpu * 1000) / 1000,
+      guild_rss_bytes: e.guildRssBytes,
+      cache_hit_rate: cache.hits + cache.misses === 0 ? null : cache.hits / (cache.hits + cache.misses),
+    };
+    this.#live.push(point);
+    if (levelRank(e.level) >= levelRank('high')) this.#raise(highMemory({ usedFraction: used, level: e.level, limitBytes: e.limitBytes }));
+    for (const r of e.running) {
+      const target = this.#targets.get(r.agent);
+      if (target !== undefined) this.#raise(slowExecution({ taskId: r.id, agent: r.agent, elapsedMs: r.elapsedMs, targetMs: target }));
+    }
+    this.#raise(lowCacheHitRate({ ...cache, cold: this.#cold }));
+    if (this.#history && e.t - this.#lastSnapshot >= this.#config.telemetry.snapshotIntervalMs && this.#runId) {
+      this.#lastSnapshot = e.t;
+      this.#history.addSnapshot(this.#runId, point);
+    }
+    if (this.#listeners.size === 0) return;
+    if (e.t - this.#lastTick >= TICK_MS) {
+      this.#lastTick = e.t;
+      const tick: TickEvent = {
+        point,
+        memory: this.#live.memory(),
+        queue: this.#live.queue(),
+        tasks: this.#live.takeChanged(),
+        agents: this.#live.agents(),
+        cache: this.#cacheState(e),
+        guild: this.#guild(e),
+        elapsed_ms: Math.round(e.t),
+      };
+      this.#broadcast('tick', tick);
+    }
+    if (e.t - this.#lastKpi >= KPI_MS) {
+      this.#lastKpi = e.t;
+      this.#broadcast('kpis', this.kpis());
+    }
+  }
+
+  /** Task-result lookups so far: hits in any tier, misses past the last. */
+  #taskCache(e: SampleEvent | null): { hits: number; misses: number } {
+    let hits = 0;
+    let misses = 0;
+    let lastTier = '';
+    for (const r of e?.cacheRequests ?? []) {
+      if (r.namespace !== 'tasks') continue;
+      hits += r.hit;
+      misses = r.miss;
+      lastTier = r.tier;
+    }
+    return lastTier ? { hits, misses } : { hits: 0, misses: 0 };
+  }
+
+  #cacheState(e: SampleEvent | null): DashboardState['cache'] {
+    const { hits, misses } = this.#taskCache(e);
+    return { hits, misses, hit_rate: hits + misses === 0 ? null : hits / (hits + misses), saved_ms: 0 };
+  }
+
+  #guild(e: SampleEvent | null): DashboardState['guild'] {
+    return { rss_bytes: e?.guildRssBytes ?? 0, event_loop_delay_p99_ms: null, gc_pause_total_ms: 0 };
+  }
+
+  #raise(hit: ReturnType<typeof slowExecution>): void {
+    if (hit) this.#alerts.raise(hit);
+  }
+
+  /** KPIs over the run so far (moving averages over their windows). */
+  kpis(): KpiReport {
+    const last = this.#live.lastSample;
+    const input = this.#kpi.input(last?.t ?? 0, this.#chainSoFar());
+    // The task cache's lookups are counted by the cache itself (read from the latest sample).
+    input.cache = { ...this.#taskCache(last), cold: this.#cold };
+    this.#kpis = evaluateKpis(input);
+    return this.#kpis;
+  }
+
+  /** The longest dependency chain of the durations measured so far. */
+  #chainSoFar(): number {
+    const durations = new Map(this.#live.tasks().map((t) => [t.id, t.status === 'cached' ? 0 : (t.duration_ms ?? 0)]));
+    return longestChain(this.#config.tasks, (id) => durations.get(id) ?? 0);
+  }
+
+  /** `/api/state`. */
+  state(): DashboardState {
+    if (this.#final) return this.#final;
+    const e = this.#live.lastSample;
+    return {
+      version: 1,
+      mode: 'run',
+      run: this.#live.info ? { ...this.#live.info } : null,
+      memory: this.#live.memory(),
+      queue: this.#live.queue(),
+      tasks: this.#live.tasks(),
+      agents: this.#live.agents(),
+      series: this.#live.series(),
+      cache: this.#cacheState(e),
+      kpis: this.#kpis ?? (e ? this.kpis() : null),
+      alerts: this.#alerts.alerts(),
+      guild: this.#guild(e),
+    };
+  }
+
+  /**
+   * Completes the report: KPIs from the whole run, every alert (de-duplicated, with repeats),
+   * stored with its Markdown; history pruned; pending webhook deliveries awaited (bounded).
+   */
+  async finish(report: RunReport): Promise<RunReport> {
+    const cacheHit = lowCacheHitRate({ hits: report.cache.hits, misses: report.cache.misses, cold: this.#cold });
+    if (cacheHit) this.#alerts.raise(cacheHit);
+    const input = this.#kpi.input(report.makespan_ms, report.lower_bound.chain_ms);
+    input.cache = { hits: report.cache.hits, misses: report.cache.misses, cold: this.#cold };
+    const kpis = evaluateKpis(input);
+    this.#kpis = kpis;
+    const alerts: Alert[] = this.#alerts.alerts().map((a) => ({ at_ms: a.at_ms, severity: a.severity, message: a.message, rule: a.rule, repeats: a.repeats }));
+    const full: RunReport = { ...report, kpis, alerts };
+    if (this.#history) {
+      this.#history.saveReport(report.run_id, full, renderReportMarkdown(full, { name: this.#config.name, startedAt: this.#startedAt }));
+      const t = this.#config.telemetry;
+      this.#history.prune({ snapshotRuns: t.keepSnapshots, reportRuns: t.keepReports });
+    }
+    const final = this.state();
+    final.tasks = this.#live.tasks();
+    final.cache = { hits: report.cache.hits, misses: report.cache.misses, hit_rate: report.cache.hit_rate, saved_ms: report.cache.saved_ms };
+    final.guild = { rss_bytes: report.guild_health.rss_peak_bytes, event_loop_delay_p99_ms: report.guild_health.event_loop_delay_p99_ms, gc_pause_total_ms: report.guild_health.gc_pause_total_ms };
+    final.kpis = kpis;
+    this.#final = final;
+    this.#broadcast('kpis', kpis);
+    this.#broadcast('end', final);
+    await this.#alerts.flush(WEBHOOK_FLUSH_MS);
+    return full;
+  }
+
+  /** `/metrics`: the Prometheus text exposition. */
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    if (this.#metrics) return this.#metrics.text();
+    return { contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' };
+  }
+
+  subscribe(listener: (event: string, data: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Serialized once, whatever the number of listeners. */
+  #broadcast(event: string, data: unknown): void {
+    if (this.#listeners.size === 0) return;
+    const json = JSON.stringify(data);
+    for (const l of this.#listeners) l(event, json);
+  }
+
+  runs(limit: number): RunSummary[] {
+    return this.#history?.runs(limit) ?? [];
+  }
+
+  run(ref: string): { report: unknown; markdown: string; series: SeriesPoint[] } | null {
+    return runFromHistory(this.#history, ref);
+  }
+
+  /** Closes the store connection and stops webhook deliveries. */
+  close(): void {
+    this.#alerts.close();
+    this.#closeDb?.();
+  }
+}
+
+/** A past run for `/api/runs/<id>`: its report, Markdown and stored series. */
+export function runFromHistory(history: TelemetryHistory | null, ref: string): { report: unknown; markdown: string; series: SeriesPoint[] } | null {
+  if (!history) return null;
+  let id: string | null;
+  try {
+    id = history.resolveRunId(ref);
+  } catch (e) {
+    if (e instanceof AmbiguousRunIdError) return null; // not one run: not found
+    throw e;
+  }
+  const r = id ? history.report(id) : null;
+  return r && id ? { report: r.json, markdown: r.markdown, series: history.snapshots(id) } : null;
+}
