@@ -33,3 +33,21 @@ export { GuildKeyvStore, type GuildKeyvStoreOptions } from './cache/keyv-store.j
 export { cacheStats, clearCache, pruneCache, type CacheStatsDocument } from './cache/admin.js';
 export type { ResolvedCache } from './config/resolve.js';
 export type { CacheReport, TaskCacheReport } from './workflow/report.js';
+export type { CacheRequests } from './cache/layered-cache.js';
+// Telemetry: metrics, KPIs, alerts, history, the dashboard.
+export { RunTelemetry, type RunTelemetryOptions } from './telemetry/run-telemetry.js';
+export { GuildMetrics } from './telemetry/metrics.js';
+export { evaluateKpis, KPI_THRESHOLDS, type KpiInput, type KpiThresholds } from './telemetry/kpi.js';
+export { KpiRecorder, KPI_WINDOWS, type KpiRecorderOptions, type KpiWindows } from './telemetry/kpi-recorder.js';
+export { MovingAverage } from './telemetry/moving-average.js';
+export { AlertManager, type AlertManagerOptions, type AlertInput } from './telemetry/alerts.js';
+export { WebhookSender, type WebhookOptions, type WebhookPayload } from './telemetry/webhook.js';
+export { slowExecution, highMemory, lowCacheHitRate, agentFailure } from './telemetry/alert-rules.js';
+export { TelemetryHistory, AmbiguousRunIdError, type PruneOptions as HistoryPruneOptions } from './store/telemetry.js';
+export { renderReportMarkdown, type ReportDocument } from './telemetry/report-markdown.js';
+export { readReport } from './telemetry/reports.js';
+export type { DashboardState, TickEvent, SeriesPoint, TaskRow, AgentRow, RunInfo, RunSummary, KpiReport, KpiScore, Score, ComponentKind, AlertRecord, AlertRule } from './telemetry/state.js';
+export { startDashboard, type DashboardSource, type DashboardOptions, type DashboardServer } from './dashboard/server.js';
+export { HistorySource } from './dashboard/history-source.js';
+export { fetchState } from './dashboard/client.js';
+export type { ResolvedTelemetry } from './config/resolve.js';

@@ -28,7 +28,7 @@ export function formatStatus(s: DashboardState): string {
     const w = Math.max(4, ...running.map((t) => t.id.length));
     const wa = Math.max(5, ...running.map((t) => t.agent.length));
     for (const t of running) {
-      const elapsed = t.started_ms !== null ? formatDuration(r.elapsed_ms - t.started_ms) : '—';
+      const elapsed = t.started_ms !== null ? formatDuration(Math.max(0, r.elapsed_ms - t.started_ms)) : '—';
       out.push(`  ${t.id.padEnd(w)}  ${t.agent.padEnd(wa)}  ${formatBytes(t.rss_bytes).padStart(9)}  ${elapsed.padStart(7)}${t.status === 'paused' ? '  paused' : ''}`);
     }
   }

@@ -41,7 +41,9 @@ export class LiveState {
     for (const name of Object.keys(config.agents)) this.#totals.set(name, { done: 0, failed: 0, peak: null, durationSum: 0, durations: 0 });
   }
 
+  /** The run, its elapsed time read now while it goes. */
   get info(): RunInfo | null {
+    if (this.#info?.status === 'running') this.#info.elapsed_ms = Date.now() - this.#info.started_at;
     return this.#info;
   }
 
@@ -116,7 +118,6 @@ export class LiveState {
             this.#changed.add(r);
           }
         }
-        if (this.#info) this.#info.elapsed_ms = e.t;
         return null;
       case 'run-end':
         if (this.#info) {
@@ -201,13 +202,22 @@ export class LiveState {
   }
 
   queue(): DashboardState['queue'] {
+    // From the rows, which every event updates (a sample may be up to an interval old).
     const s = this.#last;
     let done = 0;
-    for (const r of this.#tasks.values()) if (r.status === 'succeeded' || r.status === 'cached' || r.status === 'failed' || r.status === 'skipped' || r.status === 'cancelled') done++;
+    let running = 0;
+    let paused = 0;
+    let queued = 0;
+    for (const r of this.#tasks.values()) {
+      if (r.status === 'running') running++;
+      else if (r.status === 'paused') paused++;
+      else if (r.status === 'queued' || r.status === 'retrying') queued++;
+      else if (r.status !== 'pending') done++;
+    }
     return {
-      queued: s?.queued ?? 0,
-      running: s?.running.length ?? 0,
-      paused: s?.paused ?? 0,
+      queued,
+      running: running + paused,
+      paused,
       done,
       total: this.#tasks.size,
       blocked: s?.blocked ? { id: s.blocked.id, reason: s.blocked.reason, waited_ms: Math.round(s.blocked.waitedMs) } : null,

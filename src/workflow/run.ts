@@ -241,6 +241,8 @@ class WorkflowRun {
         });
       this.#checkDone();
       await finished;
+      // One last sample: what watchers see at the end (nothing running, every lookup counted).
+      this.#sample();
     } finally {
       this.#health = this.#self.stop();
       if (this.#sampleTimer) clearTimeout(this.#sampleTimer);
