@@ -32,8 +32,18 @@ export const DEFAULTS = {
   /** The cache: L1 in Guild's memory (the seed's cache memory limit), L2 on disk, reuse threshold of the routing cache. */
   cache: { memoryBytes: 256 * 1024 ** 2, diskBytes: 1024 ** 3, routingSimilarity: 0.7 },
   /** Telemetry: snapshot interval, history retention, alert cooldown; the dashboard's address. */
-  telemetry: { snapshotIntervalMs: 5000, keepSnapshots: 20, keepReports: 200, alertCooldownMs: 300_000 },
-  dashboard: { host: '127.0.0.1', port: 8090 },
+  telemetry: {
+    snapshotIntervalMs: 5000,
+    keepSnapshots: 20,
+    keepReports: 200,
+    /** Snapshots kept per run before they are thinned evenly (2000 at 5 s cover 2 h 46 min). */
+    maxSnapshotPoints: 2000,
+    alertCooldownMs: 300_000,
+    /** Webhook deliveries: per-attempt timeout, retries, first backoff (doubling). */
+    webhook: { timeoutMs: 5000, retries: 3, backoffMs: 500 },
+  },
+  /** The dashboard: address, SSE clients at once, heartbeat, unsent bytes before a client is dropped, /api/runs limits, EventSource retry. */
+  dashboard: { host: '127.0.0.1', port: 8090, maxClients: 256, heartbeatMs: 15_000, maxBufferedBytes: 1024 * 1024, runsLimit: 50, runsLimitMax: 500, retryMs: 2000 },
   /** The seed's response-time targets per component kind (ms). */
   kindTargetsMs: { 'code-analysis': 200, knowledge: 300, coordination: 500, 'file-ops': 100 },
 } as const;

@@ -71,16 +71,6 @@ export interface DashboardServer {
   close(): Promise<void>;
 }
 
-// These belong in DEFAULTS.dashboard (config/defaults.ts), which this file may not edit yet.
-const SERVER_DEFAULTS = {
-  maxClients: 256,
-  heartbeatMs: 15_000,
-  maxBufferedBytes: 1024 * 1024,
-  runsLimit: 50,
-  runsLimitMax: 500,
-  /** Tells EventSource how long to wait before reconnecting. */
-  retryMs: 2000,
-} as const;
 
 interface Resolved {
   source: DashboardSource;
@@ -165,7 +155,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       return sendJson(req, res, 503, { error: `too many dashboard clients (at most ${o.maxClients})` });
     }
     // Serialized before the headers go out, so a failing source still gets a clean 500.
-    const head = `retry: ${SERVER_DEFAULTS.retryMs}\n\n${sseFrame('state', JSON.stringify(o.source.state()))}`;
+    const head = `retry: ${DEFAULTS.dashboard.retryMs}\n\n${sseFrame('state', JSON.stringify(o.source.state()))}`;
     res.writeHead(200, SSE_HEADERS);
     hub.add(res, head);
   }
@@ -227,9 +217,9 @@ function resolveOptions(options: DashboardOptions): Resolved {
     port,
     token,
     pageDir: options.pageDir ?? DEFAULT_PAGE_DIR,
-    maxClients: positiveInt('maxClients', options.maxClients, SERVER_DEFAULTS.maxClients),
-    heartbeatMs: positiveInt('heartbeatMs', options.heartbeatMs, SERVER_DEFAULTS.heartbeatMs),
-    maxBufferedBytes: positiveInt('maxBufferedBytes', options.maxBufferedBytes, SERVER_DEFAULTS.maxBufferedBytes),
+    maxClients: positiveInt('maxClients', options.maxClients, DEFAULTS.dashboard.maxClients),
+    heartbeatMs: positiveInt('heartbeatMs', options.heartbeatMs, DEFAULTS.dashboard.heartbeatMs),
+    maxBufferedBytes: positiveInt('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.dashboard.maxBufferedBytes),
   };
 }
 
@@ -311,9 +301,9 @@ function sendJson(req: IncomingMessage, res: ServerResponse, status: number, val
 
 /** A positive integer up to the maximum (larger is clamped), the default when absent, or an error message. */
 function parseLimit(raw: string | null): number | string {
-  if (raw === null || raw === '') return SERVER_DEFAULTS.runsLimit;
+  if (raw === null || raw === '') return DEFAULTS.dashboard.runsLimit;
   if (!/^\d+$/.test(raw) || Number(raw) < 1) return `Expected limit to be a positive integer, got ${JSON.stringify(raw)}`;
-  return Math.min(Number(raw), SERVER_DEFAULTS.runsLimitMax);
+  return Math.min(Number(raw), DEFAULTS.dashboard.runsLimitMax);
 }
 
 /** One path segment, decoded; null when it is empty, has more segments or does not decode. */

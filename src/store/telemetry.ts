@@ -4,12 +4,6 @@ import { renderReportMarkdown, type ReportDocument } from '../telemetry/report-m
 import type { RunSummary, Score, SeriesPoint } from '../telemetry/state.js';
 import type { Db } from './db.js';
 
-/**
- * Points kept per run before thinning starts. Belongs in DEFAULTS.telemetry with the retention
- * figures; kept here until config/defaults.ts names it (2000 points at the 5 s default interval
- * cover 2 h 46 min at full resolution).
- */
-const MAX_POINTS_PER_RUN = 2000;
 
 export interface TelemetryHistoryOptions {
   /**
@@ -84,7 +78,7 @@ export class TelemetryHistory {
 
   constructor(db: Db, options: TelemetryHistoryOptions = {}) {
     this.#db = db;
-    this.#maxPoints = wholeNumber('maxPointsPerRun', options.maxPointsPerRun ?? MAX_POINTS_PER_RUN, 2);
+    this.#maxPoints = wholeNumber('maxPointsPerRun', options.maxPointsPerRun ?? DEFAULTS.telemetry.maxSnapshotPoints, 2);
     this.#insertPoint = db.prepare(`INSERT INTO metric_snapshots (run_id, at_ms, data) VALUES (?, ?, ?)`);
     this.#countPoints = db.prepare(`SELECT COUNT(*) FROM metric_snapshots WHERE run_id = ?`).pluck();
     // Keeps the 1st, 3rd, 5th… point in time order: on an even grid of offered points, the kept

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import type { AlertRecord } from './state.js';
 
@@ -31,12 +32,8 @@ export interface WebhookOptions {
   fetch?: typeof globalThis.fetch;
 }
 
-/**
- * The defaults of {@link WebhookOptions}. They live here rather than in `config/defaults.ts`
- * because that file is outside this module's remit for now; move them there when the webhook
- * becomes part of the user config.
- */
-export const WEBHOOK_DEFAULTS = Object.freeze({ timeoutMs: 5000, retries: 3, backoffMs: 500 });
+/** The defaults of {@link WebhookOptions}, from `config/defaults.ts`. */
+export const WEBHOOK_DEFAULTS = DEFAULTS.telemetry.webhook;
 
 interface Resolved {
   url: string;
