@@ -67,6 +67,8 @@ export class RunTelemetry {
   #kpis: KpiReport | null = null;
   #final: DashboardState | null = null;
   #cold = true;
+  /** Σ over cached tasks of (stored run time − serve time), as the report counts it. */
+  #savedMs = 0;
 
   constructor(config: ResolvedConfig, options: RunTelemetryOptions = {}) {
     this.#config = config;
@@ -138,6 +140,7 @@ export class RunTelemetry {
   #taskEnded(e: Extract<RunEvent, { type: 'task-end' }>): void {
     if (e.status === 'retrying' || e.status === 'failed') this.#raise(agentFailure({ taskId: e.id, agent: e.agent, error: e.error, ...(e.error === null ? { exitCode: e.exitCode, signal: e.signal } : {}) }));
     if (e.status === 'requeued' || e.status === 'retrying') return;
+    if (e.status === 'cached') this.#savedMs += Math.max(0, (e.savedMs ?? 0) - e.durationMs);
     this.#kpi.taskFinished({ agent: e.agent, durationMs: e.durationMs, status: e.status, peakRssBytes: e.peakRssBytes });
     if (e.status !== 'cached') this.#raise(slowExecution({ taskId: e.id, agent: e.agent, elapsedMs: e.durationMs, targetMs: this.#targets.get(e.agent) ?? null, finished: true }));
   }
@@ -210,11 +213,11 @@ export class RunTelemetry {
 
   #cacheState(e: SampleEvent | null): DashboardState['cache'] {
     const { hits, misses } = this.#taskCache(e);
-    return { hits, misses, hit_rate: hits + misses === 0 ? null : hits / (hits + misses), saved_ms: 0 };
+    return { hits, misses, hit_rate: hits + misses === 0 ? null : hits / (hits + misses), saved_ms: Math.round(this.#savedMs) };
   }
 
   #guild(e: SampleEvent | null): DashboardState['guild'] {
-    return { rss_bytes: e?.guildRssBytes ?? 0, event_loop_delay_p99_ms: null, gc_pause_total_ms: 0 };
+    return { rss_bytes: e?.guildRssBytes ?? 0, event_loop_delay_p99_ms: e ? e.guildHealth.event_loop_delay_p99_ms : null, gc_pause_total_ms: e?.guildHealth.gc_pause_total_ms ?? 0 };
   }
 
   #raise(hit: ReturnType<typeof slowExecution>): void {

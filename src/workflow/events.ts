@@ -2,6 +2,7 @@ import type { GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
 import type { CacheRequests } from '../cache/layered-cache.js';
 import type { KillReason } from '../executors/executor.js';
+import type { SelfHealth } from '../telemetry/self-monitor.js';
 import type { AlertRule } from '../telemetry/state.js';
 import type { RunReport, TaskStatus } from './report.js';
 
@@ -62,6 +63,8 @@ export type RunEvent =
       /** Machine CPU use since the previous sample (0..1); null when unreadable. */
       cpu: number | null;
       guildRssBytes: number;
+      /** Guild's event loop and GC so far. */
+      guildHealth: SelfHealth;
       /** Admissions denied so far, by what was short. */
       denied: { memory: number; cpu: number };
       /** Cache lookups so far per namespace and tier; empty without a cache. */

@@ -646,6 +646,7 @@ class WorkflowRun {
       limitBytes: mem.limitBytes,
       cpu: this.#probe.cpuUsage(),
       guildRssBytes: guildRss,
+      guildHealth: this.#self.read(),
       denied: { ...this.#scheduler.stats.denied },
       cacheRequests: this.#cache?.requests() ?? [],
     });
