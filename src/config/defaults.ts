@@ -33,10 +33,10 @@ export const DEFAULTS = {
   cache: { memoryBytes: 256 * 1024 ** 2, diskBytes: 1024 ** 3, routingSimilarity: 0.7 },
   /** Telemetry: snapshot interval, history retention, alert cooldown; the dashboard's address. */
   telemetry: {
-    snapshotIntervalMs: 5000,
+    snapshotIntervalMs: 1000,
     keepSnapshots: 20,
     keepReports: 200,
-    /** Snapshots kept per run before they are thinned evenly (2000 at 5 s cover 2 h 46 min). */
+    /** Snapshots kept per run before they are thinned evenly (2000 at 1 s cover 33 min; after that every other point, and so on). */
     maxSnapshotPoints: 2000,
     alertCooldownMs: 300_000,
     /** Webhook deliveries: per-attempt timeout, retries, first backoff (doubling). */

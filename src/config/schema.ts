@@ -179,7 +179,7 @@ export const workflowSchema = z.strictObject({
     .strictObject({
       /** Metrics, KPIs, alerts and history for this workflow's runs. @default true */
       enabled: z.boolean().optional(),
-      /** How often a metric snapshot goes to the store. @default 5s */
+      /** How often a metric snapshot goes to the store. @default 1s */
       snapshot_interval: duration.optional(),
       /** Runs whose metric snapshots are kept. @default 20 */
       keep_snapshots: positiveInt.optional(),
