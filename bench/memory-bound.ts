@@ -25,6 +25,8 @@ import { join } from 'node:path';
 import type { RunReport } from '../src/workflow/report.js';
 import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, prng, REPO_ROOT, startTreeSampler, writeResult, NODE_BASELINE_MB, shellQuote } from './lib.js';
 
+/** The seed of the 24 simulators (shared with bench/dashboard-overhead). */
+export const SEED = 0xb0d9e7;
 const COUNT = 24;
 const BUDGET = '1.1GB';
 const BUDGET_BYTES = Math.round(1.1 * 1024 ** 3); // Guild's sizes are 1024-based
@@ -40,7 +42,7 @@ interface Sim {
 }
 
 /** The 24 simulators, deterministic from the seed. */
-function simulators(seed: number): Sim[] {
+export function simulators(seed: number): Sim[] {
   const rand = prng(seed);
   const out: Sim[] = [];
   for (let i = 0; i < COUNT; i++) {
@@ -54,7 +56,7 @@ function simulators(seed: number): Sim[] {
 const commandLine = (s: Sim): string => [process.execPath, ...s.argv].map(shellQuote).join(' ');
 
 /** One agent type per task, so every task declares its own peak and duration. */
-function workflowYaml(sims: readonly Sim[]): string {
+export function workflowYaml(sims: readonly Sim[]): string {
   const lines = ['name: bench-memory-bound', 'agents:'];
   for (const s of sims) lines.push(`  ${s.id}: { memory: ${s.expectedBytes / MB}MB, cpu: 0.1, duration: ${s.ms}ms }`);
   lines.push('tasks:');
@@ -185,7 +187,7 @@ export interface MemoryBoundResult {
 
 export async function main(): Promise<MemoryBoundResult> {
   const rounds = Math.max(1, argNumber('rounds', 3));
-  const sims = simulators(0xb0d9e7);
+  const sims = simulators(SEED);
   const largest = Math.max(...sims.map((s) => s.expectedBytes));
   const fixedN = Math.max(1, Math.floor(BUDGET_BYTES / largest));
   const hasParallel = spawnSync('parallel', ['--version'], { stdio: 'ignore' }).status === 0;

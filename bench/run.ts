@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmtMB, fmtRatio, REPO_ROOT } from './lib.js';
 
-const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'memo-quickstart'] as const;
+const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'memo-quickstart', 'dashboard-overhead'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -94,6 +94,18 @@ if (selected.includes('cache-tiers')) {
     console.log(`cache-tiers           L2 SqliteTier gets ${ops(r.l2.medians.guildGets)}/s (goal >= 100,000; / raw ${fmtRatio(r.l2.ratios.getsVsRaw)}), sets ${ops(r.l2.medians.guildSets)}/s (goal >= 50,000; / raw ${fmtRatio(r.l2.ratios.setsVsRaw)})`);
     if (r.l3) console.log(`cache-tiers           L3 RedisTier.get / ioredis: sequential ${fmtRatio(r.l3.ratios.sequential)}, 100 in flight ${fmtRatio(r.l3.ratios.concurrent)}`);
     else console.log(`cache-tiers           L3 skipped: ${r.l3Skipped}`);
+  }
+}
+if (selected.includes('dashboard-overhead')) {
+  const r = load('dashboard-overhead') as {
+    headline: { dashboardOverOff: number; telemetryOverOff: number; guildRssWithClientsWorstBytes: number; clientsMissingEnd: number; clientsTotal: number };
+  } | null;
+  if (r) {
+    const h = r.headline;
+    console.log(
+      `dashboard-overhead    makespan dashboard + 50 SSE / off ${h.dashboardOverOff.toFixed(3)} (goal <= 1.03), telemetry / off ${h.telemetryOverOff.toFixed(3)} (medians of same-round ratios); ` +
+        `Guild peak RSS with 50 clients ${fmtMB(h.guildRssWithClientsWorstBytes)} worst round (goal < 200 MB); end event ${h.clientsTotal - h.clientsMissingEnd}/${h.clientsTotal} clients`,
+    );
   }
 }
 if (selected.includes('memo-quickstart')) {

@@ -242,7 +242,7 @@ class WorkflowRun {
       this.#checkDone();
       await finished;
       // One last sample: what watchers see at the end (nothing running, every lookup counted).
-      this.#sample();
+      this.#sample(true);
     } finally {
       this.#health = this.#self.stop();
       if (this.#sampleTimer) clearTimeout(this.#sampleTimer);
@@ -602,7 +602,8 @@ class WorkflowRun {
   }
 
   /** One sampling instant: every running tree, the machine's memory, Guild's own RSS. */
-  #sample(): void {
+  /** `final`: the run is over; measure and report, but the governor and the scheduler have nothing left to act on. */
+  #sample(final = false): void {
     let total = 0;
     const now = this.#now();
     this.#nearLimit = false;
@@ -622,11 +623,13 @@ class WorkflowRun {
     this.#scheduler.setSystemAvailable(mem.availableBytes);
     const system = mem.usedBytes / mem.limitBytes;
     this.#scheduler.setLendBuffer(system < this.#config.governor.thresholds.moderate);
-    this.#governor.observe({
-      system,
-      budget: (total / this.#config.budgetBytes) * this.#config.governor.budgetShare,
-      psiFullAvg10: this.#probe.psi()?.fullAvg10 ?? null,
-    });
+    if (!final) {
+      this.#governor.observe({
+        system,
+        budget: (total / this.#config.budgetBytes) * this.#config.governor.budgetShare,
+        psiFullAvg10: this.#probe.psi()?.fullAvg10 ?? null,
+      });
+    }
     this.#flush();
     this.#emit({
       type: 'sample',
@@ -650,7 +653,7 @@ class WorkflowRun {
       denied: { ...this.#scheduler.stats.denied },
       cacheRequests: this.#cache?.requests() ?? [],
     });
-    this.#scheduler.pump();
+    if (!final) this.#scheduler.pump();
   }
 
   /** Measures one running tree; returns its RSS (0 for functions and trees already gone). */
