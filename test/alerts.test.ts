@@ -176,19 +176,20 @@ describe('rules', () => {
     assert.equal(slowExecution({ taskId: 't1', agent: 'analyzer', elapsedMs: 1e9, targetMs: 0 }), null);
   });
 
-  test('highMemory: silent below high; a warning at high and critical; critical at emergency', () => {
-    assert.equal(highMemory({ usedFraction: 0.79, level: 'moderate', limitBytes: 8 * GB }), null);
-    assert.equal(highMemory({ usedFraction: 0.5, level: 'optimal', limitBytes: 8 * GB }), null);
-    assert.deepEqual(highMemory({ usedFraction: 0.864, level: 'high', limitBytes: 8 * GB }), {
+  test('highMemory: silent below high; a warning at high and critical; critical at emergency; names both views', () => {
+    const m = { limitBytes: 8 * GB, agentsBytes: 1.2 * GB, budgetBytes: 1.1 * GB };
+    assert.equal(highMemory({ ...m, usedFraction: 0.79, level: 'moderate' }), null);
+    assert.equal(highMemory({ ...m, usedFraction: 0.5, level: 'optimal' }), null);
+    assert.deepEqual(highMemory({ ...m, usedFraction: 0.864, level: 'high' }), {
       rule: 'high-memory',
       key: 'high-memory',
       severity: 'warning',
-      message: 'memory at 86 % of the 8 GB limit (high)',
+      message: 'memory pressure high: the machine at 86 % of its 8 GB limit, agents at 1.2 GB of the 1.1 GB budget',
     });
-    assert.equal(highMemory({ usedFraction: 0.91, level: 'critical', limitBytes: 8 * GB })?.severity, 'warning');
-    const e = highMemory({ usedFraction: 0.96, level: 'emergency', limitBytes: 512 * 1024 ** 2 });
+    assert.equal(highMemory({ ...m, usedFraction: 0.91, level: 'critical' })?.severity, 'warning');
+    const e = highMemory({ usedFraction: 0.96, level: 'emergency', limitBytes: 512 * 1024 ** 2, agentsBytes: 300 * 1024 ** 2, budgetBytes: 384 * 1024 ** 2 });
     assert.equal(e?.severity, 'critical');
-    assert.equal(e?.message, 'memory at 96 % of the 512 MB limit (emergency)');
+    assert.equal(e?.message, 'memory pressure emergency: the machine at 96 % of its 512 MB limit, agents at 300 MB of the 384 MB budget');
     assert.equal(e?.key, 'high-memory', 'one key, so escalation and repeats share a cooldown');
   });
 

@@ -43,19 +43,26 @@ export function slowExecution(m: {
   };
 }
 
-/** Memory at the high level or above: a warning, critical at emergency (where the governor kills). One key for the run. */
+/**
+ * Memory at the high level or above: a warning, critical at emergency (where the governor kills).
+ * One key for the run. The governor's level comes from the machine's use of its limit or the
+ * agents' use of the budget, whichever is higher, so the message gives both.
+ */
 export function highMemory(m: {
   /** Used ÷ effective limit. */
   usedFraction: number;
   level: PressureLevel;
   limitBytes: number;
+  /** Σ measured RSS of the running agents, and the budget they share. */
+  agentsBytes: number;
+  budgetBytes: number;
 }): RuleHit | null {
   if (levelRank(m.level) < levelRank('high')) return null;
   return {
     rule: 'high-memory',
     key: 'high-memory',
     severity: m.level === 'emergency' ? 'critical' : 'warning',
-    message: `memory at ${Math.round(m.usedFraction * 100)} % of the ${sizeText(m.limitBytes)} limit (${m.level})`,
+    message: `memory pressure ${m.level}: the machine at ${Math.round(m.usedFraction * 100)} % of its ${sizeText(m.limitBytes)} limit, agents at ${sizeText(m.agentsBytes)} of the ${sizeText(m.budgetBytes)} budget`,
   };
 }
 

@@ -166,7 +166,7 @@ export class RunTelemetry {
       cache_hit_rate: cache.hits + cache.misses === 0 ? null : cache.hits / (cache.hits + cache.misses),
     };
     this.#live.push(point);
-    if (levelRank(e.level) >= levelRank('high')) this.#raise(highMemory({ usedFraction: used, level: e.level, limitBytes: e.limitBytes }));
+    if (levelRank(e.level) >= levelRank('high')) this.#raise(highMemory({ usedFraction: used, level: e.level, limitBytes: e.limitBytes, agentsBytes: e.totalRssBytes, budgetBytes: e.budgetBytes }));
     for (const r of e.running) {
       const target = this.#targets.get(r.agent);
       if (target !== undefined) this.#raise(slowExecution({ taskId: r.id, agent: r.agent, elapsedMs: r.elapsedMs, targetMs: target }));
