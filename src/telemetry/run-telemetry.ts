@@ -67,6 +67,11 @@ export class RunTelemetry {
   #kpis: KpiReport | null = null;
   #final: DashboardState | null = null;
   #cold = true;
+  /** Tasks already alerted as slow while running. */
+  readonly #slow = new Set<string>();
+  /** The pressure rank last alerted as high memory; -1 while below high. */
+  #memoryAlerted = -1;
+  #cacheLow = false;
   /** Σ over cached tasks of (stored run time − serve time), as the report counts it. */
   #savedMs = 0;
 
@@ -142,7 +147,7 @@ export class RunTelemetry {
     if (e.status === 'requeued' || e.status === 'retrying') return;
     if (e.status === 'cached') this.#savedMs += Math.max(0, (e.savedMs ?? 0) - e.durationMs);
     this.#kpi.taskFinished({ agent: e.agent, durationMs: e.durationMs, status: e.status, peakRssBytes: e.peakRssBytes });
-    if (e.status !== 'cached') this.#raise(slowExecution({ taskId: e.id, agent: e.agent, elapsedMs: e.durationMs, targetMs: this.#targets.get(e.agent) ?? null, finished: true }));
+    if (e.status !== 'cached' && !this.#slow.has(e.id)) this.#raise(slowExecution({ taskId: e.id, agent: e.agent, elapsedMs: e.durationMs, targetMs: this.#targets.get(e.agent) ?? null, finished: true }));
   }
 
   #sampled(e: SampleEvent): void {
@@ -166,12 +171,19 @@ export class RunTelemetry {
       cache_hit_rate: cache.hits + cache.misses === 0 ? null : cache.hits / (cache.hits + cache.misses),
     };
     this.#live.push(point);
-    if (levelRank(e.level) >= levelRank('high')) this.#raise(highMemory({ usedFraction: used, level: e.level, limitBytes: e.limitBytes, agentsBytes: e.totalRssBytes, budgetBytes: e.budgetBytes }));
+    // Conditions are alerted when they begin (or worsen), not at every sample they last: a repeat
+    // counted by the alert manager is a new occurrence.
+    const rank = levelRank(e.level);
+    if (rank >= levelRank('high') && rank > this.#memoryAlerted) this.#raise(highMemory({ usedFraction: used, level: e.level, limitBytes: e.limitBytes, agentsBytes: e.totalRssBytes, budgetBytes: e.budgetBytes }));
+    this.#memoryAlerted = rank >= levelRank('high') ? Math.max(rank, this.#memoryAlerted) : -1;
     for (const r of e.running) {
       const target = this.#targets.get(r.agent);
-      if (target !== undefined) this.#raise(slowExecution({ taskId: r.id, agent: r.agent, elapsedMs: r.elapsedMs, targetMs: target }));
+      if (target === undefined || this.#slow.has(r.id)) continue;
+      const hit = slowExecution({ taskId: r.id, agent: r.agent, elapsedMs: r.elapsedMs, targetMs: target });
+      if (hit) this.#slow.add(r.id);
+      this.#raise(hit);
     }
-    this.#raise(lowCacheHitRate({ ...cache, cold: this.#cold }));
+    this.#checkCacheRate(cache.hits, cache.misses);
     if (this.#history && e.t - this.#lastSnapshot >= this.#config.telemetry.snapshotIntervalMs && this.#runId) {
       this.#lastSnapshot = e.t;
       this.#history.addSnapshot(this.#runId, point);
@@ -220,6 +232,13 @@ export class RunTelemetry {
     return { rss_bytes: e?.guildRssBytes ?? 0, event_loop_delay_p99_ms: e ? e.guildHealth.event_loop_delay_p99_ms : null, gc_pause_total_ms: e?.guildHealth.gc_pause_total_ms ?? 0 };
   }
 
+  /** Alerts when the hit rate falls under the line, again only after it has been back above. */
+  #checkCacheRate(hits: number, misses: number): void {
+    const hit = lowCacheHitRate({ hits, misses, cold: this.#cold });
+    if (hit && !this.#cacheLow) this.#raise(hit);
+    this.#cacheLow = hit !== null;
+  }
+
   #raise(hit: ReturnType<typeof slowExecution>): void {
     if (hit) this.#alerts.raise(hit);
   }
@@ -265,8 +284,7 @@ export class RunTelemetry {
    * stored with its Markdown; history pruned; pending webhook deliveries awaited (bounded).
    */
   async finish(report: RunReport): Promise<RunReport> {
-    const cacheHit = lowCacheHitRate({ hits: report.cache.hits, misses: report.cache.misses, cold: this.#cold });
-    if (cacheHit) this.#alerts.raise(cacheHit);
+    this.#checkCacheRate(report.cache.hits, report.cache.misses);
     const input = this.#kpi.input(report.makespan_ms, report.lower_bound.chain_ms);
     input.cache = { hits: report.cache.hits, misses: report.cache.misses, cold: this.#cold };
     const kpis = evaluateKpis(input);
