@@ -24,6 +24,7 @@ const STATE: DashboardState = {
   mode: 'run',
   run: { id: 'r-abc123', workflow: 'guild.yaml', name: 'demo', started_at: 1_700_000_000_000, elapsed_ms: 1234, status: 'running', total_tasks: 3, cores: 4 },
   memory: null,
+  pressure: null,
   queue: { queued: 1, running: 1, paused: 0, done: 1, total: 3, blocked: null },
   tasks: [],
   agents: [],

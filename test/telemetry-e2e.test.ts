@@ -155,8 +155,8 @@ describe('metrics during a real run', () => {
     const run = startRun(file, port, ['--dashboard-linger', '3']);
     await waitForState(port, (s) => s.run?.status === 'succeeded');
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    run.child.kill('SIGINT');
-    await run.done;
+    run.child.kill('SIGINT'); // ends the linger; the run's own exit code stands
+    assert.equal((await run.done).code, 0);
     assert.match(text, /^guild_cache_requests_total\{tier="sqlite",namespace="tasks",result="hit"\} 3$/m);
     assert.match(text, /^guild_tasks_total\{agent="analyzer",status="cached"\} 2$/m);
     assert.match(text, /^guild_tasks_total\{agent="builder",status="cached"\} 1$/m);
@@ -184,13 +184,18 @@ describe('the dashboard under load', () => {
       assert.equal(final.run?.status, 'succeeded');
       assert.ok(final.tasks.every((t) => t.status === 'succeeded'));
     }
-    // Same events, same order, for everyone (each message is serialized once).
-    const firstTicks = clients.map((c) => c.events.filter((e) => e.event === 'end').map((e) => e.data).join());
-    assert.equal(new Set(firstTicks).size, 1);
-    // Guild stays far under the seed's active target with 50 clients attached.
+    // Same messages in the same order for everyone from the moment all were attached (each is
+    // serialized once): every client's stream ends with the same run of events.
+    const shortest = Math.min(...clients.map((c) => c.events.length));
+    const tails = clients.map((c) => JSON.stringify(c.events.slice(c.events.length - shortest + 1)));
+    assert.equal(new Set(tails).size, 1);
+    // Guild stays far under the seed's active target with 50 clients attached (a bound, not a timing).
     assert.ok(report.guild_peak_rss_bytes < 200 * 1024 * 1024, `Guild peaked at ${report.guild_peak_rss_bytes} bytes`);
-    // Not disturbed: the chain of three 1.5 s tasks finishes close to its lower bound.
-    assert.ok(report.makespan_ms / report.lower_bound_ms < 1.5, `makespan ${report.makespan_ms} vs lower bound ${report.lower_bound_ms}`);
+    // Not disturbed: nothing was lost or killed, and the two scans ran side by side.
+    assert.equal(report.guild_kills, 0);
+    const scan = (id: string): { started_ms: number | null; ended_ms: number | null } => report.tasks.find((t) => t.id === id)!;
+    const [a, b] = [scan('scan-a'), scan('scan-b')];
+    assert.ok(a.started_ms! < b.ended_ms! && b.started_ms! < a.ended_ms!, 'the two scans overlapped');
   });
 });
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import type { DashboardServer, DashboardSource } from '../dashboard/server.js';
 import type { AlertRecord } from '../telemetry/state.js';
@@ -31,8 +32,7 @@ const indent = (s: string): string =>
     .map((l) => `  ${l}`)
     .join('\n');
 
-const DASHBOARD_HOST = '127.0.0.1';
-const DASHBOARD_PORT = 8090;
+const { host: DASHBOARD_HOST, port: DASHBOARD_PORT } = DEFAULTS.dashboard;
 
 interface RunOpts {
   budget?: string;
@@ -132,9 +132,8 @@ program
       process.stderr.write(`\nguild: ${sig}: cancelling queued tasks, stopping running ones (again to force)\n`);
       ac.abort();
     };
-    process.on('SIGINT', onSignal('SIGINT'));
-    process.on('SIGTERM', onSignal('SIGTERM'));
-    process.on('SIGHUP', onSignal('SIGTERM'));
+    const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM'), SIGHUP: onSignal('SIGTERM') };
+    for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
 
     const mode = opts.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : opts.progress;
     const progress = mode === 'none' ? undefined : createProgress(process.stderr, mode === 'tty');
@@ -172,23 +171,25 @@ program
     } finally {
       probe.close();
     }
+    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else process.stdout.write(`${formatSummary(report)}\n`);
+    const code = exitSignal ? (exitSignal === 'SIGINT' ? 130 : 143) : report.ok ? EXIT.ok : EXIT.failed;
     if (dashboard) {
       const linger = opts.dashboardLinger ?? 0;
       if (linger > 0 && !exitSignal) {
+        // The run is over: a signal now only ends the linger, and the exit code stays the run's.
+        for (const [sig, h] of Object.entries(handlers)) process.off(sig, h);
         process.stderr.write(`guild: the run ended; the dashboard stays at ${dashboard.url} for ${linger} s (Ctrl-C to stop)\n`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, linger * 1000);
-          process.once('SIGINT', () => (clearTimeout(timer), resolve()));
+          for (const sig of Object.keys(handlers)) process.once(sig, () => (clearTimeout(timer), resolve()));
         });
       }
       await dashboard.close();
     }
     telemetry?.close();
     metrics?.close();
-    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(`${formatSummary(report)}\n`);
-    if (exitSignal) process.exit(exitSignal === 'SIGINT' ? 130 : 143);
-    process.exit(report.ok ? EXIT.ok : EXIT.failed);
+    process.exit(code);
   });
 
 program

@@ -32,6 +32,7 @@ export class HistorySource implements DashboardSource {
       mode: 'history',
       run: null,
       memory: null,
+      pressure: null,
       queue: { queued: 0, running: 0, paused: 0, done: 0, total: 0, blocked: null },
       tasks: [],
       agents: [],

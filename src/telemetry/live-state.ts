@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from '../config/resolve.js';
-import type { PressureLevel } from '../governor/levels.js';
+import { levelRank, type PressureLevel } from '../governor/levels.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { AgentRow, DashboardState, RunInfo, SeriesPoint, TaskRow } from './state.js';
 
@@ -32,6 +32,8 @@ export class LiveState {
   #last: SampleEvent | null = null;
   #info: RunInfo | null = null;
   #queuedAt = new Map<string, number>();
+  readonly #levelMs: Record<PressureLevel, number> = { optimal: 0, moderate: 0, high: 0, critical: 0, emergency: 0 };
+  #highest: PressureLevel = 'optimal';
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -77,7 +79,8 @@ export class LiveState {
         this.#update(e.id, (r) => {
           r.status = e.status === 'requeued' ? 'queued' : e.status;
           r.ended_ms = e.t;
-          r.duration_ms = (final && r.duration_ms !== null && e.status !== 'cached' ? r.duration_ms : 0) + e.durationMs;
+          // Run time over every attempt, as the report counts it; a cached task's is its serve time.
+          r.duration_ms = (e.status === 'cached' ? 0 : (r.duration_ms ?? 0)) + e.durationMs;
           if (e.peakRssBytes !== null) r.peak_rss_bytes = Math.max(r.peak_rss_bytes ?? 0, e.peakRssBytes);
           r.rss_bytes = null;
           r.error = e.error;
@@ -109,6 +112,8 @@ export class LiveState {
         }
         return null;
       case 'sample':
+        if (this.#last) this.#levelMs[this.#last.level] += e.t - this.#last.t;
+        if (levelRank(e.level) > levelRank(this.#highest)) this.#highest = e.level;
         this.#last = e;
         for (const v of e.running) {
           const r = this.#tasks.get(v.id);
@@ -186,19 +191,28 @@ export class LiveState {
     });
   }
 
-  memory(): NonNullable<DashboardState['memory']> {
+  /** Memory as last sampled; null before the first sample (nothing measured yet). */
+  memory(): DashboardState['memory'] {
     const s = this.#last;
+    if (!s) return null;
     const th = this.#config.governor.thresholds;
     return {
-      used_bytes: s?.usedBytes ?? 0,
-      limit_bytes: s?.limitBytes ?? this.#config.effectiveLimitBytes,
-      available_bytes: s?.availableBytes ?? 0,
-      agents_rss_bytes: s?.totalRssBytes ?? 0,
-      reserved_bytes: s?.reservedBytes ?? 0,
+      used_bytes: s.usedBytes,
+      limit_bytes: s.limitBytes,
+      available_bytes: s.availableBytes,
+      agents_rss_bytes: s.totalRssBytes,
+      reserved_bytes: s.reservedBytes,
       budget_bytes: this.#config.budgetBytes,
-      level: (s?.level ?? 'optimal') as PressureLevel,
+      level: s.level,
       thresholds: { moderate: th.moderate, high: th.high, critical: th.critical, emergency: th.emergency, kill: th.ceiling },
     };
+  }
+
+  pressure(): DashboardState['pressure'] {
+    if (!this.#last) return null;
+    const time_ms = { ...this.#levelMs };
+    for (const k of Object.keys(time_ms) as PressureLevel[]) time_ms[k] = Math.round(time_ms[k]);
+    return { level: this.#last.level, highest: this.#highest, time_ms };
   }
 
   queue(): DashboardState['queue'] {

@@ -57,7 +57,9 @@ export class RunTelemetry {
   readonly #closeDb: (() => void) | null = null;
   readonly #onAlert: (a: AlertRecord) => void;
   readonly #onWebhookError: (m: string) => void;
-  readonly #startedAt = Date.now();
+  /** Epoch ms of the run's start (set again from the run-start event). */
+  #startedAt = Date.now();
+  #broken: string | null = null;
   readonly #targets: ReadonlyMap<string, number>;
   #alerts: AlertManager;
   #runId: string | null = null;
@@ -69,9 +71,12 @@ export class RunTelemetry {
   #cold = true;
   /** Tasks already alerted as slow while running. */
   readonly #slow = new Set<string>();
-  /** The pressure rank last alerted as high memory; -1 while below high. */
-  #memoryAlerted = -1;
+  /** High memory was alerted and pressure has not fallen below high since. */
+  #memoryAlerted = false;
   #cacheLow = false;
+  /** Whole-run figures for the final report (the KPI windows hold the newest samples only). */
+  readonly #run = { samples: 0, maxUsed: 0, cpuSum: 0, cpuSamples: 0 };
+  #kpisAt = -Infinity;
   /** Σ over cached tasks of (stored run time − serve time), as the report counts it. */
   #savedMs = 0;
 
@@ -96,11 +101,11 @@ export class RunTelemetry {
     this.#alerts = this.#newAlerts(null);
   }
 
-  #newAlerts(runId: string | null, runStart = this.#startedAt): AlertManager {
+  #newAlerts(runId: string | null): AlertManager {
     const w = this.#config.telemetry.webhook;
     return new AlertManager({
       cooldownMs: this.#config.telemetry.alertCooldownMs,
-      runStart,
+      runStart: this.#startedAt,
       runInfo: runId ? { run_id: runId, workflow: this.#config.file } : null,
       webhook: w ? { url: w.url, headers: w.headers, onError: (m) => this.#onWebhookError(m) } : null,
       onAlert: (a) => {
@@ -112,14 +117,32 @@ export class RunTelemetry {
 
   /** Feeds one run event (synchronously, in the run's order). */
   onEvent(e: RunEvent): void {
+    if (this.#broken !== null) return;
+    try {
+      this.#apply(e);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /**
+   * Telemetry must never take a run down: on its first error (a full disk under the store, say) it
+   * stops, and the report says so in `warnings`. The run and its results go on.
+   */
+  #fail(err: unknown): void {
+    this.#broken ??= err instanceof Error ? err.message : String(err);
+  }
+
+  #apply(e: RunEvent): void {
     this.#metrics?.onEvent(e);
+    if (e.type === 'run-start') this.#startedAt = Date.now() - e.t;
     const waited = this.#live.apply(e, this.#startedAt);
     switch (e.type) {
       case 'run-start':
         this.#runId = e.runId;
         // Now the webhook payloads can name the run (nothing was raised before the run started).
         this.#alerts.close();
-        this.#alerts = this.#newAlerts(e.runId, Date.now() - e.t);
+        this.#alerts = this.#newAlerts(e.runId);
         this.#broadcast('state', this.state());
         break;
       case 'task-start':
@@ -153,6 +176,13 @@ export class RunTelemetry {
   #sampled(e: SampleEvent): void {
     const used = e.limitBytes > 0 ? e.usedBytes / e.limitBytes : 0;
     this.#kpi.sample({ usedFraction: used, cpu: e.cpu });
+    const run = this.#run;
+    run.samples++;
+    if (used > run.maxUsed) run.maxUsed = used;
+    if (e.cpu !== null) {
+      run.cpuSum += e.cpu;
+      run.cpuSamples++;
+    }
     const cache = this.#taskCache(e);
     const point: SeriesPoint = {
       t: Math.round(e.t),
@@ -173,9 +203,10 @@ export class RunTelemetry {
     this.#live.push(point);
     // Conditions are alerted when they begin (or worsen), not at every sample they last: a repeat
     // counted by the alert manager is a new occurrence.
-    const rank = levelRank(e.level);
-    if (rank >= levelRank('high') && rank > this.#memoryAlerted) this.#raise(highMemory({ usedFraction: used, level: e.level, limitBytes: e.limitBytes, agentsBytes: e.totalRssBytes, budgetBytes: e.budgetBytes }));
-    this.#memoryAlerted = rank >= levelRank('high') ? Math.max(rank, this.#memoryAlerted) : -1;
+    // Critical and emergency are alerted by the run itself (memory-pressure, with what the governor did).
+    const high = levelRank(e.level) >= levelRank('high');
+    if (high && !this.#memoryAlerted) this.#raise(highMemory({ usedFraction: used, level: e.level, limitBytes: e.limitBytes, agentsBytes: e.totalRssBytes, budgetBytes: e.budgetBytes }));
+    this.#memoryAlerted = high;
     for (const r of e.running) {
       const target = this.#targets.get(r.agent);
       if (target === undefined || this.#slow.has(r.id)) continue;
@@ -193,7 +224,8 @@ export class RunTelemetry {
       this.#lastTick = e.t;
       const tick: TickEvent = {
         point,
-        memory: this.#live.memory(),
+        memory: this.#live.memory()!, // a sample has just been applied
+        pressure: this.#live.pressure()!,
         queue: this.#live.queue(),
         tasks: this.#live.takeChanged(),
         agents: this.#live.agents(),
@@ -205,6 +237,7 @@ export class RunTelemetry {
     }
     if (e.t - this.#lastKpi >= KPI_MS) {
       this.#lastKpi = e.t;
+      this.#kpisAt = performance.now();
       this.#broadcast('kpis', this.kpis());
     }
   }
@@ -229,7 +262,7 @@ export class RunTelemetry {
   }
 
   #guild(e: SampleEvent | null): DashboardState['guild'] {
-    return { rss_bytes: e?.guildRssBytes ?? 0, event_loop_delay_p99_ms: e ? e.guildHealth.event_loop_delay_p99_ms : null, gc_pause_total_ms: e?.guildHealth.gc_pause_total_ms ?? 0 };
+    return { rss_bytes: e?.guildRssBytes ?? process.memoryUsage.rss(), event_loop_delay_p99_ms: e ? e.guildHealth.event_loop_delay_p99_ms : null, gc_pause_total_ms: e?.guildHealth.gc_pause_total_ms ?? 0 };
   }
 
   /** Alerts when the hit rate falls under the line, again only after it has been back above. */
@@ -241,6 +274,16 @@ export class RunTelemetry {
 
   #raise(hit: ReturnType<typeof slowExecution>): void {
     if (hit) this.#alerts.raise(hit);
+  }
+
+  /** The KPIs, re-evaluated when the last evaluation is older than KPI_MS. */
+  #freshKpis(): KpiReport {
+    const now = performance.now();
+    if (this.#kpis === null || now - this.#kpisAt >= KPI_MS) {
+      this.#kpisAt = now;
+      return this.kpis();
+    }
+    return this.#kpis;
   }
 
   /** KPIs over the run so far (moving averages over their windows). */
@@ -268,12 +311,13 @@ export class RunTelemetry {
       mode: 'run',
       run: this.#live.info ? { ...this.#live.info } : null,
       memory: this.#live.memory(),
+      pressure: this.#live.pressure(),
       queue: this.#live.queue(),
       tasks: this.#live.tasks(),
       agents: this.#live.agents(),
       series: this.#live.series(),
       cache: this.#cacheState(e),
-      kpis: this.#kpis ?? (e ? this.kpis() : null),
+      kpis: e ? this.#freshKpis() : null,
       alerts: this.#alerts.alerts(),
       guild: this.#guild(e),
     };
@@ -284,9 +328,24 @@ export class RunTelemetry {
    * stored with its Markdown; history pruned; pending webhook deliveries awaited (bounded).
    */
   async finish(report: RunReport): Promise<RunReport> {
+    let full: RunReport = report;
+    try {
+      if (this.#broken === null) full = this.#complete(report);
+    } catch (err) {
+      this.#fail(err);
+    }
+    await this.#alerts.flush(WEBHOOK_FLUSH_MS);
+    if (this.#broken === null) return full;
+    return { ...full, warnings: [...full.warnings, `telemetry stopped: ${this.#broken}; KPIs, alerts and history of this run may be incomplete`] };
+  }
+
+  #complete(report: RunReport): RunReport {
     this.#checkCacheRate(report.cache.hits, report.cache.misses);
     const input = this.#kpi.input(report.makespan_ms, report.lower_bound.chain_ms);
     input.cache = { hits: report.cache.hits, misses: report.cache.misses, cold: this.#cold };
+    // The report grades the whole run, not the last window of it.
+    input.memory = { samples: this.#run.samples, lowestFreeShare: this.#run.samples === 0 ? null : 1 - this.#run.maxUsed };
+    input.cpu = { samples: this.#run.cpuSamples, mean: this.#run.cpuSamples === 0 ? null : this.#run.cpuSum / this.#run.cpuSamples };
     const kpis = evaluateKpis(input);
     this.#kpis = kpis;
     const alerts: Alert[] = this.#alerts.alerts().map((a) => ({ at_ms: a.at_ms, severity: a.severity, message: a.message, rule: a.rule, repeats: a.repeats }));
@@ -299,12 +358,11 @@ export class RunTelemetry {
     const final = this.state();
     final.tasks = this.#live.tasks();
     final.cache = { hits: report.cache.hits, misses: report.cache.misses, hit_rate: report.cache.hit_rate, saved_ms: report.cache.saved_ms };
-    final.guild = { rss_bytes: report.guild_health.rss_peak_bytes, event_loop_delay_p99_ms: report.guild_health.event_loop_delay_p99_ms, gc_pause_total_ms: report.guild_health.gc_pause_total_ms };
+    final.guild = { ...final.guild, event_loop_delay_p99_ms: report.guild_health.event_loop_delay_p99_ms, gc_pause_total_ms: report.guild_health.gc_pause_total_ms };
     final.kpis = kpis;
     this.#final = final;
     this.#broadcast('kpis', kpis);
     this.#broadcast('end', final);
-    await this.#alerts.flush(WEBHOOK_FLUSH_MS);
     return full;
   }
 

@@ -137,6 +137,8 @@ export interface DashboardState {
     /** Pressure bands as fractions of the limit: moderate, high, critical, emergency, kill. */
     thresholds: { moderate: number; high: number; critical: number; emergency: number; kill: number };
   } | null;
+  /** Memory pressure so far: the level now, the highest, and the time spent at each. null before the first sample. */
+  pressure: { level: PressureLevel; highest: PressureLevel; time_ms: Record<PressureLevel, number> } | null;
   queue: { queued: number; running: number; paused: number; done: number; total: number; blocked: { id: string; reason: string; waited_ms: number } | null };
   tasks: TaskRow[];
   agents: AgentRow[];
@@ -159,6 +161,7 @@ export interface DashboardState {
 export interface TickEvent {
   point: SeriesPoint;
   memory: NonNullable<DashboardState['memory']>;
+  pressure: NonNullable<DashboardState['pressure']>;
   queue: DashboardState['queue'];
   /** Tasks whose row changed since the previous tick. */
   tasks: TaskRow[];

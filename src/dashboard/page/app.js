@@ -245,6 +245,7 @@ function applyTick(tick) {
   capSeries(live.series);
   live.version++;
   s.memory = tick.memory;
+  s.pressure = tick.pressure;
   s.queue = tick.queue;
   s.agents = tick.agents;
   s.cache = tick.cache;
@@ -406,7 +407,7 @@ function pastModel(id, detail, summary) {
     tasks: r.tasks.map(taskRowOf),
     agents: agentRowsOf(r),
     kpis: r.kpis ?? null,
-    alerts: (r.alerts ?? []).map((a, i) => ({ ...a, key: `${i}`, at: (summary?.started_at ?? 0) + a.at_ms, rule: null, repeats: 0 })),
+    alerts: (r.alerts ?? []).map((a, i) => ({ ...a, key: `${i}`, at: (summary?.started_at ?? 0) + a.at_ms, rule: a.rule ?? null, repeats: a.repeats ?? 0 })),
     cacheHitRate: r.cache?.hit_rate ?? null,
     blocked: null,
     figures: [
@@ -539,9 +540,15 @@ function connect() {
     setConn(live.ended ? "ended" : "live");
   });
   on(es, "state", (s) => {
-    applyState(s);
+    // A client that arrives after the end gets the final state without an `end` event.
+    if (s.run && s.run.status !== "running") {
+      applyEnd(s);
+      setConn("ended");
+    } else {
+      applyState(s);
+      if (!live.ended) setConn("live");
+    }
     notice(null);
-    if (!live.ended) setConn("live");
   });
   on(es, "tick", applyTick);
   on(es, "alert", applyAlert);
