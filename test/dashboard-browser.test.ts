@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { GUILD, hog, ROOT, sleep, writeWorkflow } from './helpers.js';
@@ -18,13 +18,17 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const LINGER_S = 5;
 
-/** Three levels, six tasks of 1.5–3 s: the run lasts ~7–9 s, long enough to watch it live. */
+/**
+ * Three levels, six tasks of 1.5–3 s: the run lasts ~7–9 s once `prepare` may go. `prepare` waits
+ * for a file the test writes once the page is open, so a browser slow to start on a loaded machine
+ * cannot miss the live part.
+ */
 const WORKFLOW = `name: dashboard-e2e
 budget: 1GB
 agents:
   worker: { memory: 120MB, cpu: 0.1 }
 tasks:
-  - { id: prepare, agent: worker, run: "${hog(40, 1500)}" }
+  - { id: prepare, agent: worker, timeout: 5m, run: "while [ ! -e go ]; do sleep 0.05; done; ${hog(40, 1500)}" }
   - { id: analyze-a, agent: worker, needs: [prepare], run: "${hog(80, 2500)}" }
   - { id: analyze-b, agent: worker, needs: [prepare], run: "${hog(60, 2000)}" }
   - { id: analyze-c, agent: worker, needs: [prepare], run: "${hog(50, 3000)}" }
@@ -133,7 +137,8 @@ it('the dashboard follows a real run live, shows the finished state, and keeps i
     await page.goto(`${base}/?token=${token}`);
 
     // Live: a task running, and the memory series gaining points while the run goes on.
-    await page.waitForSelector('[data-testid=task-row][data-status=running]', { timeout: 15_000 });
+    await page.waitForSelector('[data-testid=task-row][data-status=running]', { timeout: 30_000 });
+    writeFileSync(join(dirname(workflow), 'go'), '');
     await page.waitForFunction(() => (globalThis as unknown as PageGlobals).__guild.points > 0, null, { timeout: 5_000 });
     const before = await points(page);
     await sleep(1000);
