@@ -343,3 +343,31 @@ tasks:
     }
   });
 });
+
+describe('telemetry configuration', () => {
+  it('names the file, line and key of a bad webhook header or an unset variable in one', async () => {
+    const bad = writeWorkflow(`agents: { a: {} }
+telemetry:
+  alerts:
+    webhook: http://127.0.0.1:9/hook
+    webhook_headers: { "Bad Header": x }
+tasks:
+  - { id: t, agent: a, run: "true" }
+`);
+    const r1 = await guild(['run', bad]);
+    assert.equal(r1.code, 2);
+    assert.match(r1.stderr, /guild\.yaml:5:\d+: telemetry\.alerts\.webhook_headers\.Bad Header: Expected an HTTP header name/);
+    const unset = writeWorkflow(`agents: { a: {} }
+telemetry:
+  alerts:
+    webhook: http://127.0.0.1:9/hook
+    webhook_headers:
+      Authorization: "Bearer \${GUILD_TEST_UNSET_VAR}"
+tasks:
+  - { id: t, agent: a, run: "true" }
+`);
+    const r2 = await guild(['run', unset]);
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /guild\.yaml:6:\d+: telemetry\.alerts\.webhook_headers\.Authorization: names an unset environment variable \$\{GUILD_TEST_UNSET_VAR\}/);
+  });
+});

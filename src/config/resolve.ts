@@ -289,7 +289,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     agents,
     tasks,
     cache: resolveCache(user.cache, user.routing, dir, flags),
-    telemetry: resolveTelemetry(user.telemetry),
+    telemetry: resolveTelemetry(user.telemetry, source),
     instructionsFile: instr?.file ?? null,
     warnings,
   });
@@ -327,10 +327,19 @@ export function resolveCache(cache: UserWorkflow['cache'], routing: UserWorkflow
   };
 }
 
-function resolveTelemetry(t: UserWorkflow['telemetry']): ResolvedTelemetry {
+function resolveTelemetry(t: UserWorkflow['telemetry'], source: LoadedWorkflow['source']): ResolvedTelemetry {
   const a = t?.alerts ?? {};
   // Header values may name an environment variable (${VAR}) so that secrets stay out of the file.
-  const headers = Object.fromEntries(Object.entries(a.webhook_headers ?? {}).map(([k, v]) => [k, v.replace(/\$\{(\w+)\}/g, (_, name: string) => process.env[name] ?? '')]));
+  const errors: ConfigError[] = [];
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(a.webhook_headers ?? {})) {
+    headers[k] = v.replace(/\$\{(\w+)\}/g, (_, name: string) => {
+      const value = process.env[name];
+      if (value === undefined || /[\r\n\0]/.test(value)) errors.push(source.error(['telemetry', 'alerts', 'webhook_headers', k], `${value === undefined ? 'names an unset environment variable' : 'reads an environment variable with a line break:'} \${${name}}`));
+      return value ?? '';
+    });
+  }
+  if (errors.length > 0) throw new ConfigErrors(errors);
   return {
     enabled: t?.enabled ?? true,
     snapshotIntervalMs: t?.snapshot_interval ?? DEFAULTS.telemetry.snapshotIntervalMs,

@@ -192,7 +192,13 @@ export const workflowSchema = z.strictObject({
           /** POST each alert as JSON to this URL (retried). @default none */
           webhook: z.string().regex(/^https?:\/\//, 'Expected an http(s) URL such as https://hooks.example.com/guild').optional(),
           /** Extra headers for the webhook (e.g. Authorization); values may name an environment variable as ${VAR}. */
-          webhook_headers: z.record(z.string(), z.string()).optional(),
+          webhook_headers: z
+            .record(
+              z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'Expected an HTTP header name such as Authorization'),
+              z.string().regex(/^[^\r\n\0]*$/, 'Expected a header value on one line'),
+              { error: (iss) => (iss.code === 'invalid_key' ? 'Expected an HTTP header name such as Authorization (letters, digits, - and no spaces)' : undefined) },
+            )
+            .optional(),
         })
         .optional(),
     })

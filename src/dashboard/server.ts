@@ -179,15 +179,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     clients: () => hub.size,
     close() {
       closing ??= new Promise<void>((resolve) => {
-        hub.closeAll();
         server.close(() => resolve());
-        // After close(): it stops accepting, this ends what is still open (in-flight requests, keep-alive sockets).
-        server.closeAllConnections();
+        // Streams get a moment to flush their last events; then whatever is still open (in-flight
+        // requests, keep-alive sockets, a client that stopped reading) is cut.
+        void hub.closeAll(CLOSE_GRACE_MS).then(() => server.closeAllConnections());
       });
       return closing;
     },
   };
 }
+
+/** How long close() lets SSE streams flush before cutting connections. */
+const CLOSE_GRACE_MS = 1000;
 
 function resolveOptions(options: DashboardOptions): Resolved {
   if (typeof options !== 'object' || options === null || typeof options.source !== 'object' || options.source === null) {
@@ -372,11 +375,16 @@ class EventHub {
     res.write(head);
   }
 
-  closeAll(): void {
+  /** Ends every stream; resolves when each has flushed what it was sent (the final `end` event), or after `graceMs`. */
+  closeAll(graceMs: number): Promise<void> {
     const open = [...this.#clients.keys()];
     this.#clients.clear();
     this.#stop();
-    for (const res of open) res.end();
+    const flushed = open.map((res) => new Promise<void>((resolve) => res.end(resolve)));
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      void Promise.all(flushed).then(() => (clearTimeout(timer), resolve()));
+    });
   }
 
   /**
