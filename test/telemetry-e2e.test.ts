@@ -118,7 +118,7 @@ const ISSUE_METRICS = [
   'guild_agent_kills_total',
   'guild_cache_requests_total',
   'guild_event_loop_delay_p99_seconds',
-  'guild_gc_pause_seconds',
+  'guild_gc_pause_seconds_total',
   'guild_rss_bytes',
 ];
 

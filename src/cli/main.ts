@@ -188,7 +188,6 @@ program
       await dashboard.close();
     }
     telemetry?.close();
-    metrics?.close();
     process.exit(code);
   });
 

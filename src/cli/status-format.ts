@@ -1,5 +1,6 @@
 import type { DashboardState } from '../telemetry/state.js';
 import { formatBytes, formatDuration } from '../util/units.js';
+import { alertText } from '../telemetry/alerts.js';
 import { kpiValue } from './summary.js';
 
 /** `guild status`: a running Guild's state in a few lines, running tasks first. */
@@ -32,6 +33,6 @@ export function formatStatus(s: DashboardState): string {
       out.push(`  ${t.id.padEnd(w)}  ${t.agent.padEnd(wa)}  ${formatBytes(t.rss_bytes).padStart(9)}  ${elapsed.padStart(7)}${t.status === 'paused' ? '  paused' : ''}`);
     }
   }
-  for (const a of s.alerts.slice(-5)) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${a.message}${a.repeats ? ` (×${a.repeats + 1})` : ''}`);
+  for (const a of s.alerts.slice(-5)) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${alertText(a)}`);
   return out.join('\n');
 }

@@ -1,5 +1,6 @@
 import { CACHE_DISABLED_TEXT, type RunReport, type TaskReport } from '../workflow/report.js';
 import { formatBytes, formatDuration } from '../util/units.js';
+import { alertText } from '../telemetry/alerts.js';
 import type { KpiReport, KpiScore } from '../telemetry/state.js';
 
 /** The human summary of a run: every figure is one the run measured. */
@@ -45,7 +46,7 @@ export function formatSummary(r: RunReport): string {
   );
   out.push(`  ${cacheLine(r)}`);
   if (r.kpis) out.push(...kpiLines(r.kpis));
-  for (const a of r.alerts) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${a.message}${a.repeats ? ` (×${a.repeats + 1})` : ''}`);
+  for (const a of r.alerts) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${alertText(a)}`);
   out.push('');
   const header = ['TASK', 'AGENT', 'STATUS', 'START', 'END', 'RUN TIME', 'PEAK RSS', 'TRIES', 'NOTE'];
   const rows = r.tasks.map((t) => [

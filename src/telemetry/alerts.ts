@@ -115,6 +115,6 @@ export class AlertManager {
 }
 
 /** One line for the log or the summary: the message, with `(×n)` when it happened n > 1 times. */
-export function alertText(record: Pick<AlertRecord, 'message' | 'repeats'>): string {
-  return record.repeats > 0 ? `${record.message} (×${record.repeats + 1})` : record.message;
+export function alertText(record: { message: string; repeats?: number | undefined }): string {
+  return record.repeats ? `${record.message} (×${record.repeats + 1})` : record.message;
 }

@@ -1,7 +1,7 @@
-import { constants, monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { levelRank } from '../governor/levels.js';
 import type { RunEvent } from '../workflow/events.js';
+import type { SelfHealth } from './self-monitor.js';
 
 type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
 
@@ -24,9 +24,6 @@ export class GuildMetrics {
   readonly #tasksTotal: Counter<'agent' | 'status'>;
   readonly #duration: Histogram<'agent'>;
   readonly #kills: Counter<'reason'>;
-
-  #loop: IntervalHistogram | null = null;
-  #gc: PerformanceObserver | null = null;
 
   /**
    * @param options.agents the workflow's agent types (their gauges read 0 while none runs)
@@ -127,14 +124,13 @@ export class GuildMetrics {
   }
 
   /**
-   * Guild's own health: RSS, heap, event-loop delay, GC pauses. Written here rather than taken from
-   * prom-client's `collectDefaultMetrics`, whose gauges named `*_total` fail `promtool check
-   * metrics` and which reads a dozen /proc files per scrape Guild does not need.
+   * Guild's own health: RSS and heap read at scrape; event-loop delay and GC pauses from the run's
+   * own monitor (each sample carries them), so nothing is measured twice. Written here rather than
+   * taken from prom-client's `collectDefaultMetrics`, whose gauges named `*_total` fail `promtool
+   * check metrics` and which reads a dozen /proc files per scrape Guild does not need.
    */
   #processMetrics(registers: Registry[]): void {
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    this.#loop = loop;
+    const last = (): SampleEvent | null => this.#last;
     new Gauge({
       name: 'guild_rss_bytes',
       help: "Resident set size of Guild's own process.",
@@ -151,36 +147,42 @@ export class GuildMetrics {
         this.set(process.memoryUsage().heapUsed);
       },
     });
-    const delay = (name: string, help: string, read: (h: IntervalHistogram) => number): void => {
+    const health = (name: string, help: string, read: (h: SelfHealth) => number): void => {
       new Gauge({
         name,
         help,
         registers,
         collect() {
-          if (loop.count > 0) this.set(read(loop) / 1e9);
+          const s = last();
+          if (s) this.set(read(s.guildHealth));
         },
       });
     };
-    delay('guild_event_loop_delay_p50_seconds', "Median delay of Guild's event loop since start (10 ms resolution).", (h) => h.percentile(50));
-    delay('guild_event_loop_delay_p99_seconds', "99th percentile delay of Guild's event loop since start.", (h) => h.percentile(99));
-    delay('guild_event_loop_delay_max_seconds', "Longest delay of Guild's event loop since start.", (h) => h.max);
-    const gc = new Histogram({ name: 'guild_gc_pause_seconds', help: "Garbage-collection pauses of Guild's own process, by kind.", labelNames: ['kind'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers });
-    const kinds: Record<number, string> = {
-      [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
-      [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
-      [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
-      [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
-    };
-    this.#gc = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) gc.labels(kinds[(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? 'other').observe(e.duration / 1000);
+    health('guild_event_loop_delay_p50_seconds', "Median delay of Guild's event loop over the run (10 ms resolution).", (h) => h.event_loop_delay_p50_ms / 1000);
+    health('guild_event_loop_delay_p99_seconds', "99th percentile delay of Guild's event loop over the run.", (h) => h.event_loop_delay_p99_ms / 1000);
+    health('guild_event_loop_delay_max_seconds', "Longest delay of Guild's event loop over the run.", (h) => h.event_loop_delay_max_ms / 1000);
+    health('guild_gc_pause_max_seconds', "Longest garbage-collection pause of Guild's own process over the run.", (h) => h.gc_pause_max_ms / 1000);
+    const seen = { count: 0, ms: 0 };
+    new Counter({
+      name: 'guild_gc_pauses_total',
+      help: "Garbage-collection pauses of Guild's own process.",
+      registers,
+      collect() {
+        const h = last()?.guildHealth;
+        if (h) this.inc(h.gc_count - seen.count);
+        seen.count = h?.gc_count ?? seen.count;
+      },
     });
-    this.#gc.observe({ entryTypes: ['gc'] });
-  }
-
-  /** Stops the event-loop monitor and the GC observer. */
-  close(): void {
-    this.#loop?.disable();
-    this.#gc?.disconnect();
+    new Counter({
+      name: 'guild_gc_pause_seconds_total',
+      help: "Time Guild's own process spent in garbage-collection pauses.",
+      registers,
+      collect() {
+        const h = last()?.guildHealth;
+        if (h) this.inc((h.gc_pause_total_ms - seen.ms) / 1000);
+        seen.ms = h?.gc_pause_total_ms ?? seen.ms;
+      },
+    });
   }
 
   /** Feeds one run event; cheap enough for every event. */

@@ -1,3 +1,4 @@
+import { TASKS_NAMESPACE } from '../cache/memo.js';
 import type { ResolvedConfig } from '../config/resolve.js';
 import { openDatabase, storeFile } from '../store/db.js';
 import { AmbiguousRunIdError, TelemetryHistory } from '../store/telemetry.js';
@@ -248,7 +249,7 @@ export class RunTelemetry {
     let misses = 0;
     let lastTier = '';
     for (const r of e?.cacheRequests ?? []) {
-      if (r.namespace !== 'tasks') continue;
+      if (r.namespace !== TASKS_NAMESPACE) continue;
       hits += r.hit;
       misses = r.miss;
       lastTier = r.tier;
