@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { GUILD, hog, ROOT, sleep, writeWorkflow } from './helpers.js';
+import { freePort, GUILD, hog, ROOT, sleep, writeWorkflow } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
@@ -35,19 +34,6 @@ tasks:
   - { id: build, agent: worker, needs: [analyze-a, analyze-b], run: "${hog(70, 2000)}" }
   - { id: report, agent: worker, needs: [build, analyze-c], run: "${hog(30, 1500)}" }
 `;
-
-/** A port nobody listens on right now (the kernel's pick, released for the CLI to take). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls /api/state until it answers 200; fails early if the CLI exits first. */
 async function waitForServer(base: string, token: string, child: ChildProcess, output: () => string): Promise<void> {

@@ -6,24 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer, get, type IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { GUILD, guild, hog, ROOT, sleep, writeWorkflow } from './helpers.js';
+import { freePort, GUILD, guild, hog, ROOT, sleep, writeWorkflow } from './helpers.js';
 import type { RunReport } from '../src/workflow/report.js';
 import type { DashboardState } from '../src/telemetry/state.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** `guild run <file> --json --dashboard <port>`, stdout (the report) and stderr collected. */
 function startRun(file: string, port: number, extra: string[] = []): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {

@@ -57,17 +57,7 @@ export class GuildMetrics {
         for (const [agent, n] of sums) this.labels(agent).set(n);
       },
     });
-    const fromSample = (name: string, help: string, read: (s: SampleEvent) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const s = last();
-          if (s) this.set(read(s));
-        },
-      });
-    };
+    const fromSample = (name: string, help: string, read: (s: SampleEvent) => number): void => sampleGauge(registers, last, name, help, read);
     fromSample('guild_tasks_queued', 'Tasks whose dependencies are done, waiting to be admitted.', (s) => s.queued);
     fromSample('guild_agents_paused', 'Agents stopped (SIGSTOP) by the memory governor.', (s) => s.paused);
     fromSample('guild_memory_used_bytes', "The machine's (cgroup's) used memory.", (s) => s.usedBytes);
@@ -147,17 +137,7 @@ export class GuildMetrics {
         this.set(process.memoryUsage().heapUsed);
       },
     });
-    const health = (name: string, help: string, read: (h: SelfHealth) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const s = last();
-          if (s) this.set(read(s.guildHealth));
-        },
-      });
-    };
+    const health = (name: string, help: string, read: (h: SelfHealth) => number): void => sampleGauge(registers, last, name, help, (s) => read(s.guildHealth));
     health('guild_event_loop_delay_p50_seconds', "Median delay of Guild's event loop over the run (10 ms resolution).", (h) => h.event_loop_delay_p50_ms / 1000);
     health('guild_event_loop_delay_p99_seconds', "99th percentile delay of Guild's event loop over the run.", (h) => h.event_loop_delay_p99_ms / 1000);
     health('guild_event_loop_delay_max_seconds', "Longest delay of Guild's event loop over the run.", (h) => h.event_loop_delay_max_ms / 1000);
@@ -215,4 +195,17 @@ export class GuildMetrics {
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** A gauge set from the latest sample at scrape time; absent until the first sample. */
+function sampleGauge(registers: Registry[], last: () => SampleEvent | null, name: string, help: string, read: (s: SampleEvent) => number): void {
+  new Gauge({
+    name,
+    help,
+    registers,
+    collect() {
+      const s = last();
+      if (s) this.set(read(s));
+    },
+  });
 }
