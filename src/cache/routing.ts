@@ -1,3 +1,4 @@
+import { describeValue } from '../util/describe.js';
 import { createHash } from 'node:crypto';
 import { GuildError } from '../errors.js';
 import type { LayeredCache } from './layered-cache.js';
@@ -139,23 +140,23 @@ export class RoutingCache {
   constructor(options: RoutingOptions) {
     const { cache, rules } = options;
     if (cache === null || typeof cache !== 'object' || typeof cache.get !== 'function') {
-      throw new GuildError('USAGE', `Expected a LayeredCache as cache, got ${describe(cache)}`);
+      throw new GuildError('USAGE', `Expected a LayeredCache as cache, got ${describeValue(cache)}`);
     }
     if (rules === null || typeof rules !== 'object' || Array.isArray(rules)) {
-      throw new GuildError('USAGE', `Expected routing rules as an object of agent types, got ${describe(rules)}`);
+      throw new GuildError('USAGE', `Expected routing rules as an object of agent types, got ${describeValue(rules)}`);
     }
     const threshold = options.similarity ?? DEFAULT_SIMILARITY;
     if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
-      throw new GuildError('USAGE', `Expected similarity to be a number in (0, 1], got ${describe(threshold)}`);
+      throw new GuildError('USAGE', `Expected similarity to be a number in (0, 1], got ${describeValue(threshold)}`);
     }
     const fallback = options.fallback ?? null;
     if (fallback !== null && (typeof fallback !== 'string' || fallback === '')) {
-      throw new GuildError('USAGE', `Expected fallback to be an agent type or null, got ${describe(fallback)}`);
+      throw new GuildError('USAGE', `Expected fallback to be an agent type or null, got ${describeValue(fallback)}`);
     }
     const now = options.now ?? Date.now;
-    if (typeof now !== 'function') throw new GuildError('USAGE', `Expected now to be a function returning epoch ms, got ${describe(now)}`);
+    if (typeof now !== 'function') throw new GuildError('USAGE', `Expected now to be a function returning epoch ms, got ${describeValue(now)}`);
     const ns = options.namespace ?? 'routing';
-    if (typeof ns !== 'string' || ns === '') throw new GuildError('USAGE', `Expected namespace to be a non-empty string, got ${describe(ns)}`);
+    if (typeof ns !== 'string' || ns === '') throw new GuildError('USAGE', `Expected namespace to be a non-empty string, got ${describeValue(ns)}`);
 
     this.#cache = cache;
     this.#rules = compileRules(rules);
@@ -350,15 +351,15 @@ function compileRules(rules: RoutingRules): CompiledRule[] {
   const out: CompiledRule[] = [];
   for (const [agent, rule] of Object.entries(rules)) {
     const where = `routing rule ${JSON.stringify(agent)}`;
-    if (rule === null || typeof rule !== 'object') throw new GuildError('USAGE', `Expected ${where} to be an object with keywords or patterns, got ${describe(rule)}`);
+    if (rule === null || typeof rule !== 'object') throw new GuildError('USAGE', `Expected ${where} to be an object with keywords or patterns, got ${describeValue(rule)}`);
     const keywords = (rule.keywords ?? []).map((k, i) => {
       const text = typeof k === 'string' ? normalize(k) : '';
-      if (text === '') throw new GuildError('USAGE', `Expected ${where}.keywords[${i}] to be a word with letters or digits, got ${describe(k)}`);
+      if (text === '') throw new GuildError('USAGE', `Expected ${where}.keywords[${i}] to be a word with letters or digits, got ${describeValue(k)}`);
       return { text, padded: ` ${text} ` };
     });
     const patterns = (rule.patterns ?? []).map((p, i) => {
       if (p instanceof RegExp) return new RegExp(p.source, p.flags.replace(/[gy]/g, '')); // g/y make test() stateful
-      if (typeof p !== 'string' || p === '') throw new GuildError('USAGE', `Expected ${where}.patterns[${i}] to be a regular expression, got ${describe(p)}`);
+      if (typeof p !== 'string' || p === '') throw new GuildError('USAGE', `Expected ${where}.patterns[${i}] to be a regular expression, got ${describeValue(p)}`);
       try {
         return new RegExp(p, 'i');
       } catch (cause) {
@@ -394,12 +395,4 @@ function parse(buf: Buffer): StoredRoute | undefined {
   } catch {
     return undefined; // not ours or damaged: a miss
   }
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return typeof v;
 }

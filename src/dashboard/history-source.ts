@@ -14,10 +14,13 @@ import type { DashboardSource } from './server.js';
 export class HistorySource implements DashboardSource {
   readonly #history: TelemetryHistory;
   readonly #close: () => void;
-  readonly #metrics: GuildMetrics | null;
+  readonly #metrics: GuildMetrics;
 
-  /** @param dir the workflow's folder (its `.guild/guild.db` is read) */
-  constructor(dir: string, metrics: GuildMetrics | null = null) {
+  /**
+   * @param dir the workflow's folder (its `.guild/guild.db` is read)
+   * @param metrics what `/metrics` serves (Guild's own process metrics; no run feeds it)
+   */
+  constructor(dir: string, metrics: GuildMetrics) {
     const file = storeFile(dir);
     if (!existsSync(file)) throw new GuildError('USAGE', `no run history in ${dir}: ${file} does not exist (run the workflow first)`);
     const db = openDatabase(file);
@@ -44,9 +47,8 @@ export class HistorySource implements DashboardSource {
     };
   }
 
-  async metrics(): Promise<{ contentType: string; body: string }> {
-    if (this.#metrics) return this.#metrics.text();
-    return { contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' };
+  metrics(): Promise<{ contentType: string; body: string }> {
+    return this.#metrics.text();
   }
 
   /** Nothing happens live in history mode. */

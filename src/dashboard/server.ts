@@ -6,6 +6,7 @@
  * per-request work to a process whose own footprint is part of what it measures (< 200 MB with 50
  * SSE clients attached, makespan within 3 % of a run nobody watches).
  */
+import { describeValue } from '../util/describe.js';
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -194,17 +195,17 @@ const CLOSE_GRACE_MS = 1000;
 
 function resolveOptions(options: DashboardOptions): Resolved {
   if (typeof options !== 'object' || options === null || typeof options.source !== 'object' || options.source === null) {
-    throw new GuildError('USAGE', `Expected options.source to be a DashboardSource, got ${describe(options?.source)}`);
+    throw new GuildError('USAGE', `Expected options.source to be a DashboardSource, got ${describeValue(options?.source)}`);
   }
   const host = options.host ?? DEFAULTS.dashboard.host;
-  if (typeof host !== 'string' || host.trim() === '') throw new GuildError('USAGE', `Expected the dashboard host to be a non-empty string, got ${describe(host)}`);
+  if (typeof host !== 'string' || host.trim() === '') throw new GuildError('USAGE', `Expected the dashboard host to be a non-empty string, got ${describeValue(host)}`);
   const port = options.port ?? DEFAULTS.dashboard.port;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GuildError('USAGE', `Expected the dashboard port to be an integer 0..65535, got ${describe(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GuildError('USAGE', `Expected the dashboard port to be an integer 0..65535, got ${describeValue(port)}`);
 
   let token: string | null;
   if (options.token === undefined) token = process.env[TOKEN_ENV] || null;
   else if (options.token === null) token = null;
-  else if (typeof options.token !== 'string' || options.token === '') throw new GuildError('USAGE', `Expected the dashboard token to be a non-empty string or null, got ${describe(options.token)}`);
+  else if (typeof options.token !== 'string' || options.token === '') throw new GuildError('USAGE', `Expected the dashboard token to be a non-empty string or null, got ${describeValue(options.token)}`);
   else token = options.token;
 
   if (token === null && !isLoopbackHost(host)) {
@@ -228,12 +229,8 @@ function resolveOptions(options: DashboardOptions): Resolved {
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new GuildError('USAGE', `Expected dashboard ${name} to be a positive integer, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw new GuildError('USAGE', `Expected dashboard ${name} to be a positive integer, got ${describeValue(value)}`);
   return value;
-}
-
-function describe(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : typeof v === 'object' ? 'an object' : String(v);
 }
 
 /** From dist/src/dashboard/ (where this runs) up to the package root; as cli/main.ts finds package.json. */

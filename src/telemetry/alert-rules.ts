@@ -3,7 +3,7 @@
  * measured and hands a non-null result to `AlertManager.raise()`, which de-duplicates by `key`.
  */
 import { levelRank, type PressureLevel } from '../governor/levels.js';
-import { formatDuration } from '../util/units.js';
+import { formatDuration, formatSize } from '../util/units.js';
 import type { AlertInput } from './alerts.js';
 
 /** A rule's verdict: an alert to raise, with its de-duplication key. */
@@ -62,7 +62,7 @@ export function highMemory(m: {
     rule: 'high-memory',
     key: 'high-memory',
     severity: m.level === 'emergency' ? 'critical' : 'warning',
-    message: `memory pressure ${m.level}: the machine at ${Math.round(m.usedFraction * 100)} % of its ${sizeText(m.limitBytes)} limit, agents at ${sizeText(m.agentsBytes)} of the ${sizeText(m.budgetBytes)} budget`,
+    message: `memory pressure ${m.level}: the machine at ${Math.round(m.usedFraction * 100)} % of its ${formatSize(m.limitBytes)} limit, agents at ${formatSize(m.agentsBytes)} of the ${formatSize(m.budgetBytes)} budget`,
   };
 }
 
@@ -103,13 +103,6 @@ export function agentFailure(m: {
     severity: 'warning',
     message: `task ${m.taskId} (${m.agent}) failed${detail}`,
   };
-}
-
-/** `8 GB`, `7.5 GB`, `512 MB`: 1024-based, no trailing zeros (unlike formatBytes, for a sentence). */
-function sizeText(bytes: number): string {
-  const gb = bytes / 1024 ** 3;
-  if (gb >= 1) return `${Number(gb.toFixed(1))} GB`;
-  return `${Math.round(bytes / 1024 ** 2)} MB`;
 }
 
 function firstLine(text: string): string {

@@ -1,7 +1,8 @@
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import type { AlertRecord, AlertRule } from './state.js';
-import { checkMs, describe, WebhookSender, type WebhookOptions } from './webhook.js';
+import { describeValue } from '../util/describe.js';
+import { checkMs, WebhookSender, type WebhookOptions } from './webhook.js';
 
 /** What the run raises; the rules in `alert-rules.ts` return exactly this. */
 export interface AlertInput {
@@ -58,11 +59,11 @@ export class AlertManager {
   readonly #last = new Map<string, AlertRecord>();
 
   constructor(options: AlertManagerOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new GuildError('USAGE', `Expected alert options as an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null) throw new GuildError('USAGE', `Expected alert options as an object, got ${describeValue(options)}`);
     const now = options.now ?? Date.now;
-    if (typeof now !== 'function') throw new GuildError('USAGE', `Expected now to be a function returning epoch ms, got ${describe(now)}`);
+    if (typeof now !== 'function') throw new GuildError('USAGE', `Expected now to be a function returning epoch ms, got ${describeValue(now)}`);
     const onAlert = options.onAlert ?? (() => undefined);
-    if (typeof onAlert !== 'function') throw new GuildError('USAGE', `Expected onAlert to be a function, got ${describe(onAlert)}`);
+    if (typeof onAlert !== 'function') throw new GuildError('USAGE', `Expected onAlert to be a function, got ${describeValue(onAlert)}`);
     this.#cooldownMs = options.cooldownMs ?? ALERT_DEFAULTS.cooldownMs;
     checkMs('cooldownMs', this.#cooldownMs, 0);
     this.#now = now;

@@ -81,6 +81,8 @@ export class KpiRecorder {
   #ran = 0;
   #hits = 0;
   #misses = 0;
+  /** Whole-run figures beside the windows: a final report grades the whole run, not its last window. */
+  readonly #run = { samples: 0, maxUsed: 0, cpuSum: 0, cpuSamples: 0 };
 
   constructor(options: KpiRecorderOptions) {
     const windows = { ...KPI_WINDOWS, ...options.windows };
@@ -143,7 +145,14 @@ export class KpiRecorder {
   /** One system sample: used fraction of the effective memory limit, machine CPU use (0..1, null when unreadable). */
   sample(s: { usedFraction: number; cpu: number | null }): void {
     this.#memory.push(s.usedFraction);
-    if (s.cpu !== null) this.#cpu.push(s.cpu);
+    const run = this.#run;
+    run.samples++;
+    if (s.usedFraction > run.maxUsed) run.maxUsed = s.usedFraction;
+    if (s.cpu !== null) {
+      this.#cpu.push(s.cpu);
+      run.cpuSum += s.cpu;
+      run.cpuSamples++;
+    }
   }
 
   /** A cacheable task was looked up in the task cache. */
@@ -158,8 +167,9 @@ export class KpiRecorder {
    * @param chainMs the workflow's longest dependency chain in ms (0 when unknown)
    * @param cache the run's own cache totals, when the caller has them (the run report at the end):
    *   they replace what `cacheLookup` counted
+   * @param scope `window`: memory and CPU over their moving windows (live); `run`: over every sample (a final report). @default 'window'
    */
-  input(makespanMs: number, chainMs: number, cache?: { hits: number; misses: number }): KpiInput {
+  input(makespanMs: number, chainMs: number, cache?: { hits: number; misses: number }, scope: 'window' | 'run' = 'window'): KpiInput {
     const agents: AgentTypeInput[] = [];
     for (const [agent, a] of this.#agents) {
       agents.push({
@@ -172,7 +182,10 @@ export class KpiRecorder {
         ...latency(a.durations),
       });
     }
-    const maxUsed = this.#memory.max();
+    const run = this.#run;
+    const whole = scope === 'run';
+    const maxUsed = whole ? (run.samples === 0 ? null : run.maxUsed) : this.#memory.max();
+    const cpu = whole ? { samples: run.cpuSamples, mean: run.cpuSamples === 0 ? null : run.cpuSum / run.cpuSamples } : { samples: this.#cpu.count, mean: this.#cpu.mean() };
     return {
       agents,
       kinds: [...this.#kinds].map(([kind, w]) => ({ kind, ...latency(w) })),
@@ -182,8 +195,8 @@ export class KpiRecorder {
       // Outcomes are 0 or 1, so the sum is an exact count however the mean is computed.
       errors: { finished: this.#outcomes.count, failed: Math.round(this.#outcomes.sum()) },
       cache: { hits: cache?.hits ?? this.#hits, misses: cache?.misses ?? this.#misses, cold: this.#cold },
-      memory: { samples: this.#memory.count, lowestFreeShare: maxUsed === null ? null : 1 - maxUsed },
-      cpu: { samples: this.#cpu.count, mean: this.#cpu.mean() },
+      memory: { samples: whole ? run.samples : this.#memory.count, lowestFreeShare: maxUsed === null ? null : 1 - maxUsed },
+      cpu,
     };
   }
 

@@ -4,6 +4,7 @@
  * reads a clock or a probe, so the dashboard, the report and the tests all get the same answer
  * from the same figures.
  */
+import { formatSize } from '../util/units.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { MIN_SAMPLES } from '../store/profiles.js';
 import type { ComponentKind, KpiReport, KpiScore, Score } from './state.js';
@@ -423,12 +424,12 @@ function memoryDeclarations(agents: readonly AgentTypeInput[], recs: Recommendat
     if (peak > UNDER_DECLARED * a.declaredBytes) {
       recs.push({
         urgency: 1,
-        text: `${a.agent} tasks peak at ${fmtBytes(peak)} but declare ${fmtBytes(a.declaredBytes)}: declare memory: ${suggestion} (Guild also learns it after ${MIN_SAMPLES} runs)`,
+        text: `${a.agent} tasks peak at ${formatSize(peak)} but declare ${formatSize(a.declaredBytes)}: declare memory: ${suggestion} (Guild also learns it after ${MIN_SAMPLES} runs)`,
       });
     } else if (peak < OVER_DECLARED * a.declaredBytes && a.measuredTasks >= MIN_SAMPLES) {
       recs.push({
         urgency: 2,
-        text: `${a.agent} declares ${fmtBytes(a.declaredBytes)} but peaks at ${fmtBytes(peak)} over ${a.measuredTasks} tasks: a lower memory: (${suggestion}) lets more run at once`,
+        text: `${a.agent} declares ${formatSize(a.declaredBytes)} but peaks at ${formatSize(peak)} over ${a.measuredTasks} tasks: a lower memory: (${suggestion}) lets more run at once`,
       });
     }
   }
@@ -446,12 +447,6 @@ function suggestBytes(peak: number): number {
 /** As a user writes it in guild.yaml: `700MB`, `1.5GB`. */
 function fmtConfigSize(bytes: number): string {
   return bytes >= GiB && bytes % (GiB / 2) === 0 ? `${bytes / GiB}GB` : `${Math.round(bytes / MiB)}MB`;
-}
-
-function fmtBytes(bytes: number): string {
-  if (bytes >= GiB) return `${trim((bytes / GiB).toFixed(1))} GB`;
-  if (bytes >= MiB) return `${Math.round(bytes / MiB)} MB`;
-  return `${Math.round(bytes / 1024)} KB`;
 }
 
 function fmtMs(ms: number | null): string {

@@ -65,7 +65,6 @@ export class RunTelemetry {
   #alerts: AlertManager;
   #runId: string | null = null;
   #lastTick = -Infinity;
-  #lastKpi = -Infinity;
   #lastSnapshot = -Infinity;
   #kpis: KpiReport | null = null;
   #final: DashboardState | null = null;
@@ -75,8 +74,6 @@ export class RunTelemetry {
   /** High memory was alerted and pressure has not fallen below high since. */
   #memoryAlerted = false;
   #cacheLow = false;
-  /** Whole-run figures for the final report (the KPI windows hold the newest samples only). */
-  readonly #run = { samples: 0, maxUsed: 0, cpuSum: 0, cpuSamples: 0 };
   #kpisAt = -Infinity;
   /** Σ over cached tasks of (stored run time − serve time), as the report counts it. */
   #savedMs = 0;
@@ -177,13 +174,6 @@ export class RunTelemetry {
   #sampled(e: SampleEvent): void {
     const used = e.limitBytes > 0 ? e.usedBytes / e.limitBytes : 0;
     this.#kpi.sample({ usedFraction: used, cpu: e.cpu });
-    const run = this.#run;
-    run.samples++;
-    if (used > run.maxUsed) run.maxUsed = used;
-    if (e.cpu !== null) {
-      run.cpuSum += e.cpu;
-      run.cpuSamples++;
-    }
     const cache = this.#taskCache(e);
     const point: SeriesPoint = {
       t: Math.round(e.t),
@@ -199,7 +189,7 @@ export class RunTelemetry {
       done: e.done,
       cpu: e.cpu === null ? null : Math.round(e.cpu * 1000) / 1000,
       guild_rss_bytes: e.guildRssBytes,
-      cache_hit_rate: cache.hits + cache.misses === 0 ? null : cache.hits / (cache.hits + cache.misses),
+      cache_hit_rate: hitRate(cache),
     };
     this.#live.push(point);
     // Conditions are alerted when they begin (or worsen), not at every sample they last: a repeat
@@ -236,30 +226,24 @@ export class RunTelemetry {
       };
       this.#broadcast('tick', tick);
     }
-    if (e.t - this.#lastKpi >= KPI_MS) {
-      this.#lastKpi = e.t;
-      this.#kpisAt = performance.now();
-      this.#broadcast('kpis', this.kpis());
-    }
+    if (performance.now() - this.#kpisAt >= KPI_MS) this.#broadcast('kpis', this.#freshKpis());
   }
 
   /** Task-result lookups so far: hits in any tier, misses past the last. */
   #taskCache(e: SampleEvent | null): { hits: number; misses: number } {
     let hits = 0;
     let misses = 0;
-    let lastTier = '';
     for (const r of e?.cacheRequests ?? []) {
       if (r.namespace !== TASKS_NAMESPACE) continue;
       hits += r.hit;
-      misses = r.miss;
-      lastTier = r.tier;
+      misses = r.miss; // the rows run fastest tier first: the last one's misses missed everywhere
     }
-    return lastTier ? { hits, misses } : { hits: 0, misses: 0 };
+    return { hits, misses };
   }
 
   #cacheState(e: SampleEvent | null): DashboardState['cache'] {
-    const { hits, misses } = this.#taskCache(e);
-    return { hits, misses, hit_rate: hits + misses === 0 ? null : hits / (hits + misses), saved_ms: Math.round(this.#savedMs) };
+    const c = this.#taskCache(e);
+    return { ...c, hit_rate: hitRate(c), saved_ms: Math.round(this.#savedMs) };
   }
 
   #guild(e: SampleEvent | null): DashboardState['guild'] {
@@ -290,10 +274,8 @@ export class RunTelemetry {
   /** KPIs over the run so far (moving averages over their windows). */
   kpis(): KpiReport {
     const last = this.#live.lastSample;
-    const input = this.#kpi.input(last?.t ?? 0, this.#chainSoFar());
     // The task cache's lookups are counted by the cache itself (read from the latest sample).
-    input.cache = { ...this.#taskCache(last), cold: this.#cold };
-    this.#kpis = evaluateKpis(input);
+    this.#kpis = evaluateKpis(this.#kpi.input(last?.t ?? 0, this.#chainSoFar(), this.#taskCache(last)));
     return this.#kpis;
   }
 
@@ -342,12 +324,8 @@ export class RunTelemetry {
 
   #complete(report: RunReport): RunReport {
     this.#checkCacheRate(report.cache.hits, report.cache.misses);
-    const input = this.#kpi.input(report.makespan_ms, report.lower_bound.chain_ms);
-    input.cache = { hits: report.cache.hits, misses: report.cache.misses, cold: this.#cold };
     // The report grades the whole run, not the last window of it.
-    input.memory = { samples: this.#run.samples, lowestFreeShare: this.#run.samples === 0 ? null : 1 - this.#run.maxUsed };
-    input.cpu = { samples: this.#run.cpuSamples, mean: this.#run.cpuSamples === 0 ? null : this.#run.cpuSum / this.#run.cpuSamples };
-    const kpis = evaluateKpis(input);
+    const kpis = evaluateKpis(this.#kpi.input(report.makespan_ms, report.lower_bound.chain_ms, report.cache, 'run'));
     this.#kpis = kpis;
     const alerts: Alert[] = this.#alerts.alerts().map((a) => ({ at_ms: a.at_ms, severity: a.severity, message: a.message, rule: a.rule, repeats: a.repeats }));
     const full: RunReport = { ...report, kpis, alerts };
@@ -357,7 +335,6 @@ export class RunTelemetry {
       this.#history.prune({ snapshotRuns: t.keepSnapshots, reportRuns: t.keepReports });
     }
     const final = this.state();
-    final.tasks = this.#live.tasks();
     final.cache = { hits: report.cache.hits, misses: report.cache.misses, hit_rate: report.cache.hit_rate, saved_ms: report.cache.saved_ms };
     final.guild = { ...final.guild, event_loop_delay_p99_ms: report.guild_health.event_loop_delay_p99_ms, gc_pause_total_ms: report.guild_health.gc_pause_total_ms };
     final.kpis = kpis;
@@ -413,3 +390,5 @@ export function runFromHistory(history: TelemetryHistory | null, ref: string): {
   const r = id ? history.report(id) : null;
   return r && id ? { report: r.json, markdown: r.markdown, series: history.snapshots(id) } : null;
 }
+
+const hitRate = (c: { hits: number; misses: number }): number | null => (c.hits + c.misses === 0 ? null : c.hits / (c.hits + c.misses));

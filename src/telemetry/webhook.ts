@@ -1,3 +1,4 @@
+import { describeValue } from '../util/describe.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
@@ -199,13 +200,13 @@ export function maskUrl(url: string): string {
 }
 
 function resolve(options: WebhookOptions): Resolved {
-  if (typeof options !== 'object' || options === null) throw new GuildError('USAGE', `Expected webhook options as an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null) throw new GuildError('USAGE', `Expected webhook options as an object, got ${describeValue(options)}`);
   const { url: raw } = options;
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new GuildError('USAGE', `Expected a webhook URL such as https://example.com/hook, got ${typeof raw === 'string' ? JSON.stringify(maskUrl(raw)) : describe(raw)}`);
+    throw new GuildError('USAGE', `Expected a webhook URL such as https://example.com/hook, got ${typeof raw === 'string' ? JSON.stringify(maskUrl(raw)) : describeValue(raw)}`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new GuildError('USAGE', `Expected an http or https webhook URL, got ${u.protocol}`);
   const headers = new Headers(options.headers ?? {});
@@ -227,25 +228,17 @@ function resolve(options: WebhookOptions): Resolved {
   };
   checkMs('webhook timeoutMs', o.timeoutMs, 1);
   checkMs('webhook backoffMs', o.backoffMs, 0);
-  if (!Number.isInteger(o.retries) || o.retries < 0) throw new GuildError('USAGE', `Expected webhook retries to be an integer >= 0, got ${describe(o.retries)}`);
-  if (typeof o.onError !== 'function') throw new GuildError('USAGE', `Expected webhook onError to be a function, got ${describe(o.onError)}`);
-  if (typeof o.fetch !== 'function') throw new GuildError('USAGE', `Expected webhook fetch to be a function, got ${describe(o.fetch)}`);
+  if (!Number.isInteger(o.retries) || o.retries < 0) throw new GuildError('USAGE', `Expected webhook retries to be an integer >= 0, got ${describeValue(o.retries)}`);
+  if (typeof o.onError !== 'function') throw new GuildError('USAGE', `Expected webhook onError to be a function, got ${describeValue(o.onError)}`);
+  if (typeof o.fetch !== 'function') throw new GuildError('USAGE', `Expected webhook fetch to be a function, got ${describeValue(o.fetch)}`);
   return o;
 }
 
 /** @internal Shared with alerts.ts for its own "Expected X, got Y" checks. */
 export function checkMs(name: string, value: unknown, min: number): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new GuildError('USAGE', `Expected ${name} to be a number of ms >= ${min}, got ${describe(value)}`);
+    throw new GuildError('USAGE', `Expected ${name} to be a number of ms >= ${min}, got ${describeValue(value)}`);
   }
-}
-
-/** @internal */
-export function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'undefined') return String(v);
-  return typeof v;
 }
 
 /** fetch reports network failures as `TypeError: fetch failed` with the reason in `cause`. */

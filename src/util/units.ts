@@ -52,6 +52,13 @@ export function formatBytes(bytes: number | null | undefined): string {
   return `${bytes} B`;
 }
 
+/** For sentences (alerts, recommendations): `610 MB`, `1.5 GB`, `8 GB`; 1024-based, no trailing zeros. */
+export function formatSize(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${Number((bytes / 1024 ** 3).toFixed(1))} GB`;
+  if (bytes >= 1024 ** 2) return `${Math.round(bytes / 1024 ** 2)} MB`;
+  return `${Math.round(bytes / 1024)} KB`;
+}
+
 /** `850ms`, `12.3s`, `4m05s`. */
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
