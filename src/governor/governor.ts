@@ -1,6 +1,6 @@
 import { DEFAULTS } from '../config/defaults.js';
 import type { Priority } from '../config/schema.js';
-import { priorityRank } from '../scheduler/queue-key.js';
+import { priorityRank } from '../config/priority.js';
 import { DEFAULT_THRESHOLDS, levelRank, type PressureLevel, type Thresholds } from './levels.js';
 import { PressureTracker } from './pressure.js';
 

@@ -1,9 +1,7 @@
+import { priorityRank } from '../config/priority.js';
 import type { Priority } from '../config/schema.js';
 
-const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 };
-
-/** 0 for critical … 3 for low. */
-export const priorityRank = (p: Priority): number => RANK[p];
+export { priorityRank };
 
 /**
  * The queue key of a task: its enqueue time plus `agingMs` per priority level below critical.
@@ -13,5 +11,5 @@ export const priorityRank = (p: Priority): number => RANK[p];
  * is strict; across time, nothing waits forever behind a stream of more urgent work.
  */
 export function queueKey(enqueuedAt: number, priority: Priority, agingMs: number): number {
-  return enqueuedAt + RANK[priority] * agingMs;
+  return enqueuedAt + priorityRank(priority) * agingMs;
 }
