@@ -1,7 +1,8 @@
 /**
  * Guild's public API. Everything a library user may import is named here; the rest is internal.
  */
-export { runWorkflow, runResolved, loadConfig, type RunWorkflowOptions, type WorkflowDefinition } from './workflow/run-workflow.js';
+export { runWorkflow, runResolved, type RunWorkflowOptions } from './workflow/run-workflow.js';
+export { loadConfig, type WorkflowDefinition } from './config/load-config.js';
 export type { RunReport, TaskReport, TaskStatus, LowerBound } from './workflow/report.js';
 export type { RunEvent, RunningTaskView } from './workflow/events.js';
 export type { ResolvedConfig, AgentProfile, TaskSpec, BudgetSource } from './config/resolve.js';
@@ -12,7 +13,7 @@ export { createSystemProbe, type SystemProbe, type MemorySnapshot, type MemorySo
 export type { TreeSample } from './system/process-tree.js';
 export { GuildError, ConfigError, ConfigErrors, UsageError, type GuildErrorCode, type SourceLocation } from './errors.js';
 export { parseSize, parseDuration, formatBytes, formatDuration } from './util/units.js';
-export { inspectSystem, type SystemReport } from './system/doctor.js';
+export { inspectSystem, type SystemReport } from './config/doctor.js';
 export { agentProfiles, type ProfileReport } from './workflow/profiles.js';
 export { Governor, type GovernorOptions, type GovernorTarget, type GovernedAgent, type GovernorAction, type PressureReading, type AdmissionRule, type CacheMode } from './governor/governor.js';
 export { LEVELS, DEFAULT_THRESHOLDS, type PressureLevel, type Thresholds } from './governor/levels.js';
@@ -25,7 +26,7 @@ export { RedisTier, connectRedis, type RedisTierOptions } from './cache/redis-ti
 export { RedisLock, type RedisLockOptions } from './cache/redis-lock.js';
 export { LayeredCache, type LayeredCacheOptions, type DistributedLock, type GetOrComputeOptions, type LayerStats, type CacheStatsReport } from './cache/layered-cache.js';
 export { openCache, type OpenCacheOptions } from './cache/open.js';
-export { DEFAULT_NAMESPACES, CONTEXT_PRESETS, PRESET_OVERRIDES, presetForBranch, type NamespacePolicy, type ContextPreset } from './cache/policy.js';
+export { DEFAULT_NAMESPACES, CONTEXT_PRESETS, PRESET_OVERRIDES, presetForBranch, type NamespacePolicy, type ContextPreset } from './config/cache-policy.js';
 export { TaskMemo, CACHE_FORMAT_VERSION, type MemoEntry, type Fingerprint } from './cache/memo.js';
 export { RoutingCache, type RoutingOptions, type RouteDecision, type RouteRule, type RoutingRules, type RoutingStats } from './cache/routing.js';
 export { openRouter, type Router } from './cache/router.js';

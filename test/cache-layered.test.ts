@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { LayeredCache } from '../src/cache/layered-cache.js';
 import { MemoryTier } from '../src/cache/memory-tier.js';
-import { DEFAULT_NAMESPACES, type NamespacePolicy } from '../src/cache/policy.js';
+import { DEFAULT_NAMESPACES, type NamespacePolicy } from '../src/config/cache-policy.js';
 import { escapeGlob, RedisTier } from '../src/cache/redis-tier.js';
 import { SqliteTier } from '../src/cache/sqlite-tier.js';
 import type { LimitsOf } from '../src/cache/tier.js';

@@ -8,6 +8,7 @@ import { MIGRATIONS } from '../src/store/migrations.js';
 import { RunHistory, type TaskRow } from '../src/store/runs.js';
 import { AmbiguousRunIdError, TelemetryHistory } from '../src/store/telemetry.js';
 import { renderReportMarkdown, type ReportDocument } from '../src/telemetry/report-markdown.js';
+import { storedReport } from '../src/telemetry/reports.js';
 import type { KpiReport, SeriesPoint } from '../src/telemetry/state.js';
 import type { TaskReport } from '../src/workflow/report.js';
 import { MB, tempDir } from './helpers.js';
@@ -254,7 +255,8 @@ describe('history: schema migration', () => {
       'the listing figures are filled from the stored JSON',
     );
     assert.equal(new RunHistory(db).tasksOf(runId(1)).length, 1);
-    const got = history.report(runId(1));
+    assert.equal(history.report(runId(1))?.markdown, null, 'the store renders nothing: it has no Markdown for this run');
+    const got = storedReport(history, runId(1));
     assert.ok(got);
     assert.equal(got.json.run_id, runId(1));
     assert.equal(got.json.kpis, undefined);
@@ -321,8 +323,8 @@ describe('history: reports and the run listing', () => {
     recordRun(runs, runId(3), { startedAt: T0 + 120_000, status: 'running' });
     const report = fixtureReport(runId(1));
     history.saveReport(runId(1), report, '# saved');
-    const got = history.report(runId(1));
-    assert.deepEqual(got, { json: report, markdown: '# saved' });
+    assert.deepEqual(history.report(runId(1)), { json: report, markdown: '# saved', name: 'project', startedAt: T0 });
+    assert.deepEqual(storedReport(history, runId(1)), { json: report, markdown: '# saved' });
     assert.deepEqual(
       history.runs().map((r) => r.id),
       [runId(3), runId(2), runId(1)],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runWorkflow } from '../src/index.js';
-import { quantile } from '../src/store/profiles.js';
+import { quantile } from '../src/util/quantile.js';
 import { guild, hog, maxOverlap, MB, tempDir, writeWorkflow } from './helpers.js';
 
 describe('learned profiles', () => {

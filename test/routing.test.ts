@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { LayeredCache } from '../src/cache/layered-cache.js';
 import { MemoryTier } from '../src/cache/memory-tier.js';
-import { namespacePolicies } from '../src/cache/policy.js';
+import { namespacePolicies } from '../src/config/cache-policy.js';
 import { RoutingCache, type RoutingRules } from '../src/cache/routing.js';
 import { SqliteTier } from '../src/cache/sqlite-tier.js';
 import { normalize, similarity, trigrams } from '../src/cache/trigram.js';

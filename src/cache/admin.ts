@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveCache, type ResolvedCache } from '../config/resolve.js';
 import { GuildError } from '../errors.js';
-import { loadConfig } from '../workflow/run-workflow.js';
+import { loadConfig } from '../config/load-config.js';
 import type { LayeredCache } from './layered-cache.js';
 import { storeFile } from '../store/db.js';
 import { openCache } from './open.js';
-import { FALLBACK_POLICY, type NamespacePolicy } from './policy.js';
+import { FALLBACK_POLICY, type NamespacePolicy } from '../config/cache-policy.js';
 import { SqliteTier } from './sqlite-tier.js';
 import type { NamespaceStats, PruneResult, TierName } from './tier.js';
 

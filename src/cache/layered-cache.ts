@@ -1,6 +1,6 @@
 import type { CacheMode, MemoryConsumer } from '../governor/governor.js';
 import { MemoryTier } from './memory-tier.js';
-import type { NamespacePolicy } from './policy.js';
+import type { NamespacePolicy } from '../config/cache-policy.js';
 import { SqliteTier } from './sqlite-tier.js';
 import { TIER_NAMES, type CacheEntry, type CacheTier, type PruneResult, type TierName, type TierStats } from './tier.js';
 

@@ -3,7 +3,7 @@ import type { ResolvedCache } from '../config/resolve.js';
 import { storeFile, type Db } from '../store/db.js';
 import { LayeredCache, type DistributedLock } from './layered-cache.js';
 import { MemoryTier } from './memory-tier.js';
-import { FALLBACK_POLICY } from './policy.js';
+import { FALLBACK_POLICY } from '../config/cache-policy.js';
 import { SqliteTier } from './sqlite-tier.js';
 import type { CacheTier, LimitsOf } from './tier.js';
 

@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from '../config/resolve.js';
-import { loadConfig } from '../workflow/run-workflow.js';
+import { loadConfig } from '../config/load-config.js';
 import type { LayeredCache } from './layered-cache.js';
 import { openCache } from './open.js';
 import { RoutingCache, type RouteDecision, type RoutingRules, type RoutingStats } from './routing.js';

@@ -1,4 +1,4 @@
-import type { SystemReport } from '../system/doctor.js';
+import type { SystemReport } from '../config/doctor.js';
 import { formatBytes } from '../util/units.js';
 
 export function formatDoctor(r: SystemReport): string {

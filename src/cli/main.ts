@@ -338,7 +338,7 @@ program
   .option('--json', 'print JSON')
   .action(async (opts: { json?: boolean }) => {
     const { createSystemProbe } = await import('../system/probe.js');
-    const { inspectSystem } = await import('../system/doctor.js');
+    const { inspectSystem } = await import('../config/doctor.js');
     const { formatDoctor } = await import('./doctor-format.js');
     const probe = createSystemProbe();
     const report = await inspectSystem(probe);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, ConfigErrors } from '../errors.js';
 import { didYouMean } from '../util/did-you-mean.js';
-import { findCycle } from '../workflow/dag.js';
+import { findCycle } from '../util/dag.js';
 import { workflowSchema, type UserWorkflow } from './schema.js';
 import { YamlSource } from './source.js';
 import { validateSource } from './validate.js';

@@ -7,8 +7,9 @@ import { findInstructions, loadInstructions, type LoadedInstructions } from './i
 import type { LoadedWorkflow } from './load.js';
 import type { Priority, UserWorkflow } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
-import { poolLimitShare, type Pools } from '../scheduler/pools.js';
-import { currentBranch, namespacePolicies, presetForBranch, type ContextPreset, type NamespacePolicy } from '../cache/policy.js';
+import { poolLimitShare, type Pools } from './pools.js';
+import { namespacePolicies, presetForBranch, type ContextPreset, type NamespacePolicy } from './cache-policy.js';
+import { currentBranch } from './git-branch.js';
 import type { ComponentKind } from '../telemetry/state.js';
 
 const pct = (f: number): string => `${Math.round(f * 1000) / 10}%`;
@@ -62,7 +63,13 @@ export interface ResolvedCache {
   readonly routing: { readonly similarity: number; readonly fallback: string | null };
 }
 
-/** Shares of the budget. See `scheduler/pools.ts` for who may use which. */
+/** Why task memoization is off: `--no-cache`, `cache.enabled: false`, or a run without a store. */
+export type CacheDisabledBy = NonNullable<ResolvedCache['disabledBy']> | 'no store';
+
+/** How each reason reads in the summary, the Markdown report and a task's cache reason. */
+export const CACHE_DISABLED_TEXT: Readonly<Record<CacheDisabledBy, string>> = { flag: '--no-cache', workflow: 'cache.enabled: false', 'no store': 'no store' };
+
+/** Shares of the budget. See `config/pools.ts` for who may use which. */
 export type PoolShares = Readonly<Pools>;
 
 /** The memory governor's settings. */

@@ -4,7 +4,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import { denyReason, mayBackfill, shadow, type Capacity, type Demand, type DenyReason, type RunningShare } from './admission.js';
 import { PriorityHeap, type Keyed } from './priority-queue.js';
 import { priorityRank, queueKey } from './queue-key.js';
-import { poolLimitShare, type Pools } from './pools.js';
+import { poolLimitShare, type Pools } from '../config/pools.js';
 
 /** A unit of work as the scheduler sees it. The scheduler fills in the Keyed fields. */
 export interface SchedulerJob extends Keyed, Demand {

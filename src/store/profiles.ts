@@ -1,3 +1,4 @@
+import { quantile } from '../util/quantile.js';
 import type { Db } from './db.js';
 
 /** What the history says about one agent type. */
@@ -13,13 +14,6 @@ export interface LearnedProfile {
 
 /** Runs of an agent type needed before its learned figures replace the declared ones. */
 export const MIN_SAMPLES = 3;
-
-/** The q-quantile (0..1) of sorted numbers, nearest-rank. */
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
-}
 
 /**
  * Observed peaks and durations per agent type from the run history: the newest `window`

@@ -1,6 +1,6 @@
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
-import { renderReportMarkdown, type ReportDocument } from '../telemetry/report-markdown.js';
+import type { ReportDocument } from '../telemetry/report-markdown.js';
 import type { RunSummary, Score, SeriesPoint } from '../telemetry/state.js';
 import type { Db } from './db.js';
 
@@ -199,12 +199,14 @@ export class TelemetryHistory {
   }
 
   /**
-   * A run's report: the JSON as stored and its Markdown. Runs stored before the Markdown existed
-   * (schema version 3 and earlier) get it rendered from the JSON.
+   * A run's report as stored: the JSON, its Markdown, and the run's name and start (what the
+   * Markdown is rendered with). The store renders nothing: `markdown` is null for runs stored
+   * before the Markdown existed (schema version 3 and earlier), and telemetry renders those from
+   * the JSON (`storedReport` in telemetry/reports.ts).
    * @returns null when the run is unknown, still running, or its report was pruned.
    * @throws GuildError `STORE` when the stored JSON is unreadable.
    */
-  report(runId: string): { json: ReportDocument; markdown: string } | null {
+  report(runId: string): { json: ReportDocument; markdown: string | null; name: string; startedAt: number } | null {
     const row = this.#db.prepare(`SELECT name, started_at, report, report_md FROM runs WHERE id = ?`).get(runId) as
       | { name: string; started_at: number; report: string | null; report_md: string | null }
       | undefined;
@@ -215,7 +217,7 @@ export class TelemetryHistory {
     } catch (cause) {
       throw new GuildError('STORE', `the stored report of run ${runId} is not valid JSON: ${(cause as Error).message}`, { cause });
     }
-    return { json, markdown: row.report_md ?? renderReportMarkdown(json, { name: row.name, startedAt: row.started_at }) };
+    return { json, markdown: row.report_md, name: row.name, startedAt: row.started_at };
   }
 
   /**

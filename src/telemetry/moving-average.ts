@@ -1,4 +1,4 @@
-import { quantile } from '../store/profiles.js';
+import { quantile } from '../util/quantile.js';
 
 /**
  * The last `window` values of a series, in a fixed ring buffer. `push` is O(1) and allocates

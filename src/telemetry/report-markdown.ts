@@ -1,6 +1,7 @@
 import { LEVELS } from '../governor/levels.js';
 import { formatBytes } from '../util/units.js';
-import { CACHE_DISABLED_TEXT, type RunReport, type TaskReport } from '../workflow/report.js';
+import { CACHE_DISABLED_TEXT } from '../config/resolve.js';
+import type { RunReport, TaskReport } from '../workflow/report.js';
 import type { KpiReport, KpiScore } from './state.js';
 
 /** A run's report as the history stores it: the `--json` document and, from telemetry, its KPIs. */

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { GuildError } from '../errors.js';
 import { openDatabase, storeFile } from '../store/db.js';
 import { TelemetryHistory } from '../store/telemetry.js';
-import type { ReportDocument } from './report-markdown.js';
+import { renderReportMarkdown, type ReportDocument } from './report-markdown.js';
 
 /**
  * A past run's report from a workflow's history (`guild report`): `ref` is a run id, a unique
@@ -17,10 +17,21 @@ export function readReport(workflowFile: string, ref: string): { id: string; jso
   try {
     const history = new TelemetryHistory(db);
     const id = history.resolveRunId(ref, ref === 'last' ? file : undefined);
-    const r = id ? history.report(id) : null;
+    const r = id ? storedReport(history, id) : null;
     if (!id || !r) throw new GuildError('NOT_FOUND', ref === 'last' ? `no finished run of ${workflowFile} in ${store}` : `no run '${ref}' with a stored report in ${store} (reports are kept for the newest runs only)`);
     return { id, ...r };
   } finally {
     db.close();
   }
+}
+
+/**
+ * A run's stored report with its Markdown: as stored, or rendered from the JSON for runs stored
+ * before the Markdown existed (the store keeps what it was given and renders nothing).
+ * @returns null when the run is unknown, still running, or its report was pruned.
+ */
+export function storedReport(history: TelemetryHistory, runId: string): { json: ReportDocument; markdown: string } | null {
+  const r = history.report(runId);
+  if (!r) return null;
+  return { json: r.json, markdown: r.markdown ?? renderReportMarkdown(r.json, { name: r.name, startedAt: r.startedAt }) };
 }

@@ -3,7 +3,7 @@ import type { ResolvedConfig } from '../config/resolve.js';
 import { openDatabase, storeFile } from '../store/db.js';
 import { AmbiguousRunIdError, TelemetryHistory } from '../store/telemetry.js';
 import { levelRank } from '../governor/levels.js';
-import { longestChain } from '../workflow/dag.js';
+import { longestChain } from '../util/dag.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { Alert, RunReport } from '../workflow/report.js';
 import { agentFailure, highMemory, lowCacheHitRate, slowExecution } from './alert-rules.js';
@@ -13,6 +13,7 @@ import { KpiRecorder } from './kpi-recorder.js';
 import { LiveState } from './live-state.js';
 import type { GuildMetrics } from './metrics.js';
 import { renderReportMarkdown } from './report-markdown.js';
+import { storedReport } from './reports.js';
 import type { AlertRecord, DashboardState, KpiReport, RunSummary, SeriesPoint, TickEvent } from './state.js';
 
 type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
@@ -387,7 +388,7 @@ export function runFromHistory(history: TelemetryHistory | null, ref: string): {
     if (e instanceof AmbiguousRunIdError) return null; // not one run: not found
     throw e;
   }
-  const r = id ? history.report(id) : null;
+  const r = id ? storedReport(history, id) : null;
   return r && id ? { report: r.json, markdown: r.markdown, series: history.snapshots(id) } : null;
 }
 

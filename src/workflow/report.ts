@@ -1,4 +1,5 @@
-import type { BudgetSource } from '../config/resolve.js';
+import type { PoolsReport } from '../config/pools.js';
+import { CACHE_DISABLED_TEXT, type BudgetSource, type CacheDisabledBy } from '../config/resolve.js';
 import type { Priority } from '../config/schema.js';
 import type { MemorySource } from '../system/probe.js';
 import type { GovernorAction } from '../governor/governor.js';
@@ -24,11 +25,8 @@ export interface TaskCacheReport {
   serve_ms: number | null;
 }
 
-/** Why task memoization is off: `--no-cache`, `cache.enabled: false`, or a run without a store. */
-export type CacheDisabledBy = 'flag' | 'workflow' | 'no store';
-
-/** How each reason reads in the summary and in a task's cache reason. */
-export const CACHE_DISABLED_TEXT: Readonly<Record<CacheDisabledBy, string>> = { flag: '--no-cache', workflow: 'cache.enabled: false', 'no store': 'no store' };
+// Why memoization is off, and how each reason reads: defined with the cache's configuration.
+export { CACHE_DISABLED_TEXT, type CacheDisabledBy };
 
 /** Task memoization over the run. */
 export interface CacheReport {
@@ -61,15 +59,8 @@ export interface TaskKill {
   message: string;
 }
 
-export interface PoolsReport {
-  critical: { share: number; bytes: number };
-  execution: { share: number; bytes: number };
-  caching: { share: number; bytes: number };
-  buffer: { share: number; bytes: number };
-  /** What tasks below critical may reserve while no critical task waits and pressure is above optimal (execution + caching + critical); at optimal the buffer is lent too. */
-  non_critical_limit_bytes: number;
-  peak_reserved_bytes: { critical: number; other: number };
-}
+/** The pools of the budget; defined with them in config/pools.ts. */
+export type { PoolsReport };
 
 /** A governor response, as it happened. */
 export type ResponseRecord = { at_ms: number } & GovernorAction;

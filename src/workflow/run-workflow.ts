@@ -1,30 +1,16 @@
-import { resolve } from 'node:path';
-import { stringify } from 'yaml';
-import { loadWorkflowFile, parseWorkflow, type LoadedWorkflow } from '../config/load.js';
-import { resolveConfig, type ResolvedConfig } from '../config/resolve.js';
-import { GuildError } from '../errors.js';
+import { loadConfig, prepareWorkflow, resolveWith, type WorkflowDefinition } from '../config/load-config.js';
+import type { ResolvedConfig } from '../config/resolve.js';
 import type { TaskFunction } from '../executors/function-executor.js';
 import { createSystemProbe, type SystemProbe } from '../system/probe.js';
-import { parseSize } from '../util/units.js';
 import type { LayeredCache } from '../cache/layered-cache.js';
 import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
 import { executeWorkflow } from './run.js';
 import { RunTelemetry } from '../telemetry/run-telemetry.js';
 
-/** A workflow given as an object: the keys of guild.yaml; a task's `run` may be an async function. */
-export interface WorkflowDefinition {
-  name?: string;
-  budget?: string | number;
-  max_parallel?: number;
-  keep_going?: boolean;
-  sample_interval?: string | number;
-  kill_grace?: string | number;
-  aging?: string | number;
-  starvation_limit?: string | number;
-  agents: Record<string, Record<string, unknown>>;
-  tasks: (Record<string, unknown> & { id: string; agent: string; run: string | TaskFunction })[];
-}
+// loadConfig and WorkflowDefinition live in config/load-config.ts (the cache commands use them,
+// below the workflow); re-exported here for the callers of this module.
+export { loadConfig, type WorkflowDefinition };
 
 /** Options of `runWorkflow`. Flags given here win over the file and instructions.md. */
 export interface RunWorkflowOptions {
@@ -67,7 +53,7 @@ export interface RunWorkflowOptions {
 export async function runWorkflow(input: string | WorkflowDefinition, options: RunWorkflowOptions = {}): Promise<RunReport> {
   const probe = options.probe ?? createSystemProbe();
   try {
-    const { config, functions } = prepare(input, options);
+    const { config, functions } = prepareWorkflow(input, options);
     return await runResolved(resolveWith(config, probe, options), { ...options, probe }, functions);
   } finally {
     if (!options.probe) probe.close();
@@ -101,49 +87,4 @@ export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkf
   } finally {
     if (telemetry && !given) telemetry.close();
   }
-}
-
-/** Loads and resolves without running: what `guild run` checks before anything starts. */
-export function loadConfig(input: string | WorkflowDefinition, options: RunWorkflowOptions = {}, probe?: SystemProbe): ResolvedConfig {
-  if (probe) return resolveWith(prepare(input, options).config, probe, options);
-  // A probe made here is closed here (it keeps /proc files open).
-  const own = createSystemProbe();
-  try {
-    return resolveWith(prepare(input, options).config, own, options);
-  } finally {
-    own.close();
-  }
-}
-
-function resolveWith(loaded: LoadedWorkflow, probe: SystemProbe, options: RunWorkflowOptions): ResolvedConfig {
-  let budgetBytes: number | undefined;
-  if (options.budget !== undefined) {
-    budgetBytes = parseSize(options.budget);
-    if (budgetBytes === undefined || budgetBytes <= 0) {
-      throw new GuildError('USAGE', `Expected a budget such as 600MB or 1.5GB, got ${JSON.stringify(options.budget)}`);
-    }
-  }
-  return resolveConfig(loaded, probe, {
-    ...(budgetBytes !== undefined ? { budgetBytes } : {}),
-    ...(options.maxParallel !== undefined ? { maxParallel: options.maxParallel } : {}),
-    ...(options.keepGoing !== undefined ? { keepGoing: options.keepGoing } : {}),
-    ...(options.noCache ? { noCache: true } : {}),
-  });
-}
-
-function prepare(input: string | WorkflowDefinition, options: RunWorkflowOptions): { config: LoadedWorkflow; functions: Map<string, TaskFunction> } {
-  const functions = new Map<string, TaskFunction>();
-  if (typeof input === 'string') return { config: loadWorkflowFile(input), functions };
-  // Functions cannot live in YAML: validate a copy with a placeholder command, then reattach them.
-  const copy = {
-    ...input,
-    tasks: input.tasks.map((t) => {
-      if (typeof t.run !== 'function') return t;
-      functions.set(t.id, t.run);
-      return { ...t, run: `<function ${t.id}>` };
-    }),
-  };
-  const dir = resolve(options.dir ?? process.cwd());
-  const loaded = parseWorkflow(resolve(dir, '<definition>'), stringify(copy));
-  return { config: loaded, functions };
 }

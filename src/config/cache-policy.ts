@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import type { TierName } from './tier.js';
+// The cache's namespace policies and context presets. Configuration resolves them (`cache:` in
+// guild.yaml, the git branch for `context: auto`), and the cache applies what it is handed, so
+// they live below both.
+import type { TierName } from '../cache/tier.js';
 
 /** How one namespace is cached. */
 export interface NamespacePolicy {
@@ -79,37 +80,6 @@ export function presetForBranch(branch: string | null): ContextPreset | null {
   if (branch === null) return null;
   for (const [prefix, preset] of BRANCH_PREFIXES) if (branch.startsWith(prefix)) return preset;
   return null;
-}
-
-/**
- * The checked-out branch of the git work tree containing `dir`, read from `.git/HEAD` (no git
- * process); null when detached, not a repository, or unreadable. Follows `.git` files (worktrees).
- */
-export function currentBranch(dir: string): string | null {
-  for (let d = dir; ; d = dirname(d)) {
-    const dotGit = join(d, '.git');
-    if (existsSync(dotGit)) {
-      try {
-        let gitDir = dotGit;
-        const head = (): string => readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
-        let text: string;
-        try {
-          text = head();
-        } catch {
-          // A worktree or submodule: `.git` is a file naming the real git dir.
-          const m = /^gitdir:\s*(.+)$/m.exec(readFileSync(dotGit, 'utf8'));
-          if (!m) return null;
-          gitDir = join(d, m[1]!.trim());
-          text = head();
-        }
-        const ref = /^ref:\s*refs\/heads\/(.+)$/.exec(text);
-        return ref ? ref[1]! : null;
-      } catch {
-        return null;
-      }
-    }
-    if (dirname(d) === d) return null;
-  }
 }
 
 /** The namespaces in force: defaults, then the preset's changes, then the user's own. */

@@ -1,3 +1,6 @@
+// Budget pools: their shares are configuration (validated when the config resolves), and the
+// scheduler applies them at admission. Both read the rule below, so it lives in the lower layer.
+
 /** Shares of the budget, 0..1, adding up to 1 (the seed: critical 20, execution 40, caching 25, buffer 15). */
 export interface Pools {
   critical: number;
@@ -25,4 +28,28 @@ export interface Pools {
 export function poolLimitShare(p: Pools, critical: boolean, criticalWaiting: boolean, calm = false): number {
   if (critical) return 1;
   return p.execution + p.caching + (criticalWaiting ? 0 : p.critical) + (calm ? p.buffer : 0);
+}
+
+/** The pools of a budget as the run report and `guild doctor` show them. */
+export interface PoolsReport {
+  critical: { share: number; bytes: number };
+  execution: { share: number; bytes: number };
+  caching: { share: number; bytes: number };
+  buffer: { share: number; bytes: number };
+  /** What tasks below critical may reserve while no critical task waits and pressure is above optimal (execution + caching + critical); at optimal the buffer is lent too. */
+  non_critical_limit_bytes: number;
+  peak_reserved_bytes: { critical: number; other: number };
+}
+
+/** Pool shares and sizes for a budget, with the peaks the run reserved. */
+export function poolReport(p: Readonly<Pools>, budgetBytes: number, peak: { critical: number; other: number }): PoolsReport {
+  const pool = (share: number) => ({ share, bytes: Math.floor(budgetBytes * share) });
+  return {
+    critical: pool(p.critical),
+    execution: pool(p.execution),
+    caching: pool(p.caching),
+    buffer: pool(p.buffer),
+    non_critical_limit_bytes: Math.floor(budgetBytes * poolLimitShare(p, false, false)),
+    peak_reserved_bytes: { ...peak },
+  };
 }

@@ -1,9 +1,12 @@
-import { existsSync } from 'node:fs';
-import { DEFAULTS } from '../config/defaults.js';
-import { effectiveLimit } from '../config/resolve.js';
-import type { MemorySnapshot, SystemProbe } from './probe.js';
-import { poolReport } from '../workflow/pool-report.js';
-import type { PoolsReport } from '../workflow/report.js';
+import { readSystem } from '../system/inspect.js';
+import type { MemorySnapshot, SystemProbe } from '../system/probe.js';
+import { DEFAULTS } from './defaults.js';
+import { poolReport, type PoolsReport } from './pools.js';
+import { effectiveLimit } from './resolve.js';
+
+// `guild doctor`: the system's readings (system/inspect.ts) with what the defaults make of them
+// (effective limit, default budget, pools, CPU cap). Configuration is what turns readings into a
+// budget, so this sits in config, above the probes it reads.
 
 /** What `guild doctor` shows: every reading and which source is in force. */
 export interface SystemReport {
@@ -29,15 +32,12 @@ export interface SystemReport {
   guild: { pid: number; rss_bytes: number; node: string; platform: string };
 }
 
-/** Reads every probe once (CPU usage over `cpuWindowMs`). */
+/** Reads every probe once (CPU usage over `cpuWindowMs`) and applies the defaults to it. */
 export async function inspectSystem(probe: SystemProbe, cpuWindowMs = 200): Promise<SystemReport> {
-  probe.cpuUsage();
-  await new Promise((r) => setTimeout(r, cpuWindowMs));
-  const usage = probe.cpuUsage();
-  const mem = probe.memory();
+  const r = await readSystem(probe, cpuWindowMs);
+  const mem = r.memory;
   const limit = effectiveLimit(probe);
-  const cpu = probe.cpu();
-  const psi = probe.psi();
+  const budget = Math.floor(limit * DEFAULTS.budgetShare);
   return {
     memory: {
       source: mem.source,
@@ -49,13 +49,13 @@ export async function inspectSystem(probe: SystemProbe, cpuWindowMs = 200): Prom
       host_available_bytes: mem.hostAvailableBytes,
       oom_kills: mem.oomKills,
       effective_limit_bytes: limit,
-      default_budget_bytes: Math.floor(limit * DEFAULTS.budgetShare),
+      default_budget_bytes: budget,
       default_budget_share: DEFAULTS.budgetShare,
     },
-    pools: poolReport(DEFAULTS.pools, Math.floor(limit * DEFAULTS.budgetShare), { critical: 0, other: 0 }),
-    cpu: { cores: cpu.cores, source: cpu.source, cap: cpu.cores * DEFAULTS.cpuShare, usage },
-    psi: psi ? { some_avg10: psi.someAvg10, full_avg10: psi.fullAvg10, some_total_us: psi.someTotalUs, full_total_us: psi.fullTotalUs } : null,
-    process_tree: { method: '/proc/<pid>/task/<tid>/children + /proc/<pid>/statm', available: existsSync(`/proc/self/task/${process.pid}/children`) },
-    guild: { pid: process.pid, rss_bytes: probe.selfRss(), node: process.version, platform: `${process.platform}-${process.arch}` },
+    pools: poolReport(DEFAULTS.pools, budget, { critical: 0, other: 0 }),
+    cpu: { cores: r.cpu.cores, source: r.cpu.source, cap: r.cpu.cores * DEFAULTS.cpuShare, usage: r.cpuUsage },
+    psi: r.psi ? { some_avg10: r.psi.someAvg10, full_avg10: r.psi.fullAvg10, some_total_us: r.psi.someTotalUs, full_total_us: r.psi.fullTotalUs } : null,
+    process_tree: r.processTree,
+    guild: { pid: r.guild.pid, rss_bytes: r.guild.rssBytes, node: r.guild.node, platform: r.guild.platform },
   };
 }

@@ -1,0 +1,90 @@
+import { resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { GuildError } from '../errors.js';
+import type { TaskFunction } from '../executors/function-executor.js';
+import { createSystemProbe, type SystemProbe } from '../system/probe.js';
+import { parseSize } from '../util/units.js';
+import { loadWorkflowFile, parseWorkflow, type LoadedWorkflow } from './load.js';
+import { resolveConfig, type ResolvedConfig } from './resolve.js';
+
+// Loading and resolving a workflow, from a file or an object: what `guild run` checks before
+// anything starts, and what the cache commands read. It sits in config, below the cache and the
+// workflow that both use it.
+
+/** A workflow given as an object: the keys of guild.yaml; a task's `run` may be an async function. */
+export interface WorkflowDefinition {
+  name?: string;
+  budget?: string | number;
+  max_parallel?: number;
+  keep_going?: boolean;
+  sample_interval?: string | number;
+  kill_grace?: string | number;
+  aging?: string | number;
+  starvation_limit?: string | number;
+  agents: Record<string, Record<string, unknown>>;
+  tasks: (Record<string, unknown> & { id: string; agent: string; run: string | TaskFunction })[];
+}
+
+/** What loading reads of `RunWorkflowOptions`: the flags that win over the file, and the folder. */
+export interface LoadConfigOptions {
+  /** Memory budget: bytes or a size such as `1.5GB`. @default workflow's, else 75% of the effective limit */
+  budget?: number | string;
+  /** @default workflow's, else instructions.md's, else no cap */
+  maxParallel?: number;
+  /** Keep running independent tasks after a failure. @default false (fail fast) */
+  keepGoing?: boolean;
+  /** Run every task and store nothing in the task cache. @default false */
+  noCache?: boolean;
+  /** For a definition object: the folder tasks run in and `.guild/` lives in. @default process.cwd() */
+  dir?: string;
+}
+
+/** Loads and resolves without running: what `guild run` checks before anything starts. */
+export function loadConfig(input: string | WorkflowDefinition, options: LoadConfigOptions = {}, probe?: SystemProbe): ResolvedConfig {
+  if (probe) return resolveWith(prepareWorkflow(input, options).config, probe, options);
+  // A probe made here is closed here (it keeps /proc files open).
+  const own = createSystemProbe();
+  try {
+    return resolveWith(prepareWorkflow(input, options).config, own, options);
+  } finally {
+    own.close();
+  }
+}
+
+/** Resolves a loaded workflow with the flags of `options` (a bad `budget` is a `USAGE` error). */
+export function resolveWith(loaded: LoadedWorkflow, probe: SystemProbe, options: LoadConfigOptions): ResolvedConfig {
+  let budgetBytes: number | undefined;
+  if (options.budget !== undefined) {
+    budgetBytes = parseSize(options.budget);
+    if (budgetBytes === undefined || budgetBytes <= 0) {
+      throw new GuildError('USAGE', `Expected a budget such as 600MB or 1.5GB, got ${JSON.stringify(options.budget)}`);
+    }
+  }
+  return resolveConfig(loaded, probe, {
+    ...(budgetBytes !== undefined ? { budgetBytes } : {}),
+    ...(options.maxParallel !== undefined ? { maxParallel: options.maxParallel } : {}),
+    ...(options.keepGoing !== undefined ? { keepGoing: options.keepGoing } : {}),
+    ...(options.noCache ? { noCache: true } : {}),
+  });
+}
+
+/**
+ * Reads a workflow file, or validates a definition object; a definition's task functions are
+ * returned apart, by task id, since they cannot live in YAML.
+ */
+export function prepareWorkflow(input: string | WorkflowDefinition, options: Pick<LoadConfigOptions, 'dir'>): { config: LoadedWorkflow; functions: Map<string, TaskFunction> } {
+  const functions = new Map<string, TaskFunction>();
+  if (typeof input === 'string') return { config: loadWorkflowFile(input), functions };
+  // Functions cannot live in YAML: validate a copy with a placeholder command, then reattach them.
+  const copy = {
+    ...input,
+    tasks: input.tasks.map((t) => {
+      if (typeof t.run !== 'function') return t;
+      functions.set(t.id, t.run);
+      return { ...t, run: `<function ${t.id}>` };
+    }),
+  };
+  const dir = resolve(options.dir ?? process.cwd());
+  const loaded = parseWorkflow(resolve(dir, '<definition>'), stringify(copy));
+  return { config: loaded, functions };
+}
