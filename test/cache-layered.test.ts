@@ -18,7 +18,8 @@ import { MemoryTier } from '../src/cache/memory-tier.js';
 import { DEFAULT_NAMESPACES, type NamespacePolicy } from '../src/config/cache-policy.js';
 import { escapeGlob, RedisTier } from '../src/cache/redis-tier.js';
 import { SqliteTier } from '../src/cache/sqlite-tier.js';
-import type { LimitsOf } from '../src/cache/tier.js';
+import type { CacheCounters, CacheTier, LimitsOf } from '../src/cache/tier.js';
+import type { CacheMode } from '../src/governor/governor.js';
 import { ROOT } from './helpers.js';
 
 const KiB = 1024;
@@ -705,6 +706,122 @@ describe('governor hooks (MemoryConsumer)', () => {
     assert.ok(cache.bytes() > 0);
     // Every set also reached SQLite, whatever memory did.
     assert.equal(sqlite.keys('gov').length, 700 + 2);
+  });
+});
+
+/**
+ * A metering wrapper, as a user would write one: it forwards every method and offers a capability
+ * exactly when the tier it wraps does. It is not an instance of MemoryTier or SqliteTier.
+ */
+class MeteredTier implements CacheTier {
+  readonly calls = new Map<string, number>();
+  readonly name: CacheTier['name'];
+  bytes?: () => number;
+  onCacheMode?: (mode: CacheMode) => void;
+  reclaim?: () => void;
+  addCacheCounters?: (namespace: string, counters: Partial<CacheCounters>) => void;
+  cacheCounters?: () => Record<string, CacheCounters>;
+  constructor(private readonly inner: CacheTier) {
+    this.name = inner.name;
+    if (inner.bytes) this.bytes = () => this.#count('bytes', () => inner.bytes!());
+    if (inner.onCacheMode) this.onCacheMode = (mode) => this.#count('onCacheMode', () => inner.onCacheMode!(mode));
+    if (inner.reclaim) this.reclaim = () => this.#count('reclaim', () => inner.reclaim!());
+    if (inner.addCacheCounters) this.addCacheCounters = (ns, c) => this.#count('addCacheCounters', () => inner.addCacheCounters!(ns, c));
+    if (inner.cacheCounters) this.cacheCounters = () => this.#count('cacheCounters', () => inner.cacheCounters!());
+  }
+  #count<T>(what: string, f: () => T): T {
+    this.calls.set(what, (this.calls.get(what) ?? 0) + 1);
+    return f();
+  }
+  get(ns: string, key: string) {
+    return this.#count('get', () => this.inner.get(ns, key));
+  }
+  set(ns: string, key: string, value: Buffer, expiresAt: number) {
+    return this.#count('set', () => this.inner.set(ns, key, value, expiresAt));
+  }
+  delete(ns: string, key: string) {
+    return this.inner.delete(ns, key);
+  }
+  keys(ns: string) {
+    return this.inner.keys(ns);
+  }
+  clear(ns?: string) {
+    return this.inner.clear(ns);
+  }
+  prune() {
+    return this.inner.prune();
+  }
+  stats() {
+    return this.inner.stats();
+  }
+  flush() {
+    return this.inner.flush();
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+describe('tiers by what they can do, not their class', () => {
+  test('wrapped memory and SQLite tiers keep the governor hooks and the persisted counters', async (t) => {
+    const budget = MiB;
+    const file = dbFile();
+    const memory = new MemoryTier({ maxBytes: budget });
+    const sqlite = new SqliteTier({ db: file, maxBytes: 256 * MiB });
+    const [wm, ws] = [new MeteredTier(memory), new MeteredTier(sqlite)];
+    assert.ok(!(wm instanceof MemoryTier) && !(ws instanceof SqliteTier));
+    assert.equal(ws.bytes, undefined, 'SQLite holds none of Guild\'s memory: the wrapper offers no bytes()');
+    const cache = new LayeredCache({ tiers: [wm, ws] });
+    t.after(() => cache.close());
+
+    const value = Buffer.alloc(4 * KiB, 7);
+    for (let i = 0; i < 300; i++) await cache.set('gov', `k${i}`, value);
+    assert.ok(cache.bytes() > 0.9 * budget && cache.bytes() <= budget, `filled to ${cache.bytes()}`);
+    assert.equal(cache.bytes(), memory.bytes());
+
+    cache.onCacheMode('shrink');
+    assert.ok(cache.bytes() <= 0.5 * budget && cache.bytes() > 0, `shrink: ${cache.bytes()}`);
+    cache.onCacheMode('off');
+    assert.equal(cache.bytes(), 0);
+    await cache.set('gov', 'while-off', b('disk only'));
+    assert.equal(memory.get('gov', 'while-off'), undefined, 'off reached the wrapped memory tier');
+    cache.onCacheMode('normal');
+    for (let i = 0; i < 300; i++) await cache.set('gov', `n${i}`, value);
+    cache.reclaim();
+    assert.ok(cache.bytes() <= 0.5 * budget && cache.bytes() > 0, `reclaim: ${cache.bytes()}`);
+    assert.deepEqual([wm.calls.get('onCacheMode'), wm.calls.get('reclaim')], [3, 1]);
+
+    await cache.get('gov', 'k0'); // a SQLite hit (memory gave it back)
+    await cache.get('gov', 'absent'); // a miss
+    await cache.flush();
+    assert.deepEqual({ hits: sqlite.cacheCounters().gov?.hits, misses: sqlite.cacheCounters().gov?.misses }, { hits: 1, misses: 1 }, 'counters reached SQLite through the wrapper');
+    assert.equal(cache.persistedCounters().gov?.hits, 1);
+    assert.ok((ws.calls.get('addCacheCounters') ?? 0) >= 1);
+  });
+
+  test('a tier that offers no capability takes no part in them, and the cache still works over it', async (t) => {
+    const map = new Map<string, { value: Buffer; expiresAt: number }>();
+    // A fourth kind of tier, reduced to the required methods (it stores under the name `redis`).
+    const bare: CacheTier = {
+      name: 'redis',
+      get: (ns, key) => map.get(`${ns}:${key}`),
+      set: (ns, key, value, expiresAt) => void map.set(`${ns}:${key}`, { value, expiresAt }),
+      delete: (ns, key) => map.delete(`${ns}:${key}`),
+      keys: () => [...map.keys()],
+      clear: () => map.size,
+      prune: () => ({ expired: 0, evicted: 0 }),
+      stats: () => ({ tier: 'redis', capBytes: null, namespaces: {} }),
+      flush: () => undefined,
+      close: () => undefined,
+    };
+    const cache = new LayeredCache({ tiers: [bare] });
+    t.after(() => cache.close());
+    await cache.set('x', 'k', b('v'));
+    cache.onCacheMode('off');
+    cache.reclaim();
+    assert.equal(cache.bytes(), 0);
+    assert.deepEqual(cache.persistedCounters(), {});
+    assert.equal((await cache.get('x', 'k'))?.toString(), 'v', 'off concerns memory holders only');
   });
 });
 

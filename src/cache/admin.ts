@@ -7,7 +7,6 @@ import type { LayeredCache } from './layered-cache.js';
 import { storeFile } from '../store/db.js';
 import { openCache } from './open.js';
 import { FALLBACK_POLICY, type NamespacePolicy } from '../config/cache-policy.js';
-import { SqliteTier } from './sqlite-tier.js';
 import type { NamespaceStats, PruneResult, TierName } from './tier.js';
 
 /** One namespace in `guild cache stats`. */
@@ -69,8 +68,7 @@ const policyOf = (p: NamespacePolicy): NamespaceReport['policy'] => ({
 export function cacheStats(workflow: string): Promise<CacheStatsDocument> {
   return withCache(workflow, async (cache, config, dir) => {
     const report = await cache.stats();
-    const sqlite = cache.tiers.find((t): t is SqliteTier => t instanceof SqliteTier)!;
-    const counters = sqlite.cacheCounters();
+    const counters = cache.persistedCounters();
     const names = new Set([...Object.keys(config.namespaces), ...Object.keys(counters)]);
     const persistent = report.tiers.filter((t) => t.tier !== 'memory');
     for (const t of persistent) for (const ns of Object.keys(t.namespaces)) names.add(ns);

@@ -1,8 +1,6 @@
 import type { CacheMode, MemoryConsumer } from '../governor/governor.js';
-import { MemoryTier } from './memory-tier.js';
 import type { NamespacePolicy } from '../config/cache-policy.js';
-import { SqliteTier } from './sqlite-tier.js';
-import { TIER_NAMES, type CacheEntry, type CacheTier, type PruneResult, type TierName, type TierStats } from './tier.js';
+import { TIER_NAMES, type CacheCounters, type CacheEntry, type CacheTier, type PruneResult, type TierName, type TierStats } from './tier.js';
 
 /** Single flight across processes (the Redis lock implements it). */
 export interface DistributedLock {
@@ -108,9 +106,13 @@ export class LayeredCache implements MemoryConsumer {
   readonly #lockWait: number;
   readonly #poll: number;
   readonly #onClose: (() => Promise<unknown> | unknown) | null;
-  /** The tier that holds Guild's memory (the governor's concern) and the one that persists counters. */
-  readonly #memoryTier: MemoryTier | undefined;
-  readonly #sqliteTier: SqliteTier | undefined;
+  /**
+   * Found by what the tiers can do (optional methods of CacheTier), never by class, so a wrapped
+   * or new tier keeps its part: those holding Guild's memory (the governor's concern), and the
+   * first that persists counters.
+   */
+  readonly #holders: readonly CacheTier[];
+  readonly #counterStore: CacheTier | undefined;
 
   constructor(options: LayeredCacheOptions) {
     this.#tiers = options.tiers;
@@ -122,8 +124,8 @@ export class LayeredCache implements MemoryConsumer {
     this.#lockWait = options.lockWaitMs ?? 10_000;
     this.#poll = options.pollMs ?? 20;
     this.#onClose = options.onClose ?? null;
-    this.#memoryTier = this.#tiers.find((t): t is MemoryTier => t instanceof MemoryTier);
-    this.#sqliteTier = this.#tiers.find((t): t is SqliteTier => t instanceof SqliteTier);
+    this.#holders = this.#tiers.filter((t) => t.bytes !== undefined || t.onCacheMode !== undefined || t.reclaim !== undefined);
+    this.#counterStore = this.#tiers.find((t) => t.addCacheCounters !== undefined);
   }
 
   /** The tiers, fastest first. */
@@ -282,17 +284,25 @@ export class LayeredCache implements MemoryConsumer {
     await this.#onClose?.();
   }
 
-  // The governor's side (MemoryConsumer): only the memory tier holds Guild's memory.
+  // The governor's side (MemoryConsumer): only tiers that hold Guild's memory take part.
   onCacheMode(mode: CacheMode): void {
-    this.#memoryTier?.onCacheMode(mode);
+    for (const t of this.#holders) t.onCacheMode?.(mode);
   }
 
   bytes(): number {
-    return this.#memoryTier?.bytes() ?? 0;
+    let n = 0;
+    for (const t of this.#holders) n += t.bytes?.() ?? 0;
+    return n;
   }
 
   reclaim(): void {
-    this.#memoryTier?.reclaim();
+    for (const t of this.#holders) t.reclaim?.();
+  }
+
+  /** The counters persisted across runs, by namespace (empty when no tier persists them). */
+  persistedCounters(): Record<string, CacheCounters> {
+    this.#save();
+    return this.#counterStore?.cacheCounters?.() ?? {};
   }
 
   #tiersOf(namespace: string): readonly CacheTier[] {
@@ -408,14 +418,14 @@ export class LayeredCache implements MemoryConsumer {
       .finally(() => this.#refreshing.delete(id));
   }
 
-  /** Adds this process's counters to the store's cumulative ones (when there is a SQLite tier). */
+  /** Adds this process's counters to the store's cumulative ones (when a tier persists them). */
   #save(): void {
-    const sqlite = this.#sqliteTier;
-    if (!sqlite) return;
+    const store = this.#counterStore;
+    if (!store) return;
     for (const [ns, l] of this.#layers) {
       const u = l.unsaved;
       if (u.hits + u.misses + u.computes === 0) continue;
-      sqlite.addCacheCounters(ns, u);
+      store.addCacheCounters!(ns, u);
       l.unsaved = { hits: 0, misses: 0, computes: 0, compute_ms: 0 };
     }
   }

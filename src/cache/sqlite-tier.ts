@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import type { Statement } from 'better-sqlite3';
 import { openDatabase, type Db } from '../store/db.js';
-import { statsFor, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
+import { statsFor, type CacheCounters, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
 
 /** Options of the SQLite tier. */
 export interface SqliteTierOptions {
@@ -19,15 +19,7 @@ export interface SqliteTierOptions {
 }
 
 /** Counters that are summed across processes in `cache_stats`. */
-export interface PersistedCounters {
-  hits: number;
-  misses: number;
-  evictions: number;
-  expired: number;
-  corrupt: number;
-  computes: number;
-  compute_ms: number;
-}
+export type PersistedCounters = CacheCounters;
 
 const COUNTERS: readonly (keyof PersistedCounters)[] = ['hits', 'misses', 'evictions', 'expired', 'corrupt', 'computes', 'compute_ms'];
 

@@ -7,6 +7,8 @@
  * synchronously (memory, SQLite) or with a promise (Redis); callers that `await` work with both,
  * and the hot path of the memory tier never allocates a promise.
  */
+import type { CacheMode } from '../governor/governor.js';
+
 export type MaybePromise<T> = T | Promise<T>;
 
 /** What a tier stores under one key. */
@@ -56,6 +58,22 @@ export interface PruneResult {
   evicted: number;
 }
 
+/** The layered cache's own counters of a namespace; a tier that persists them sums them across processes. */
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  evictions: number;
+  expired: number;
+  corrupt: number;
+  computes: number;
+  compute_ms: number;
+}
+
+/**
+ * A tier. Beyond the required methods a tier may offer capabilities, as optional methods: the
+ * layered cache finds them by shape, never by class, so a tier wrapped by another (metering,
+ * tracing) or a fourth kind of tier keeps its behaviour as long as it offers the methods.
+ */
 export interface CacheTier {
   readonly name: TierName;
   /** The entry, or undefined when absent, expired or corrupt. Counts a hit or a miss. */
@@ -74,6 +92,20 @@ export interface CacheTier {
   /** Writes anything buffered (batched tiers). */
   flush(): MaybePromise<void>;
   close(): MaybePromise<void>;
+
+  // Capabilities (optional).
+  // Holding Guild's own memory (in-process tiers): what the governor measures and shrinks.
+  /** Bytes of Guild's memory held now. Absent: the tier holds none (it lives on disk or elsewhere). */
+  bytes?(): number;
+  /** The governor's cache mode: shrink, evict, or drop everything and store nothing until pressure falls. */
+  onCacheMode?(mode: CacheMode): void;
+  /** A task waits for memory: give back what can be given now. */
+  reclaim?(): void;
+  // Persisting the layered cache's counters, so they add up across runs (the first tier that can).
+  /** Adds counters; they may be committed with the tier's next write. */
+  addCacheCounters?(namespace: string, counters: Partial<CacheCounters>): void;
+  /** The cumulative counters persisted, by namespace. */
+  cacheCounters?(): Record<string, CacheCounters>;
 }
 
 export function emptyStats(): NamespaceStats {
