@@ -12,7 +12,8 @@
 //   config
 //   system · io · util · errors
 //
-// A runtime import points to a lower line, or within its line where it makes no cycle.
+// A runtime import points to a lower line, or within its line where it makes no cycle: no cycle of
+// modules (no-runtime-cycle), and no pair of domains importing each other (DIRECTIONS below).
 // Type-only imports (`import type`, `export type`) are exempt: they vanish at compile time, and a
 // lower layer may name a shape an upper one implements. src/index.ts is the package root: it
 // re-exports every layer and nothing under src/ imports it at runtime.
@@ -63,12 +64,35 @@ const upward = LAYERS.slice(1).map((layer, i) => {
   };
 });
 
+/**
+ * Domains of one line whose direction is settled: the first may import the second at runtime, never
+ * the reverse. The cycle rule sees modules only, so without this two domains of a line could import
+ * each other through different files (governor.ts importing scheduler/queue-key while
+ * scheduler.ts imports the governor, which issue 10 found) and pass.
+ */
+const DIRECTIONS = [
+  ['telemetry', 'cache'], // telemetry reads the task memo's namespace; the cache reports nothing to telemetry
+  ['scheduler', 'governor'], // the governor owns the interfaces the scheduler implements
+];
+
+const sideways = DIRECTIONS.map(([upper, lower]) => ({
+  name: `same-line-direction-${lower}-to-${upper}`,
+  severity: 'error',
+  comment:
+    `${upper} and ${lower} share a line; ${upper} may import ${lower} at runtime, so ${lower} must not ` +
+    `import ${upper} (their folders would form a cycle). Move the shared piece into ${lower} or lower, ` +
+    'or make the import `import type`.',
+  from: { path: domainPath(lower) },
+  to: { path: domainPath(upper), dependencyTypesNot: TYPE_ONLY },
+}));
+
 /** Every module must sit in a known layer, so a new domain cannot slip past the rules. */
 const known = LAYERS.flat().map(domainPath).concat(`${root}index[.]ts$`);
 
 module.exports = {
   forbidden: [
     ...upward,
+    ...sideways,
     {
       name: 'no-runtime-cycle',
       severity: 'error',

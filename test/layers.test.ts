@@ -53,14 +53,15 @@ describe('layers: dependency-cruiser with .dependency-cruiser.cjs', { concurrenc
     assert.match(r.stdout, /no dependency violations found/);
   });
 
-  it('over the whole fixture: exactly the upward import, the runtime cycle within a line, and the unknown layer', async () => {
+  it('over the whole fixture: exactly the upward import, the runtime cycle and the reversed direction within a line, and the unknown layer', async () => {
     const r = await cruise(['.'], 'json');
     const found = (JSON.parse(r.stdout) as { summary: { violations: Violation[] } }).summary.violations
       .map((v) => `${v.rule.name}: ${v.from.slice(FIXTURE.length + 1)} → ${v.to.slice(FIXTURE.length + 1)}`)
       .sort();
     assert.deepEqual(found, [
       'layer-unknown: mystery/orphan-domain.ts → util/bytes.ts',
-      'no-runtime-cycle: cache/cycle-b.ts → telemetry/cycle-a.ts',
+      'no-runtime-cycle: io/cycle-b.ts → system/cycle-a.ts',
+      'same-line-direction-cache-to-telemetry: cache/backwards.ts → telemetry/sideways.ts',
       'upward-import-from-system-io-util-errors: system/upward.ts → cli/main.ts',
     ]);
   });
