@@ -2,7 +2,7 @@
  * Guild's public API. Everything a library user may import is named here; the rest is internal.
  */
 export { runWorkflow, runResolved, type RunWorkflowOptions } from './workflow/run-workflow.js';
-export { loadConfig, type WorkflowDefinition } from './config/load-config.js';
+export { loadConfig, type LoadConfigOptions, type WorkflowDefinition } from './config/load-config.js';
 export type { RunReport, TaskReport, TaskStatus, LowerBound } from './workflow/report.js';
 export type { RunEvent, RunningTaskView } from './workflow/events.js';
 export type { ResolvedConfig, AgentProfile, TaskSpec, BudgetSource } from './config/resolve.js';
