@@ -9,7 +9,8 @@ import { parseSize } from '../util/units.js';
 import type { LayeredCache } from '../cache/layered-cache.js';
 import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
-import { executeWorkflow } from './run.js';
+import { executeWorkflow, type RunExecutors } from './run.js';
+import type { Clock } from '../supervisor/clock.js';
 import { RunTelemetry } from '../telemetry/run-telemetry.js';
 
 /** A workflow given as an object: the keys of guild.yaml; a task's `run` may be an async function. */
@@ -53,6 +54,10 @@ export interface RunWorkflowOptions {
    * serve a dashboard from it) is fed and finished, not closed. @default on, per the workflow's `telemetry.enabled`
    */
   telemetry?: boolean | RunTelemetry;
+  /** What starts attempts, by kind (a remote executor, a test's fake). @default Guild's process and function executors */
+  executors?: RunExecutors;
+  /** Time for sampling, retry backoff and every time the run reports (a test's fake clock). @default the real clock */
+  clock?: Clock;
 }
 
 /**
@@ -96,6 +101,8 @@ export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkf
       ...(onEvent ? { onEvent } : {}),
       ...(options.store !== undefined ? { store: options.store } : {}),
       ...(options.cache ? { cache: options.cache } : {}),
+      ...(options.executors ? { executors: options.executors } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     return telemetry ? await telemetry.finish(report) : report;
   } finally {
