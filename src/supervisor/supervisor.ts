@@ -320,6 +320,8 @@ export class Supervisor {
   #ended(h: Supervised<any>, kind: string, o: ExecOutcome): void {
     for (const pid of h.pids) this.#probe.forget(pid);
     h.ended();
+    // A kill the governor asked for has landed (ended or recycled): the next may follow after its cooldown.
+    this.#governor?.killSettled(h.id);
     if (h.stoppedFor === 'recycle' && !this.#closing && h.watch.restart) {
       const request = h.watch.restart(o);
       if (request !== null) {
@@ -332,8 +334,6 @@ export class Supervisor {
       }
     }
     this.#watched.delete(h.id);
-    // A kill the governor asked for has landed: the next may follow after its cooldown.
-    this.#governor?.killSettled(h.id);
     h.settle(o);
   }
 }
