@@ -14,7 +14,7 @@ export type { Supervised, StopReason } from './supervisor/supervised.js';
 export type { WatchOptions, PressurePolicy, KillNotice } from './supervisor/watch.js';
 export type { Executors, Starter } from './supervisor/executors.js';
 export { realClock, type Clock, type Timer } from './supervisor/clock.js';
-export type { RunExecutors } from './workflow/run.js';
+export type { RunExecutors } from './workflow/execute-options.js';
 export type { Executor, Execution, ExecOutcome, ExecRequest, KillReason } from './executors/executor.js';
 export type { ProcessRequest } from './executors/process-executor.js';
 export type { FunctionRequest } from './executors/function-executor.js';

@@ -9,7 +9,8 @@ import { parseSize } from '../util/units.js';
 import type { LayeredCache } from '../cache/layered-cache.js';
 import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
-import { executeWorkflow, type RunExecutors } from './run.js';
+import { executeWorkflow } from './run.js';
+import type { RunExecutors } from './execute-options.js';
 import type { Clock } from '../supervisor/clock.js';
 import { RunTelemetry } from '../telemetry/run-telemetry.js';
 

@@ -1,70 +1,27 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.js';
-import type { ExecOutcome, Executor } from '../executors/executor.js';
-import type { FunctionRequest, TaskFunction } from '../executors/function-executor.js';
-import type { ProcessRequest } from '../executors/process-executor.js';
+import type { ExecOutcome } from '../executors/executor.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { clockFromNow, realClock, type Clock } from '../supervisor/clock.js';
-import { Supervisor, type Measurement } from '../supervisor/supervisor.js';
-import type { KillNotice, WatchOptions } from '../supervisor/watch.js';
+import type { Measurement, Supervisor } from '../supervisor/supervisor.js';
 import type { SystemProbe } from '../system/probe.js';
-import { SelfMonitor, type SelfHealth } from '../telemetry/self-monitor.js';
-import type { LayeredCache } from '../cache/layered-cache.js';
-import { formatBytes } from '../util/units.js';
+import { SelfMonitor } from '../telemetry/self-monitor.js';
 import { baseRequest, processRequest } from './attempt-request.js';
 import { TaskEstimates } from './estimates.js';
-import type { RunEvent, RunningTaskView } from './events.js';
+import { newRunId, type ExecuteOptions } from './execute-options.js';
+import type { RunEvent } from './events.js';
 import type { RunReport, TaskStatus } from './report.js';
 import { RunAlerts } from './run-alerts.js';
+import { RunGauges } from './run-gauges.js';
 import { RunRecord } from './run-record.js';
-import { round, runReport } from './run-report.js';
+import { runSupervisor } from './run-supervision.js';
+import { runReport } from './run-report.js';
 import { TaskCache } from './task-cache.js';
+import { TaskWatches } from './task-watch.js';
 import { newTaskState, type TaskState } from './task-state.js';
 
-/**
- * The executors a run starts attempts through. Each defaults to Guild's own. (A type, not an
- * interface: it must fit the supervisor's executors-by-kind map.)
- */
-export type RunExecutors = {
-  /** Shell tasks. @default a ProcessExecutor (process groups, tree RSS) */
-  process?: Executor<ProcessRequest>;
-  /** In-process functions (library use). @default a FunctionExecutor */
-  function?: Executor<FunctionRequest>;
-};
-
-/** Options of one run, beyond what the resolved config says. */
-export interface ExecuteOptions {
-  /** The probe that measures memory and process trees. */
-  probe: SystemProbe;
-  /** Aborting stops the run: queued tasks are cancelled, running trees are killed and reaped. */
-  signal?: AbortSignal;
-  /** Every event of the run, synchronously, in order. Keep it cheap. */
-  onEvent?: (event: RunEvent) => void;
-  /** Record the run in `<workflow dir>/.guild/guild.db`. @default true */
-  store?: boolean;
-  /** In-process functions for tasks, by id (library use); such tasks ignore `run`. */
-  functions?: ReadonlyMap<string, TaskFunction>;
-  /** @default a time-sortable id */
-  runId?: string;
-  /**
-   * The cache task results are memoized in; the governor also tells it to shrink, evict or stop
-   * caching as pressure rises (it is the run's `MemoryConsumer`). @default the workflow's own (memory, its SQLite store,
-   * Redis when configured), opened for the run and closed after it; none when `store` is false.
-   */
-  cache?: LayeredCache;
-  /** What starts attempts (a remote executor plugs in here). @default Guild's process and function executors */
-  executors?: RunExecutors;
-  /** Time for sampling, retry backoff and every time the run reports. @default realClock */
-  clock?: Clock;
-}
-
-/** A time-sortable run id: `20261122-041700-3fa2`. */
-export function newRunId(date = new Date()): string {
-  const iso = date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${iso}-${randomBytes(2).toString('hex')}`;
-}
+export { newRunId, type ExecuteOptions, type RunExecutors } from './execute-options.js';
 
 /**
  * Runs a resolved workflow to the end. Tasks go through the scheduler as their dependencies
@@ -96,22 +53,15 @@ class WorkflowRun {
   readonly #cache: TaskCache;
   readonly #alerts: RunAlerts;
   readonly #logDir: string | null;
-  #record!: RunRecord;
-  #estimates!: TaskEstimates;
+  readonly #record: RunRecord;
+  readonly #estimates: TaskEstimates;
+  readonly #watches: TaskWatches;
+  readonly #self = new SelfMonitor();
+  readonly #gauges: RunGauges;
   #done = 0;
   #stopping: 'failure' | 'interrupted' | null = null;
-  #peakTotal = 0;
-  #guildPeak = 0;
-  #guildRss = 0;
-  #samples = 0;
-  #available = 0;
-  #views: RunningTaskView[] = [];
-  #paused = 0;
   #finish!: () => void;
-  #guildKills = 0;
   #oomAtStart: number | null = null;
-  readonly #self = new SelfMonitor();
-  #health: SelfHealth | null = null;
 
   constructor(config: ResolvedConfig, options: ExecuteOptions) {
     this.#config = config;
@@ -123,7 +73,28 @@ class WorkflowRun {
     const needsLogs = config.tasks.some((t) => !options.functions?.has(t.id));
     this.#logDir = needsLogs ? join(config.dir, '.guild', 'runs', this.#runId) : null;
     this.#alerts = new RunAlerts(this.#emit, () => this.#now());
-    this.#cache = new TaskCache(config, options.cache, (id) => options.functions?.has(id) ?? false);
+    this.#gauges = new RunGauges(options.probe, this.#self);
+    // The store opens first: learned profiles decide the estimates.
+    this.#record = RunRecord.open(config, this.#runId, options.store !== false);
+    this.#estimates = new TaskEstimates(config, this.#record.learned());
+    this.#cache = new TaskCache({
+      config,
+      given: options.cache,
+      isFunction: (id) => options.functions?.has(id) ?? false,
+      states: this.#states,
+      logFile: (s) => this.#logFile(s),
+      now: () => this.#now(),
+      alert: (...a) => this.#alerts.raise(...a),
+      loop: {
+        enqueue: (s) => this.#enqueue(s),
+        served: (s, storedMs) => {
+          const { startedMs: t0, endedMs: now } = s as { startedMs: number; endedMs: number };
+          this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, killedBy: null, savedMs: storedMs });
+          this.#doneWithout(s, 'cached');
+        },
+        stored: (s) => this.#doneWithout(s, 'succeeded'),
+      },
+    });
     this.#scheduler = new Scheduler<TaskState>({
       budgetBytes: config.budgetBytes,
       cpuCap: config.cpuCap,
@@ -138,26 +109,22 @@ class WorkflowRun {
       cacheBytes: () => this.#cache.layered?.bytes() ?? 0,
       reclaim: () => this.#cache.layered?.reclaim(),
     });
-    const g = config.governor;
-    this.#supervisor = new Supervisor({
-      probe: options.probe,
-      ...(options.executors ? { executors: options.executors } : {}),
-      clock: this.#clock,
-      sampleIntervalMs: config.sampleIntervalMs,
-      waiting: () => this.#scheduler.queued > 0,
-      governance: {
-        options: { thresholds: g.thresholds, margin: g.margin, holdMs: g.holdMs, cooldownMs: g.cooldownMs, onAction: (a, at) => this.#alerts.response(a, at, this.#governor.projected) },
-        admission: {
-          setCap: (cap) => this.#scheduler.setCap(cap),
-          setAdmission: (rule) => this.#scheduler.setAdmission(rule),
-          // Caches shrink, evict or switch off with pressure.
-          setCaching: (mode) => this.#cache.layered?.onCacheMode(mode),
-        },
-        budgetBytes: config.budgetBytes,
-        budgetShare: g.budgetShare,
-      },
-      onMeasure: (m) => this.#measured(m),
-      onSampled: (m) => this.#sampled(m),
+    this.#supervisor = runSupervisor(config, options, this.#clock, {
+      scheduler: this.#scheduler,
+      cache: this.#cache,
+      alerts: this.#alerts,
+      measured: (m) => this.#measured(m),
+      sampled: (m) => this.#sampled(m),
+    });
+    this.#watches = new TaskWatches({
+      scheduler: this.#scheduler,
+      estimates: this.#estimates,
+      states: this.#states,
+      running: this.#running,
+      alerts: this.#alerts,
+      record: this.#record,
+      fraction: () => this.#governor.fraction,
+      now: () => this.#now(),
     });
   }
 
@@ -172,8 +139,6 @@ class WorkflowRun {
   async run(): Promise<RunReport> {
     const { signal } = this.#opts;
     if (this.#logDir) mkdirSync(this.#logDir, { recursive: true });
-    this.#record = RunRecord.open(this.#config, this.#runId, this.#opts.store !== false);
-    this.#estimates = new TaskEstimates(this.#config, this.#record.learned());
     this.#record.started(this.#config, this.#startedAt);
     this.#buildStates();
     this.#emit({
@@ -187,12 +152,13 @@ class WorkflowRun {
       warnings: this.#config.warnings,
     });
 
-    await this.#cache.open(this.#record.db, (...a) => this.#alerts.raise(...a));
+    await this.#cache.open(this.#record.db);
     const finished = new Promise<void>((resolve) => (this.#finish = resolve));
     const onAbort = (): void => this.#stop('interrupted', 'interrupted');
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#oomAtStart = this.#probe.memory().oomKills;
     this.#self.start();
+    let health;
     try {
       this.#supervisor.startSampling();
       if (signal?.aborted) onAbort();
@@ -205,7 +171,7 @@ class WorkflowRun {
       // One last sample: what watchers see at the end (nothing running, every lookup counted).
       this.#supervisor.sample(true);
     } finally {
-      this.#health = this.#self.stop();
+      health = this.#self.stop();
       signal?.removeEventListener('abort', onAbort);
       // Nothing is left running after a normal end; after an error, this ends and reaps what is.
       await this.#supervisor.close();
@@ -219,11 +185,11 @@ class WorkflowRun {
         makespanMs: this.#now(),
         memory: this.#probe.memory(),
         oomAtStart: this.#oomAtStart,
-        peakTotal: this.#peakTotal,
-        guildPeak: this.#guildPeak,
-        health: this.#health,
-        samples: this.#samples,
-        guildKills: this.#guildKills,
+        peakTotal: this.#gauges.peakTotal,
+        guildPeak: this.#gauges.guildPeak,
+        health,
+        samples: this.#gauges.samples,
+        guildKills: this.#watches.kills,
         scheduler: this.#scheduler.stats,
         governor: this.#governor,
         responses: this.#alerts.responses,
@@ -249,46 +215,15 @@ class WorkflowRun {
     for (const s of this.#states.values()) for (const d of s.spec.needs) this.#states.get(d)!.dependents.push(s);
   }
 
-  /** A task whose dependencies are done: served from the cache when it can be, queued otherwise. */
+  /** A task whose dependencies are done: memoization serves it or hands it back to be queued. */
   #ready(s: TaskState): void {
-    const reason = this.#stopping ? null : this.#cache.uncacheable(s, this.#states);
-    if (this.#stopping || reason !== null) {
-      s.cache.reason = reason;
-      this.#enqueue(s);
-      return;
-    }
-    s.phase = 'hashing';
-    void this.#serveFromCache(s);
+    this.#cache.ready(s, this.#stopping !== null);
   }
 
-  async #serveFromCache(s: TaskState): Promise<void> {
-    const t0 = this.#now();
-    const entry = await this.#cache.lookup(s, this.#states, this.#logFile(s));
-    if (s.phase !== 'hashing') return; // cancelled while hashing
-    if (entry === undefined) {
-      if (s.cache.fingerprint !== null) s.cache.status = 'miss';
-      this.#enqueue(s);
-      return;
-    }
-    const now = this.#now();
-    s.cache.status = 'hit';
-    s.cache.serve_ms = round(now - t0)!;
-    s.cache.saved_ms = round(Math.max(0, entry.durationMs - (now - t0)))!;
-    s.startedMs = t0;
-    s.endedMs = now;
-    this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, killedBy: null, savedMs: entry.durationMs });
+  /** Done without running (a cache hit), or done after its result was stored: dependents may start. */
+  #doneWithout(s: TaskState, status: 'cached' | 'succeeded'): void {
     this.#scheduler.batch(() => {
-      this.#settle(s, 'cached');
-      this.#releaseDependents(s);
-    });
-    this.#checkDone();
-  }
-
-  /** Stores a fresh result (outputs as the task left them) before its dependents may touch them. */
-  async #saveResult(s: TaskState, durationMs: number): Promise<void> {
-    await this.#cache.save(s, this.#logFile(s), durationMs, (...a) => this.#alerts.raise(...a));
-    this.#scheduler.batch(() => {
-      this.#settle(s, 'succeeded');
+      this.#settle(s, status);
       this.#releaseDependents(s);
     });
     this.#checkDone();
@@ -327,52 +262,14 @@ class WorkflowRun {
     s.attemptPeak = null;
     const fn = this.#opts.functions?.get(s.id);
     const handle = fn
-      ? this.#supervisor.start('function', { ...baseRequest(s, this.#config), fn }, this.#watch(s))
-      : this.#supervisor.start('process', processRequest(s, this.#config, this.#runId, this.#logFile(s)!), this.#watch(s));
+      ? this.#supervisor.start('function', { ...baseRequest(s, this.#config), fn }, this.#watches.of(s))
+      : this.#supervisor.start('process', processRequest(s, this.#config, this.#runId, this.#logFile(s)!), this.#watches.of(s));
     s.handle = handle;
     this.#running.add(s);
     this.#record.attemptStarted(s, handle);
     this.#emit({ type: 'task-start', t: now, id: s.id, agent: s.type, attempt: s.attempts, pid: handle.pid });
     if (this.#stopping === 'interrupted') handle.kill('cancelled');
     void handle.done.then((o) => this.#attemptEnded(s, o));
-  }
-
-  /** A task attempt under supervision: paused or killed and requeued under pressure, killed over its limit. */
-  #watch<R>(s: TaskState): WatchOptions<R> {
-    return {
-      id: s.id,
-      priority: s.priority,
-      reservationBytes: s.memoryBytes,
-      limitBytes: s.profile.limitBytes,
-      onPressure: 'pause',
-      onSample: (bytes) => {
-        s.lastRss = bytes;
-        s.peakRss = Math.max(s.peakRss ?? 0, bytes);
-        s.attemptPeak = Math.max(s.attemptPeak ?? 0, bytes);
-        this.#scheduler.observe(s, bytes);
-        // An agent above its type's estimate: tasks of that type not yet started now expect as much.
-        if (bytes > s.memoryBytes) this.#estimates.raise(s.type, bytes, this.#states.values());
-      },
-      onKill: (n) => this.#killed(s, n),
-    };
-  }
-
-  /** The supervisor is stopping an attempt: record the kill, alert, and at an emergency save the queue. */
-  #killed(s: TaskState, n: KillNotice): void {
-    const at = round(this.#now())!;
-    if (n.reason === 'limit') {
-      const message = `memory limit exceeded: ${formatBytes(n.bytes!)} > ${formatBytes(s.profile.limitBytes!)}`;
-      s.kills.push({ reason: 'limit', level: null, attempt: s.attempts, at_ms: at, rss_bytes: n.bytes, message });
-      this.#guildKills++;
-      this.#alerts.raise('warning', `${s.id}: ${message}; killed`, 'memory-limit', `memory-limit:${s.type}`);
-    } else if (n.reason === 'pressure') {
-      const rss = s.lastRss;
-      const message = `killed under memory pressure (${n.level}) at ${formatBytes(rss)}`;
-      s.kills.push({ reason: 'pressure', level: n.level, attempt: s.attempts, at_ms: at, rss_bytes: rss, message });
-      this.#guildKills++;
-      this.#record.saveQueueState(this.#now(), `${n.level}: killed ${s.id}`, this.#states.values(), this.#running);
-      this.#alerts.raise('critical', `memory ${n.level} (${Math.round(this.#governor.fraction * 100)}%): killed ${s.id} at ${formatBytes(rss)}; it will be requeued`, 'memory-pressure', `memory-kill:${s.id}`);
-    }
   }
 
   #logFile(s: TaskState): string | null {
@@ -430,7 +327,7 @@ class WorkflowRun {
       }, backoff);
     } else if (status === 'succeeded' && s.cache.fingerprint !== null) {
       s.phase = 'saving';
-      void this.#saveResult(s, o.durationMs);
+      void this.#cache.save(s, o.durationMs);
     } else {
       this.#settle(s, status);
       if (status === 'succeeded') {
@@ -485,19 +382,7 @@ class WorkflowRun {
 
   /** Every running tree and the machine were measured; the governor reads next. */
   #measured(m: Measurement): void {
-    const views: RunningTaskView[] = [];
-    let paused = 0;
-    for (const s of this.#running) {
-      if (s.handle?.paused) paused++;
-      views.push({ id: s.id, agent: s.type, pid: s.handle?.pid ?? null, rssBytes: s.lastRss, elapsedMs: m.now - s.attemptStartedAt, attempt: s.attempts });
-    }
-    this.#views = views;
-    this.#paused = paused;
-    this.#samples++;
-    if (m.totalBytes > this.#peakTotal) this.#peakTotal = m.totalBytes;
-    this.#guildRss = this.#probe.selfRss();
-    if (this.#guildRss > this.#guildPeak) this.#guildPeak = this.#guildRss;
-    this.#available = m.memory.availableBytes;
+    this.#gauges.measured(m, this.#running);
     this.#scheduler.setSystemAvailable(m.memory.availableBytes);
     this.#scheduler.setLendBuffer(m.memory.usedBytes / m.memory.limitBytes < this.#config.governor.thresholds.moderate);
   }
@@ -505,28 +390,19 @@ class WorkflowRun {
   /** After the governor responded: settled rows to the store, the sample event, admissions. */
   #sampled(m: Measurement): void {
     this.#record.flush();
-    this.#emit({
-      type: 'sample',
-      t: m.now,
-      totalRssBytes: m.totalBytes,
-      reservedBytes: this.#scheduler.accountedBytes,
-      budgetBytes: this.#config.budgetBytes,
-      availableBytes: this.#available,
-      queued: this.#scheduler.queued,
-      running: this.#views,
-      done: this.#done,
-      total: this.#states.size,
-      blocked: this.#scheduler.blocked,
-      level: this.#governor.level,
-      paused: this.#paused,
-      usedBytes: m.memory.usedBytes,
-      limitBytes: m.memory.limitBytes,
-      cpu: this.#probe.cpuUsage(),
-      guildRssBytes: this.#guildRss,
-      guildHealth: this.#self.read(),
-      denied: { ...this.#scheduler.stats.denied },
-      cacheRequests: this.#cache.layered?.requests() ?? [],
-    });
+    this.#emit(
+      this.#gauges.event(m, {
+        reservedBytes: this.#scheduler.accountedBytes,
+        budgetBytes: this.#config.budgetBytes,
+        queued: this.#scheduler.queued,
+        done: this.#done,
+        total: this.#states.size,
+        blocked: this.#scheduler.blocked,
+        level: this.#governor.level,
+        denied: { ...this.#scheduler.stats.denied },
+        cacheRequests: this.#cache.layered?.requests() ?? [],
+      }),
+    );
     if (!m.final) this.#scheduler.pump();
   }
 }
