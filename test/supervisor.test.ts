@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
-import { Supervisor, type Execution, type ExecOutcome, type KillNotice, type KillReason, type Supervised, type WatchOptions } from '../src/index.js';
+import { Supervisor, type Execution, type Measurement, type ExecOutcome, type KillNotice, type KillReason, type Supervised, type WatchOptions } from '../src/index.js';
 import { ProcReader } from '../src/system/proc-reader.js';
 import { LinuxProbe, type MemorySnapshot } from '../src/system/probe.js';
 import { parseProcStat, pidsInGroup } from '../src/system/process-tree.js';
@@ -270,5 +270,63 @@ describe('the supervisor alone', () => {
     await supervisor.close();
     steered.close();
     for (const pid of pipe.pids) assert.equal(groupAlive(pid), false, `${pid} reaped`);
+  });
+
+  it('measures an execution that is not local through its own memory(), and does to it only what it allows', async () => {
+    const steered = new SteeredProbe();
+    const paused: string[] = [];
+    const killed: [string, KillReason][] = [];
+    /** Runs "elsewhere": no pid, memory reported by the execution, may be killed but not paused. */
+    const remote = {
+      start(req: { taskId: string }): Execution {
+        let end!: (o: ExecOutcome) => void;
+        const done = new Promise<ExecOutcome>((r) => (end = r));
+        return Object.assign(
+          {
+            pid: null,
+            done,
+            kill: (reason: KillReason) => {
+              killed.push([req.taskId, reason]);
+              end({ exitCode: null, signal: null, killedBy: reason, error: reason, durationMs: 1 });
+            },
+            pause: () => (paused.push(req.taskId), true),
+            resume: () => undefined,
+          },
+          { canPause: false, canKill: true, memory: () => ({ bytes: 300 * MB, source: 'remote' as const, pids: [] }) },
+        );
+      },
+    };
+    const readings: Measurement[] = [];
+    const supervisor = new Supervisor({
+      probe: steered,
+      executors: { remote },
+      sampleIntervalMs: 20,
+      governance: {
+        options: { holdMs: 100, cooldownMs: 100 },
+        admission: { setCap: () => undefined, setAdmission: () => undefined, setCaching: () => undefined },
+        budgetBytes: 1024 * MB,
+        budgetShare: 0.75,
+      },
+      onMeasure: (m) => readings.push(m),
+    });
+    const a = supervisor.start('remote', { taskId: 'a' }, watch('a'));
+    await sleep(10);
+    const b = supervisor.start('remote', { taskId: 'b' }, watch('b', { priority: 'low' }));
+    await until('both measured', () => a.lastBytes !== null && b.lastBytes !== null);
+    assert.equal(b.lastSample!.source, 'remote');
+    assert.equal(b.lastBytes, 300 * MB, 'not shown as 0 bytes');
+    await until('a reading with both', () => readings.some((m) => m.totalBytes === 600 * MB));
+    const r = readings.find((m) => m.totalBytes === 600 * MB)!.reading!;
+    assert.deepEqual([r.reservedBytes, r.paidBytes, r.agentsBytes, r.overBytes], [200 * MB, 200 * MB, 600 * MB, 400 * MB]);
+
+    steered.fraction = 0.99;
+    const o = await b.done;
+    assert.equal(o.killedBy, 'pressure');
+    assert.deepEqual(killed, [['b', 'pressure']]);
+    assert.deepEqual(paused, [], 'never paused: it cannot be');
+    assert.equal(supervisor.get('a'), a, 'the oldest keeps running');
+    await supervisor.close();
+    assert.deepEqual(killed, [['b', 'pressure'], ['a', 'cancelled']]);
+    steered.close();
   });
 });

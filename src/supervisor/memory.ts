@@ -37,6 +37,11 @@ export function memoryOf(exec: Execution, probe: SystemProbe): MemorySample | nu
   return tree.pids.length === 0 ? null : { bytes: tree.rssBytes, source: 'tree-rss', pids: tree.pids };
 }
 
+/** Whether the execution can be measured at all: a local process tree, or one that reports its own memory. */
+export function measurable(exec: Execution): boolean {
+  return typeof (exec as Execution & Capable).memory === 'function' || exec.pid !== null;
+}
+
 /** Whether the execution may be paused (FALLBACK until `contain`: a local process can, a function cannot). */
 export function canPause(exec: Execution): boolean {
   return (exec as Execution & Capable).canPause ?? exec.pid !== null;

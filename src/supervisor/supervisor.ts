@@ -5,7 +5,7 @@ import type { PressureLevel } from '../governor/levels.js';
 import type { MemorySnapshot, SystemProbe } from '../system/probe.js';
 import { realClock, type Clock, type Timer } from './clock.js';
 import { withDefaultExecutors, type Executors, type RequestOf } from './executors.js';
-import { memoryOf } from './memory.js';
+import { measurable, memoryOf } from './memory.js';
 import { pressureReading, type ExecutionMemory, type PressureReading } from './pressure-reading.js';
 import { EARLY_SAMPLE_MS, nextInterval } from './sampling.js';
 import { Supervised, type StopReason } from './supervised.js';
@@ -265,7 +265,7 @@ export class Supervisor {
 
   /** One early look, so that an execution shorter than the sampling interval still gets a measured peak. */
   #earlyLook(h: Supervised<any>, exec: Execution): void {
-    if (exec.pid === null) return;
+    if (!measurable(exec)) return;
     this.#clock.setTimer(() => {
       if (this.#watched.get(h.id) === h && h.execution === exec) this.#measure(h);
     }, EARLY_SAMPLE_MS);
