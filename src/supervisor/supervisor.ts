@@ -1,11 +1,12 @@
 import { GuildError } from '../errors.js';
 import type { Execution, ExecOutcome } from '../executors/executor.js';
-import { Governor, type GovernedAgent, type GovernorOptions, type GovernorTarget, type PressureReading as LegacyReading } from '../governor/governor.js';
-import type { PressureLevel } from '../governor/levels.js';
+import type { GovernedAgent, Governor } from '../governor/governor.js';
+import { DEFAULT_THRESHOLDS, type PressureLevel } from '../governor/levels.js';
 import type { MemorySnapshot, SystemProbe } from '../system/probe.js';
 import { realClock, type Clock, type Timer } from './clock.js';
 import { withDefaultExecutors, type Executors, type RequestOf } from './executors.js';
 import { measurable, memoryOf } from './memory.js';
+import { governorFor, legacyReading, type SupervisorGovernance } from './governance.js';
 import { pressureReading, type ExecutionMemory, type PressureReading } from './pressure-reading.js';
 import { EARLY_SAMPLE_MS, nextInterval } from './sampling.js';
 import { Supervised, type StopReason } from './supervised.js';
@@ -15,21 +16,6 @@ import type { WatchOptions } from './watch.js';
 const MEMORY_KILL_GRACE_MS = 500;
 /** Above this share of its hard limit an execution is "near" it: sampling goes fast. */
 const NEAR_LIMIT = 0.8;
-
-/** The governor a supervisor feeds, and the owner's side of its responses. */
-export interface SupervisorGovernance {
-  /** The governor's settings; the supervisor supplies `target` (the executions it watches) and `now` (its clock). */
-  options: Omit<GovernorOptions, 'target' | 'now'>;
-  /** What the owner does with the responses that are not about a running execution. */
-  admission: Pick<GovernorTarget, 'setCap' | 'setAdmission' | 'setCaching'>;
-  /** The agents' budget, bytes. */
-  budgetBytes: number;
-  /**
-   * Where the budget sits in the governor's agents' view (the legacy reading).
-   * INTEGRATION (`governor`): gone once observe() takes the new PressureReading.
-   */
-  budgetShare: number;
-}
 
 /** One sampling instant, handed to the owner. */
 export interface Measurement {
@@ -108,18 +94,11 @@ export class Supervisor {
     this.#gov = options.governance ?? null;
     const g = this.#gov;
     this.#governor = g
-      ? new Governor({
-          ...g.options,
-          now: () => this.#clock.now(),
-          target: {
-            agents: () => this.#agents(),
-            setCap: (cap) => g.admission.setCap(cap),
-            setAdmission: (rule) => g.admission.setAdmission(rule),
-            setCaching: (mode) => g.admission.setCaching(mode),
-            pause: (id) => void this.pause(id),
-            resume: (id) => this.resume(id),
-            kill: (id, level) => this.#pressureKill(id, level),
-          },
+      ? governorFor(g, this.#clock, {
+          agents: () => this.#agents(),
+          pause: (id) => void this.pause(id),
+          resume: (id) => this.resume(id),
+          kill: (id, level) => this.#pressureKill(id, level),
         })
       : null;
   }
@@ -251,7 +230,8 @@ export class Supervisor {
       waiting: this.#waiting(),
       pressured: g !== null && g.level !== 'optimal',
       projected: g?.projected ?? 0,
-      moderate: this.#gov?.options.thresholds?.moderate ?? Infinity,
+      // Without a governor nothing is "near" a pressure line: only limits and idleness matter.
+      moderate: this.#gov ? (this.#gov.options.thresholds ?? DEFAULT_THRESHOLDS).moderate : Infinity,
       nearLimit: this.#nearLimit,
       intervalMs: this.#intervalMs,
     });
@@ -338,12 +318,4 @@ export class Supervisor {
   }
 }
 
-/**
- * The reading the governor of this branch accepts, from the new one.
- * INTEGRATION (`governor`): delete; `observe(reading)` takes PressureReading itself.
- */
-function legacyReading(r: PressureReading, budgetShare: number): LegacyReading {
-  return { system: r.usedBytes / r.limitBytes, budget: (r.agentsBytes / r.budgetBytes) * budgetShare, psiFullAvg10: r.psiFullAvg10 };
-}
-
-export type { StopReason };
+export type { StopReason, SupervisorGovernance };
