@@ -19,18 +19,12 @@ export class Supervised<R = unknown> {
   readonly done: Promise<ExecOutcome>;
   /** Admission's reservation; the owner may change it (an estimate learned later). */
   reservationBytes: number;
-  /** Last and highest measured memory of the current execution; null until measured. */
-  lastBytes: number | null = null;
-  peakBytes: number | null = null;
-  lastSample: MemorySample | null = null;
-  /** Replacements started so far (policy `recycle`). */
-  restarts = 0;
-  /** Clock time the current execution started. */
-  startedAt: number;
-  /** Why the supervisor stopped the current execution; null while it runs on its own. */
-  stoppedFor: StopReason | null = null;
-  /** Pids seen in samples of the current execution (the probe forgets them at its end). */
-  readonly pids = new Set<number>();
+  #lastSample: MemorySample | null = null;
+  #peakBytes: number | null = null;
+  #restarts = 0;
+  #startedAt: number;
+  #stoppedFor: StopReason | null = null;
+  readonly #pids = new Set<number>();
   #exec: Execution;
   readonly #clock: Clock;
   #pausedAt: number | null = null;
@@ -44,11 +38,45 @@ export class Supervised<R = unknown> {
     this.reservationBytes = watch.reservationBytes;
     this.#exec = exec;
     this.#clock = clock;
-    this.startedAt = clock.now();
+    this.#startedAt = clock.now();
     let settle!: (o: ExecOutcome) => void;
     this.done = new Promise((r) => (settle = r));
     this.settle = settle;
-    if (exec.pid !== null) this.pids.add(exec.pid);
+    if (exec.pid !== null) this.#pids.add(exec.pid);
+  }
+
+  /** Last measurement of the current execution; null until measured. */
+  get lastSample(): MemorySample | null {
+    return this.#lastSample;
+  }
+
+  /** Last and highest measured memory of the current execution, bytes; null until measured. */
+  get lastBytes(): number | null {
+    return this.#lastSample?.bytes ?? null;
+  }
+
+  get peakBytes(): number | null {
+    return this.#peakBytes;
+  }
+
+  /** Replacements started so far (policy `recycle`). */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Clock time the current execution started (the governor's age). */
+  get startedAt(): number {
+    return this.#startedAt;
+  }
+
+  /** Why the supervisor stopped the current execution; null while it runs on its own. */
+  get stoppedFor(): StopReason | null {
+    return this.#stoppedFor;
+  }
+
+  /** Pids seen in samples of the current execution (the probe forgets them at its end). */
+  get pids(): ReadonlySet<number> {
+    return this.#pids;
   }
 
   get execution(): Execution {
@@ -79,9 +107,13 @@ export class Supervised<R = unknown> {
     return canKill(this.#exec);
   }
 
-  /** Stops the whole tree for now; false when it cannot be (a function, already stopping, gone). */
+  /**
+   * Stops the whole tree for now, at the owner's word (the governor's pauses go through
+   * `Supervisor.pause`, which also asks the policy); false when it cannot be (a function,
+   * already stopping, gone).
+   */
   pause(): boolean {
-    if (this.paused || this.stoppedFor !== null || !canPause(this.#exec) || !this.#exec.pause()) return false;
+    if (this.paused || this.#stoppedFor !== null || !canPause(this.#exec) || !this.#exec.pause()) return false;
     this.#pausedAt = this.#clock.now();
     return true;
   }
@@ -95,8 +127,8 @@ export class Supervised<R = unknown> {
 
   /** TERM, then KILL after `graceMs`; the first reason sticks. */
   kill(reason: StopReason, graceMs?: number): void {
-    if (this.stoppedFor !== null) return;
-    this.stoppedFor = reason;
+    if (this.#stoppedFor !== null) return;
+    this.#stoppedFor = reason;
     // INTEGRATION (`contain`): KillReason gains 'recycle'; drop the cast.
     this.#exec.kill(reason as KillReason, graceMs);
   }
@@ -109,22 +141,20 @@ export class Supervised<R = unknown> {
   /** @internal A replacement took over (policy `recycle`). */
   replace(exec: Execution): void {
     this.#exec = exec;
-    this.restarts++;
-    this.startedAt = this.#clock.now();
-    this.stoppedFor = null;
-    this.lastBytes = null;
-    this.peakBytes = null;
-    this.lastSample = null;
-    this.pids.clear();
-    if (exec.pid !== null) this.pids.add(exec.pid);
+    this.#restarts++;
+    this.#startedAt = this.#clock.now();
+    this.#stoppedFor = null;
+    this.#peakBytes = null;
+    this.#lastSample = null;
+    this.#pids.clear();
+    if (exec.pid !== null) this.#pids.add(exec.pid);
   }
 
-  /** Records a measurement. */
+  /** @internal Records a measurement. */
   record(sample: MemorySample): void {
-    this.lastSample = sample;
-    this.lastBytes = sample.bytes;
-    this.peakBytes = Math.max(this.peakBytes ?? 0, sample.bytes);
-    for (const p of sample.pids) this.pids.add(p);
+    this.#lastSample = sample;
+    this.#peakBytes = Math.max(this.#peakBytes ?? 0, sample.bytes);
+    for (const p of sample.pids) this.#pids.add(p);
   }
 
   #closePause(): void {

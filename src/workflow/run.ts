@@ -87,11 +87,7 @@ class WorkflowRun {
       alert: (...a) => this.#alerts.raise(...a),
       loop: {
         enqueue: (s) => this.#enqueue(s),
-        served: (s, storedMs) => {
-          const { startedMs: t0, endedMs: now } = s as { startedMs: number; endedMs: number };
-          this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, killedBy: null, savedMs: storedMs });
-          this.#doneWithout(s, 'cached');
-        },
+        served: (s, storedMs) => this.#served(s, storedMs),
         stored: (s) => this.#doneWithout(s, 'succeeded'),
       },
     });
@@ -218,6 +214,14 @@ class WorkflowRun {
   /** A task whose dependencies are done: memoization serves it or hands it back to be queued. */
   #ready(s: TaskState): void {
     this.#cache.ready(s, this.#stopping !== null);
+  }
+
+  /** A cache hit was restored: it ends as `cached`, saying how long the stored run took. */
+  #served(s: TaskState, storedMs: number): void {
+    const t0 = s.startedMs!;
+    const now = s.endedMs!;
+    this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, killedBy: null, savedMs: storedMs });
+    this.#doneWithout(s, 'cached');
   }
 
   /** Done without running (a cache hit), or done after its result was stored: dependents may start. */
