@@ -2,23 +2,24 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.js';
 import type { ExecOutcome } from '../executors/executor.js';
-import { Scheduler } from '../scheduler/scheduler.js';
 import { clockFromNow, realClock, type Clock } from '../supervisor/clock.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Measurement, Supervisor } from '../supervisor/supervisor.js';
 import type { SystemProbe } from '../system/probe.js';
 import { SelfMonitor } from '../telemetry/self-monitor.js';
+import { attemptStatus, retryBackoffMs, taskEndEvent } from './attempt-outcome.js';
 import { baseRequest, processRequest } from './attempt-request.js';
-import { TaskEstimates } from './estimates.js';
 import { newRunId, type ExecuteOptions } from './execute-options.js';
 import type { RunEvent } from './events.js';
 import type { RunReport, TaskStatus } from './report.js';
-import { RunAlerts } from './run-alerts.js';
-import { RunGauges } from './run-gauges.js';
-import { RunRecord } from './run-record.js';
-import { runSupervisor } from './run-supervision.js';
+import type { TaskEstimates } from './estimates.js';
+import type { RunAlerts } from './run-alerts.js';
+import type { RunGauges } from './run-gauges.js';
+import { runParts } from './run-parts.js';
+import type { RunRecord } from './run-record.js';
 import { runReport } from './run-report.js';
-import { TaskCache } from './task-cache.js';
-import { TaskWatches } from './task-watch.js';
+import type { TaskCache } from './task-cache.js';
+import type { TaskWatches } from './task-watch.js';
 import { newTaskState, type TaskState } from './task-state.js';
 
 export { newRunId, type ExecuteOptions, type RunExecutors } from './execute-options.js';
@@ -72,56 +73,30 @@ class WorkflowRun {
     this.#clock = clockFromNow(options.clock ?? realClock);
     const needsLogs = config.tasks.some((t) => !options.functions?.has(t.id));
     this.#logDir = needsLogs ? join(config.dir, '.guild', 'runs', this.#runId) : null;
-    this.#alerts = new RunAlerts(this.#emit, () => this.#now());
-    this.#gauges = new RunGauges(options.probe, this.#self);
-    // The store opens first: learned profiles decide the estimates.
-    this.#record = RunRecord.open(config, this.#runId, options.store !== false);
-    this.#estimates = new TaskEstimates(config, this.#record.learned());
-    this.#cache = new TaskCache({
+    ({
+      alerts: this.#alerts,
+      gauges: this.#gauges,
+      record: this.#record,
+      estimates: this.#estimates,
+      cache: this.#cache,
+      scheduler: this.#scheduler,
+      supervisor: this.#supervisor,
+      watches: this.#watches,
+    } = runParts(
       config,
-      given: options.cache,
-      isFunction: (id) => options.functions?.has(id) ?? false,
-      states: this.#states,
-      logFile: (s) => this.#logFile(s),
-      now: () => this.#now(),
-      alert: (...a) => this.#alerts.raise(...a),
-      loop: {
+      options,
+      { runId: this.#runId, clock: this.#clock, emit: this.#emit, self: this.#self, states: this.#states, running: this.#running },
+      {
+        now: () => this.#now(),
+        logFile: (s) => this.#logFile(s),
         enqueue: (s) => this.#enqueue(s),
         served: (s, storedMs) => this.#served(s, storedMs),
         stored: (s) => this.#doneWithout(s, 'succeeded'),
+        startAttempt: (s) => this.#startAttempt(s),
+        measured: (m) => this.#measured(m),
+        sampled: (m) => this.#sampled(m),
       },
-    });
-    this.#scheduler = new Scheduler<TaskState>({
-      budgetBytes: config.budgetBytes,
-      cpuCap: config.cpuCap,
-      maxParallel: config.maxParallel,
-      headroom: config.headroom,
-      agingMs: config.agingMs,
-      starvationLimitMs: config.starvationLimitMs,
-      concurrency: (type) => config.agents[type]?.concurrency ?? null,
-      now: () => this.#now(),
-      start: (s) => this.#startAttempt(s),
-      pools: config.pools,
-      cacheBytes: () => this.#cache.layered?.bytes() ?? 0,
-      reclaim: () => this.#cache.layered?.reclaim(),
-    });
-    this.#supervisor = runSupervisor(config, options, this.#clock, {
-      scheduler: this.#scheduler,
-      cache: this.#cache,
-      alerts: this.#alerts,
-      measured: (m) => this.#measured(m),
-      sampled: (m) => this.#sampled(m),
-    });
-    this.#watches = new TaskWatches({
-      scheduler: this.#scheduler,
-      estimates: this.#estimates,
-      states: this.#states,
-      running: this.#running,
-      alerts: this.#alerts,
-      record: this.#record,
-      fraction: () => this.#governor.fraction,
-      now: () => this.#now(),
-    });
+    ));
   }
 
   get #governor() {
@@ -298,37 +273,18 @@ class WorkflowRun {
     s.error = o.error;
     this.#scheduler.release(s);
 
-    let status: TaskStatus | 'retrying' | 'requeued';
-    if (o.error === null) status = 'succeeded';
-    else if (o.killedBy === 'cancelled' || this.#stopping === 'interrupted') status = 'cancelled';
-    else if (o.killedBy === 'pressure') status = this.#stopping ? 'cancelled' : this.#estimates.requeueAfterKill(s, this.#states.values());
-    else if (!this.#stopping && s.attempts - s.requeues <= s.spec.retries) status = 'retrying';
-    else status = 'failed';
+    const status = attemptStatus(s, o, this.#stopping, () => this.#estimates.requeueAfterKill(s, this.#states.values()));
     if (o.killedBy === 'limit') s.error = s.kills[s.kills.length - 1]?.message ?? o.error;
-    this.#emit({
-      type: 'task-end',
-      t: s.endedMs,
-      id: s.id,
-      agent: s.type,
-      attempt: s.attempts,
-      status,
-      exitCode: o.exitCode,
-      signal: o.signal,
-      durationMs: o.durationMs,
-      peakRssBytes: s.peakRss,
-      error: s.error,
-      killedBy: o.killedBy,
-    });
+    this.#emit(taskEndEvent(s, o, status));
 
     if (status === 'requeued') {
       this.#enqueue(s);
     } else if (status === 'retrying') {
       s.phase = 'retry-wait';
-      const backoff = Math.min(this.#config.retryBackoffMs * 2 ** (s.attempts - 1), 30_000);
       s.retryTimer = this.#clock.setTimer(() => {
         s.retryTimer = null;
         if (s.phase === 'retry-wait') this.#enqueue(s);
-      }, backoff);
+      }, retryBackoffMs(this.#config.retryBackoffMs, s.attempts));
     } else if (status === 'succeeded' && s.cache.fingerprint !== null) {
       s.phase = 'saving';
       void this.#cache.save(s, o.durationMs);
