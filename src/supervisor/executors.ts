@@ -1,11 +1,11 @@
-import type { Executor } from '../executors/executor.js';
+import type { Execution, Executor } from '../executors/executor.js';
 import { FunctionExecutor, type FunctionRequest } from '../executors/function-executor.js';
 import { ProcessExecutor, type ProcessRequest } from '../executors/process-executor.js';
 import type { SystemProbe } from '../system/probe.js';
 
 /** Something that starts executions from requests of type R (an `Executor`, or a test double). */
 export interface Starter<R> {
-  start(request: R): import('../executors/executor.js').Execution;
+  start(request: R): Execution;
 }
 
 /**

@@ -123,6 +123,7 @@ export class Supervisor {
     return this.#watched.values();
   }
 
+  /** The execution watched under `id`, if any. */
   get(id: string): Supervised<any> | undefined {
     return this.#watched.get(id);
   }
@@ -190,6 +191,7 @@ export class Supervisor {
     return h !== undefined && h.pausable && h.pause();
   }
 
+  /** Resumes a paused execution (a no-op when it is not paused). */
   resume(id: string): void {
     this.#watched.get(id)?.resume();
   }
