@@ -26,6 +26,8 @@ export type RequestOf<E extends Executors, K extends keyof E> = NonNullable<E[K]
 
 /** The given executors, with Guild's own filled in where missing. */
 export function withDefaultExecutors(given: Executors | undefined, probe: SystemProbe): Executors {
-  void probe; // INTEGRATION (`contain`): `new ProcessExecutor({ probe })` — tree RSS comes from the probe when not contained.
+  // INTEGRATION (`contain`): `new ProcessExecutor({ probe, containment: systemCgroupControl() })`
+  // (system/cgroup-control.ts): a cgroup per task where Guild can make one, tree RSS from the probe elsewhere.
+  void probe;
   return { ...given, process: given?.process ?? new ProcessExecutor(), function: given?.function ?? new FunctionExecutor() };
 }

@@ -35,10 +35,11 @@ export function governorFor(g: SupervisorGovernance, clock: Clock, executions: P
 }
 
 /**
- * The reading the governor of this branch accepts, from the new one.
+ * The reading the governor of this branch accepts, from the new one: exactly what run.ts fed it
+ * before (the budget view from this instant's Σ of measured trees, `totalBytes`).
  * INTEGRATION (`governor`): delete; `observe(reading)` takes PressureReading itself.
  */
-export function legacyReading(r: PressureReading, budgetShare: number): LegacyReading {
-  return { system: r.usedBytes / r.limitBytes, budget: (r.agentsBytes / r.budgetBytes) * budgetShare, psiFullAvg10: r.psiFullAvg10 };
+export function legacyReading(r: PressureReading, totalBytes: number, budgetShare: number): LegacyReading {
+  return { system: r.usedBytes / r.limitBytes, budget: (totalBytes / r.budgetBytes) * budgetShare, psiFullAvg10: r.psiFullAvg10 };
 }
 

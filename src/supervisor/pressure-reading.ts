@@ -1,7 +1,7 @@
-// INTEGRATION (part `governor`): this is a local copy of governor/reading.ts's
-// `pressureReading(...)` with the PressureReading shape of PLAN.md. When that part lands, delete
-// this file, import both from the governor, and feed `observe()` the reading itself (see
-// `legacyReading` in supervisor.ts).
+// INTEGRATION (part `governor`): a local copy of governor/reading.ts — the same signature and
+// PLAN.md's PressureReading shape. When that part lands, delete this file, import
+// `pressureReading` and `ExecutionMemory` from '../governor/reading.js' and `PressureReading`
+// from '../governor/governor.js', and feed `observe()` the reading itself (governance.ts).
 
 /** One memory reading for the governor (PLAN.md's shape). All bytes. */
 export interface PressureReading {
@@ -22,40 +22,41 @@ export interface PressureReading {
   psiFullAvg10: number | null;
 }
 
-/** What one running execution contributes. */
+/** One running execution as the reading needs it. */
 export interface ExecutionMemory {
-  /** The expected memory admission reserved for it. */
-  reservationBytes: number;
-  /** Its last measurement; null when never measured (it then counts as 0 measured). */
-  measuredBytes: number | null;
+  /** Measured memory now; null when not measured yet or not measurable (counts as 0). */
+  measured: number | null;
+  /** What admission reserved for it: the expected memory it was admitted with. */
+  reserved: number;
+  /** Its highest measurement so far: paid memory counts up to it (an exiting tree reads ~0 while the kernel still frees it). */
+  peak?: number | null;
 }
 
-/** Builds a reading from the machine's figures and every running execution's. Pure. */
-export function pressureReading(
-  machine: { usedBytes: number; limitBytes: number },
-  executions: Iterable<ExecutionMemory>,
-  budgetBytes: number,
-  psiFullAvg10: number | null,
-): PressureReading {
-  let reserved = 0;
-  let paid = 0;
-  let agents = 0;
-  let over = 0;
-  for (const e of executions) {
-    const measured = e.measuredBytes ?? 0;
-    reserved += e.reservationBytes;
-    paid += Math.min(measured, e.reservationBytes);
-    agents += measured;
-    over += Math.max(0, measured - e.reservationBytes);
+/** What one sampling instant saw. */
+export interface ReadingInput {
+  used: number;
+  limit: number;
+  budget: number;
+  psi: number | null;
+  agents: Iterable<ExecutionMemory>;
+}
+
+/**
+ * Builds the governor's reading from one sampling instant. Pure. Invariants: paid ≤ reserved;
+ * over follows the current measurement; agents = Σ measured.
+ */
+export function pressureReading(input: ReadingInput): PressureReading {
+  let reservedBytes = 0;
+  let paidBytes = 0;
+  let agentsBytes = 0;
+  let overBytes = 0;
+  for (const a of input.agents) {
+    const measured = Math.max(0, a.measured ?? 0);
+    const reserved = Math.max(0, a.reserved);
+    reservedBytes += reserved;
+    paidBytes += Math.min(Math.max(measured, a.peak ?? 0), reserved);
+    agentsBytes += measured;
+    overBytes += Math.max(0, measured - reserved);
   }
-  return {
-    usedBytes: machine.usedBytes,
-    limitBytes: machine.limitBytes,
-    reservedBytes: reserved,
-    paidBytes: paid,
-    agentsBytes: agents,
-    overBytes: over,
-    budgetBytes,
-    psiFullAvg10,
-  };
+  return { usedBytes: input.used, limitBytes: input.limit, reservedBytes, paidBytes, agentsBytes, overBytes, budgetBytes: input.budget, psiFullAvg10: input.psi };
 }

@@ -172,16 +172,16 @@ export class Supervisor {
     const memories = this.#memories;
     memories.length = 0;
     for (const h of this.#watched.values()) {
-      const bytes = this.#measure(h);
-      total += bytes;
-      memories.push({ reservationBytes: h.reservationBytes, measuredBytes: bytes });
+      total += this.#measure(h);
+      // Per execution: reservation = its expected memory; measured = its last sample.
+      memories.push({ measured: h.lastBytes, reserved: h.reservationBytes, peak: h.peakBytes });
     }
     const memory = this.#probe.memory();
     const g = this.#gov;
-    const reading = g && !final ? pressureReading(memory, memories, g.budgetBytes, this.#probe.psi()?.fullAvg10 ?? null) : null;
+    const reading = g && !final ? pressureReading({ used: memory.usedBytes, limit: memory.limitBytes, budget: g.budgetBytes, psi: this.#probe.psi()?.fullAvg10 ?? null, agents: memories }) : null;
     const m: Measurement = { now, final, totalBytes: total, memory, reading };
     this.#onMeasure?.(m);
-    if (reading && g) this.#governor!.observe(legacyReading(reading, g.budgetShare));
+    if (reading && g) this.#governor!.observe(legacyReading(reading, total, g.budgetShare));
     this.#onSampled?.(m);
   }
 

@@ -8,7 +8,11 @@ export function baseRequest(s: TaskState, config: ResolvedConfig): ExecRequest {
   return { taskId: s.id, attempt: s.attempts, timeoutMs: s.spec.timeoutMs, killGraceMs: config.killGraceMs };
 }
 
-/** An attempt of a shell task: its command in the workflow's folder, output to its log. */
+/**
+ * An attempt of a shell task: its command in the workflow's folder, output to its log.
+ * INTEGRATION (`contain`): ProcessRequest gains `runId` (GUILD_RUN_ID for leftovers) and
+ * `limitBytes` (the cgroup backstop): add `runId, limitBytes: s.profile.limitBytes` here.
+ */
 export function processRequest(s: TaskState, config: ResolvedConfig, runId: string, logFile: string): ProcessRequest {
   return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env: taskEnv(s, runId), logFile };
 }

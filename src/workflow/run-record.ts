@@ -13,8 +13,12 @@ const round = (v: number): number => Math.round(v * 10) / 10;
  * settled task (written in batches: each sampling tick and at the end), and queue snapshots at
  * emergencies. Without a store (`store: false`) every write is a no-op.
  *
- * The run's lease and lock (part `lease`) hook in here: `started` takes it, `attemptStarted`
- * records where each attempt runs, `finished` releases it.
+ * The run's lease and lock (part `lease`) hook in here. INTEGRATION (`lease`): executeWorkflow
+ * (run.ts) acquires the folder's lock before the run is built — `RunLease.acquire(...)`, which
+ * inserts the run's row — passes it through `runParts` to `RunRecord.open`, and releases it in a
+ * `finally`; then `started` skips `startRun` when a lease holds the row, `attemptStarted` calls
+ * `lease.recordAttempt(task.id, task.attempts, handle.execution.lease)`, and the lease's notes
+ * join the run-start warnings and the report's.
  */
 export class RunRecord {
   readonly #runId: string;
@@ -41,14 +45,14 @@ export class RunRecord {
     return this.#history ? learnedProfiles(this.#history.db) : new Map();
   }
 
-  /** The run begins. Hook for the lease (part `lease`): take the run lock / lease here. */
+  /** The run begins: its row (with a lease, the lease inserted it already). */
   started(config: ResolvedConfig, startedAt: number): void {
     this.#history?.startRun({ id: this.#runId, workflow: config.file, name: config.name, started_at: startedAt, budget_bytes: config.budgetBytes });
   }
 
   /**
-   * An attempt started under supervision. Hook for the lease (part `lease`): record the
-   * attempt's `handle.execution.lease` (cgroup, or leader pid and start time) here.
+   * An attempt started under supervision: the lease records where it runs
+   * (`handle.execution.lease`: its cgroups, or its leader's pid and start time).
    */
   attemptStarted(task: TaskState, handle: Supervised<unknown>): void {
     void task;
@@ -94,7 +98,7 @@ export class RunRecord {
     this.#history.saveQueueState(this.#runId, round(atMs), reason, JSON.stringify(state));
   }
 
-  /** The run ended: its row gets the status and the report. Hook for the lease: release it here. */
+  /** The run ended: its row gets the status and the report (the lease is released after, by executeWorkflow). */
   finished(report: RunReport, endedAt: number): void {
     this.flush();
     this.#history?.finishRun({
