@@ -6,7 +6,7 @@ import { clockFromNow, realClock, type Clock } from '../supervisor/clock.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Measurement, Supervisor } from '../supervisor/supervisor.js';
 import type { SystemProbe } from '../system/probe.js';
-import { SelfMonitor } from '../telemetry/self-monitor.js';
+import { SelfMonitor, type SelfHealth } from '../telemetry/self-monitor.js';
 import { attemptStatus, retryBackoffMs, taskEndEvent } from './attempt-outcome.js';
 import { baseRequest, processRequest } from './attempt-request.js';
 import { newRunId, type ExecuteOptions } from './execute-options.js';
@@ -129,7 +129,7 @@ class WorkflowRun {
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#oomAtStart = this.#probe.memory().oomKills;
     this.#self.start();
-    let health;
+    let health: SelfHealth;
     try {
       this.#supervisor.startSampling();
       if (signal?.aborted) onAbort();
