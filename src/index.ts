@@ -9,6 +9,16 @@ export type { ResolvedConfig, AgentProfile, TaskSpec, BudgetSource } from './con
 export { PRIORITIES, type Priority } from './config/schema.js';
 export { Scheduler, type SchedulerJob, type SchedulerOptions, type SchedulerStats } from './scheduler/scheduler.js';
 export type { TaskContext, TaskFunction } from './executors/function-executor.js';
+// The supervisor: any owner's executions started, measured, limited, governed and reaped; the injected clock.
+export { Supervisor, type SupervisorOptions, type SupervisorGovernance, type Measurement } from './supervisor/supervisor.js';
+export type { Supervised, StopReason } from './supervisor/supervised.js';
+export type { WatchOptions, PressurePolicy, KillNotice } from './supervisor/watch.js';
+export type { Executors, Starter } from './supervisor/executors.js';
+export { realClock, type Clock, type Timer } from './supervisor/clock.js';
+export type { RunExecutors } from './workflow/execute-options.js';
+export type { Executor, Execution, ExecOutcome, ExecRequest, KillReason } from './executors/executor.js';
+export type { ProcessRequest } from './executors/process-executor.js';
+export type { FunctionRequest } from './executors/function-executor.js';
 export { createSystemProbe, type SystemProbe, type MemorySnapshot, type MemorySource, type CpuInfo, type PsiSnapshot } from './system/probe.js';
 export type { TreeSample } from './system/process-tree.js';
 export { GuildError, ConfigError, ConfigErrors, UsageError, type GuildErrorCode, type SourceLocation } from './errors.js';

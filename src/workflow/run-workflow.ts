@@ -6,6 +6,8 @@ import type { LayeredCache } from '../cache/layered-cache.js';
 import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
 import { executeWorkflow } from './run.js';
+import type { RunExecutors } from './execute-options.js';
+import type { Clock } from '../supervisor/clock.js';
 import { RunTelemetry } from '../telemetry/run-telemetry.js';
 
 // loadConfig and WorkflowDefinition live in config/load-config.ts (the cache commands use them,
@@ -39,6 +41,10 @@ export interface RunWorkflowOptions {
    * serve a dashboard from it) is fed and finished, not closed. @default on, per the workflow's `telemetry.enabled`
    */
   telemetry?: boolean | RunTelemetry;
+  /** What starts attempts, by kind (a remote executor, a test's fake). @default Guild's process and function executors */
+  executors?: RunExecutors;
+  /** Time for sampling, retry backoff and every time the run reports (a test's fake clock). @default the real clock */
+  clock?: Clock;
 }
 
 /**
@@ -82,6 +88,8 @@ export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkf
       ...(onEvent ? { onEvent } : {}),
       ...(options.store !== undefined ? { store: options.store } : {}),
       ...(options.cache ? { cache: options.cache } : {}),
+      ...(options.executors ? { executors: options.executors } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     return telemetry ? await telemetry.finish(report) : report;
   } finally {

@@ -1,0 +1,26 @@
+import type { ResolvedConfig } from '../config/resolve.js';
+import type { ExecRequest } from '../executors/executor.js';
+import type { ProcessRequest } from '../executors/process-executor.js';
+import type { TaskState } from './task-state.js';
+
+/** What every attempt of a task asks for, whatever runs it. */
+export function baseRequest(s: TaskState, config: ResolvedConfig): ExecRequest {
+  return { taskId: s.id, attempt: s.attempts, timeoutMs: s.spec.timeoutMs, killGraceMs: config.killGraceMs };
+}
+
+/**
+ * An attempt of a shell task: its command in the workflow's folder, output to its log.
+ * INTEGRATION (`contain`): ProcessRequest gains `runId` (GUILD_RUN_ID for leftovers) and
+ * `limitBytes` (the cgroup backstop): add `runId, limitBytes: s.profile.limitBytes` here.
+ */
+export function processRequest(s: TaskState, config: ResolvedConfig, runId: string, logFile: string): ProcessRequest {
+  return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env: taskEnv(s, runId), logFile };
+}
+
+/** The child's whole environment: Guild's, the task's own, and who it is. */
+export function taskEnv(s: TaskState, runId: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...s.spec.env, GUILD_RUN_ID: runId, GUILD_TASK_ID: s.id, GUILD_ATTEMPT: String(s.attempts) };
+  // node_heap: V8 collects before the agent's hard limit is reached, instead of growing into it.
+  if (s.profile.nodeHeapMb !== null) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --max-old-space-size=${s.profile.nodeHeapMb}`.trim();
+  return env;
+}

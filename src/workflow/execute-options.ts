@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import type { LayeredCache } from '../cache/layered-cache.js';
+import type { Executor } from '../executors/executor.js';
+import type { FunctionRequest, TaskFunction } from '../executors/function-executor.js';
+import type { ProcessRequest } from '../executors/process-executor.js';
+import type { Clock } from '../supervisor/clock.js';
+import type { SystemProbe } from '../system/probe.js';
+import type { RunEvent } from './events.js';
+
+/**
+ * The executors a run starts attempts through. Each defaults to Guild's own. (A type, not an
+ * interface: it must fit the supervisor's executors-by-kind map.)
+ */
+export type RunExecutors = {
+  /** Shell tasks. @default a ProcessExecutor (process groups, tree RSS) */
+  process?: Executor<ProcessRequest>;
+  /** In-process functions (library use). @default a FunctionExecutor */
+  function?: Executor<FunctionRequest>;
+};
+
+/** Options of one run, beyond what the resolved config says. */
+export interface ExecuteOptions {
+  /** The probe that measures memory and process trees. */
+  probe: SystemProbe;
+  /** Aborting stops the run: queued tasks are cancelled, running trees are killed and reaped. */
+  signal?: AbortSignal;
+  /** Every event of the run, synchronously, in order. Keep it cheap. */
+  onEvent?: (event: RunEvent) => void;
+  /** Record the run in `<workflow dir>/.guild/guild.db`. @default true */
+  store?: boolean;
+  /** In-process functions for tasks, by id (library use); such tasks ignore `run`. */
+  functions?: ReadonlyMap<string, TaskFunction>;
+  /** @default a time-sortable id */
+  runId?: string;
+  /**
+   * The cache task results are memoized in; the governor also tells it to shrink, evict or stop
+   * caching as pressure rises (it is the run's `MemoryConsumer`). @default the workflow's own (memory, its SQLite store,
+   * Redis when configured), opened for the run and closed after it; none when `store` is false.
+   */
+  cache?: LayeredCache;
+  /** What starts attempts (a remote executor plugs in here). @default Guild's process and function executors */
+  executors?: RunExecutors;
+  /** Time for sampling, retry backoff and every time the run reports. @default realClock */
+  clock?: Clock;
+}
+
+/** A time-sortable run id: `20261122-041700-3fa2`. */
+export function newRunId(date = new Date()): string {
+  const iso = date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${iso}-${randomBytes(2).toString('hex')}`;
+}

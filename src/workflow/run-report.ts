@@ -1,0 +1,137 @@
+import type { ResolvedConfig } from '../config/resolve.js';
+import type { Governor } from '../governor/governor.js';
+import type { PressureLevel } from '../governor/levels.js';
+import type { SchedulerStats } from '../scheduler/scheduler.js';
+import type { MemorySnapshot } from '../system/probe.js';
+import type { SelfHealth } from '../telemetry/self-monitor.js';
+import type { TaskEstimates } from './estimates.js';
+import { poolReport } from './pool-report.js';
+import { lowerBound, type Alert, type CacheReport, type ResponseRecord, type RunReport, type TaskReport, type TaskStatus } from './report.js';
+import type { TaskCache } from './task-cache.js';
+import type { TaskState } from './task-state.js';
+
+/** Rounds to 0.1 ms, as every time in the report is. */
+export const round = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
+
+/** What the run measured and counted, besides its tasks: the inputs of its report. */
+export interface RunTotals {
+  runId: string;
+  interrupted: boolean;
+  makespanMs: number;
+  /** The machine at the end. */
+  memory: MemorySnapshot;
+  oomAtStart: number | null;
+  peakTotal: number;
+  guildPeak: number;
+  health: SelfHealth;
+  samples: number;
+  guildKills: number;
+  scheduler: SchedulerStats;
+  governor: Governor;
+  responses: ResponseRecord[];
+  alerts: Alert[];
+  logDir: string | null;
+  logFile: (s: TaskState) => string | null;
+}
+
+/** Task memoization over the run. */
+export function cacheReport(config: ResolvedConfig, states: Iterable<TaskState>, cache: TaskCache): CacheReport {
+  let hits = 0;
+  let misses = 0;
+  let savedMs = 0;
+  let notCacheable = 0;
+  for (const { cache: c } of states) {
+    if (c.status === 'hit') {
+      hits++;
+      savedMs += c.saved_ms;
+    } else if (c.status === 'miss') misses++;
+    else if (c.reason !== null) notCacheable++;
+  }
+  return {
+    enabled: cache.enabled,
+    disabled_by: cache.disabledBy(),
+    hits,
+    misses,
+    hit_rate: hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000,
+    saved_ms: round(savedMs)!,
+    not_cacheable: notCacheable,
+    tiers: cache.layered?.tiers.map((t) => t.name) ?? [],
+    context: config.cache.context.preset,
+  };
+}
+
+/** The run's report (the `--json` contract: every field as documented in report.ts). */
+export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, TaskState>, t: RunTotals, estimates: TaskEstimates, cache: TaskCache): RunReport {
+  const tasks: TaskReport[] = [];
+  const counts: Record<TaskStatus, number> = { succeeded: 0, cached: 0, failed: 0, skipped: 0, cancelled: 0 };
+  for (const s of states.values()) {
+    const status = s.phase as TaskStatus;
+    counts[status]++;
+    tasks.push({
+      id: s.id,
+      agent: s.type,
+      priority: s.priority,
+      status,
+      exit_code: s.exitCode,
+      signal: s.signal,
+      started_ms: round(s.startedMs),
+      ended_ms: round(s.endedMs),
+      duration_ms: round(s.busyMs)!,
+      peak_rss_bytes: s.peakRss,
+      attempts: s.attempts,
+      error: s.error,
+      log_file: s.attempts > 0 || s.cache.status === 'hit' ? t.logFile(s) : null,
+      memory_estimate_bytes: s.memoryBytes,
+      paused_ms: round(s.pausedMs)!,
+      kills: s.kills,
+      cache: s.cache,
+    });
+  }
+  const lb = lowerBound(
+    [...states.values()].map((s) => ({ id: s.id, needs: s.spec.needs, durationMs: s.busyMs, peakRssBytes: s.peakRss, cpu: s.cpu })),
+    config.budgetBytes,
+    config.cores,
+  );
+  const mem = t.memory;
+  const g = t.governor;
+  return {
+    ok: counts.succeeded + counts.cached === tasks.length,
+    run_id: t.runId,
+    workflow: config.file,
+    interrupted: t.interrupted,
+    makespan_ms: round(t.makespanMs)!,
+    lower_bound_ms: round(Math.max(lb.chain_ms, lb.memory_ms, lb.cpu_ms))!,
+    lower_bound: { chain_ms: round(lb.chain_ms)!, memory_ms: round(lb.memory_ms)!, cpu_ms: round(lb.cpu_ms)! },
+    budget_bytes: config.budgetBytes,
+    budget_source: config.budgetSource,
+    effective_limit_bytes: config.effectiveLimitBytes,
+    memory_source: mem.source,
+    peak_rss_bytes: t.peakTotal,
+    guild_peak_rss_bytes: t.guildPeak,
+    guild_health: { rss_peak_bytes: t.guildPeak, ...t.health },
+    cores: config.cores,
+    cpu_cap: config.cpuCap,
+    max_parallel: config.maxParallel,
+    sample_interval_ms: config.sampleIntervalMs,
+    samples: t.samples,
+    admissions: { admitted: t.scheduler.admitted, backfilled: t.scheduler.backfilled, denied: { ...t.scheduler.denied } },
+    pools: poolReport(config.pools, config.budgetBytes, t.scheduler.peakReserved),
+    counts,
+    pressure: { highest: g.highest, time_ms: Object.fromEntries(Object.entries(g.timeAtMs).map(([k, v]) => [k, round(v)])) as Record<PressureLevel, number> },
+    guild_kills: t.guildKills,
+    oom_kills: mem.oomKills === null || t.oomAtStart === null ? null : mem.oomKills - t.oomAtStart,
+    responses: t.responses,
+    profiles: Object.fromEntries(
+      Object.values(config.agents).map((a) => {
+        const e = estimates.of(a);
+        return [a.name, { declared_bytes: a.memoryBytes, learned_p90_bytes: e.learned?.peakP90Bytes ?? null, samples: e.learned?.samples ?? 0, estimate_bytes: e.memoryBytes, source: e.source }];
+      }),
+    ),
+    cache: cacheReport(config, states.values(), cache),
+    alerts: t.alerts,
+    kpis: null,
+    warnings: [...config.warnings],
+    log_dir: t.logDir,
+    tasks,
+  };
+}

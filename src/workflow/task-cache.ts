@@ -1,0 +1,172 @@
+import type { ResolvedConfig } from '../config/resolve.js';
+import type { LayeredCache } from '../cache/layered-cache.js';
+import { TaskMemo, type MemoEntry } from '../cache/memo.js';
+import { openCache } from '../cache/open.js';
+import { GuildError } from '../errors.js';
+import type { Db } from '../store/db.js';
+import { CACHE_DISABLED_TEXT, type CacheDisabledBy, type RunReport } from './report.js';
+import { round } from './run-report.js';
+import type { TaskState } from './task-state.js';
+
+/** Raises a run alert (the run owns the list and the event). */
+export type RaiseAlert = (severity: 'warning' | 'critical', message: string, rule: 'cache', key: string) => void;
+
+/** What memoization hands back to the run loop. */
+export interface CacheLoop {
+  /** The task must run: queue it. */
+  enqueue(s: TaskState): void;
+  /** A hit was restored (`s.cache`, `startedMs`, `endedMs` are set): it is done as `cached`. */
+  served(s: TaskState, storedDurationMs: number): void;
+  /** A fresh result is stored: the task is done as `succeeded`, its dependents may start. */
+  stored(s: TaskState): void;
+}
+
+/** What a TaskCache needs from its run. */
+export interface TaskCacheContext {
+  config: ResolvedConfig;
+  /** The caller's cache; none: the workflow's own, opened here. */
+  given: LayeredCache | undefined;
+  isFunction: (id: string) => boolean;
+  states: ReadonlyMap<string, TaskState>;
+  logFile: (s: TaskState) => string | null;
+  now: () => number;
+  alert: RaiseAlert;
+  loop: CacheLoop;
+}
+
+/**
+ * Task memoization for one run: the cache it uses (the caller's, or the workflow's own opened
+ * and closed here), which tasks may be looked up, lookups with restore, and saves.
+ */
+export class TaskCache {
+  readonly #config: ResolvedConfig;
+  readonly #c: TaskCacheContext;
+  #cache: LayeredCache | null = null;
+  #owns = false;
+  #memo: TaskMemo | null = null;
+
+  constructor(context: TaskCacheContext) {
+    this.#c = context;
+    this.#config = context.config;
+  }
+
+  /** The layered cache in use (the governor's caching responses reach it); null without one. */
+  get layered(): LayeredCache | null {
+    return this.#cache;
+  }
+
+  /** Whether memoization is on for this run. */
+  get enabled(): boolean {
+    return this.#memo !== null;
+  }
+
+  /** The caller's cache, or the workflow's own when memoization is on and there is a store (`db`). */
+  async open(db: Db | null): Promise<void> {
+    const cfg = this.#config.cache;
+    if (!cfg.enabled) return;
+    if (this.#c.given) this.#cache = this.#c.given;
+    else if (db) {
+      try {
+        this.#cache = await openCache(cfg, this.#config.dir, { db });
+      } catch (e) {
+        if (!(e instanceof GuildError && e.code === 'CACHE')) throw e;
+        // The shared tier is down: memoize locally rather than refuse to run, and say so.
+        this.#c.alert('warning', `${e.message}; caching in memory and on disk only`, 'cache', 'cache:redis');
+        this.#cache = await openCache({ ...cfg, redisUrl: null }, this.#config.dir, { db });
+      }
+      this.#owns = true;
+    } else return;
+    this.#memo = new TaskMemo(this.#cache, this.#config.dir);
+  }
+
+  /** Closes a cache opened here, flushes the caller's; a failure becomes a warning of the report. */
+  async close(report: RunReport): Promise<void> {
+    if (!this.#cache) return;
+    try {
+      if (this.#owns) await this.#cache.close();
+      else await this.#cache.flush();
+    } catch (e) {
+      report.warnings.push(`the cache could not be written at the end of the run: ${(e as Error).message}`);
+    }
+  }
+
+  disabledBy(): CacheDisabledBy | null {
+    return this.#memo ? null : (this.#config.cache.disabledBy ?? 'no store');
+  }
+
+  /** Why a task will not be looked up in (or stored to) the cache; null when it will. */
+  uncacheable(s: TaskState): string | null {
+    if (!this.#memo) return `caching off (${CACHE_DISABLED_TEXT[this.disabledBy()!]})`;
+    if (!s.spec.cache) return 'cache: false';
+    if (this.#c.isFunction(s.id)) return 'an in-process function';
+    if (s.spec.inputs.length === 0) return 'no inputs declared';
+    for (const id of s.spec.needs) if (this.#c.states.get(id)!.cache.fingerprint === null) return `needs '${id}', which is not cached`;
+    return null;
+  }
+
+  /** A task whose dependencies are done: served from the cache when it can be, queued otherwise. */
+  ready(s: TaskState, stopping: boolean): void {
+    const reason = stopping ? null : this.uncacheable(s);
+    if (stopping || reason !== null) {
+      s.cache.reason = reason;
+      this.#c.loop.enqueue(s);
+      return;
+    }
+    s.phase = 'hashing';
+    void this.#serve(s);
+  }
+
+  async #serve(s: TaskState): Promise<void> {
+    const t0 = this.#c.now();
+    const entry = await this.#lookup(s, this.#c.logFile(s));
+    if (s.phase !== 'hashing') return; // cancelled while hashing
+    if (entry === undefined) {
+      if (s.cache.fingerprint !== null) s.cache.status = 'miss';
+      this.#c.loop.enqueue(s);
+      return;
+    }
+    const now = this.#c.now();
+    s.cache.status = 'hit';
+    s.cache.serve_ms = round(now - t0)!;
+    s.cache.saved_ms = round(Math.max(0, entry.durationMs - (now - t0)))!;
+    s.startedMs = t0;
+    s.endedMs = now;
+    this.#c.loop.served(s, entry.durationMs);
+  }
+
+  /**
+   * Fingerprints a task and looks it up; a hit is restored (outputs and log). Undefined on a miss
+   * or any failure (the reason is kept on the task). While it awaits, the task may be cancelled:
+   * it then stops at the next step, and the caller checks `s.phase` again.
+   */
+  async #lookup(s: TaskState, logFile: string | null): Promise<MemoEntry | undefined> {
+    const memo = this.#memo!;
+    try {
+      const needs = new Map(s.spec.needs.map((id) => [id, this.#c.states.get(id)!.cache.fingerprint!]));
+      const fp = await memo.fingerprint(s.spec, s.profile, needs);
+      s.cache.fingerprint = fp.key;
+      if (s.phase !== 'hashing') return undefined;
+      const entry = await memo.lookup(fp.key);
+      if (entry && s.phase === 'hashing') await memo.restore(entry, logFile);
+      return entry;
+    } catch (e) {
+      // Unreadable inputs or a failed restore: the task runs, and the summary says why.
+      s.cache.reason = `cache: ${(e as Error).message}`;
+      return undefined;
+    }
+  }
+
+  /**
+   * Stores a fresh result (outputs as the task left them) before its dependents may touch them;
+   * a failure is kept on the task and alerted. The task is done either way.
+   */
+  async save(s: TaskState, durationMs: number): Promise<void> {
+    try {
+      await this.#memo!.save(s.cache.fingerprint!, s.spec, this.#c.logFile(s), durationMs, s.peakRss);
+    } catch (e) {
+      s.cache.reason = `not stored: ${(e as Error).message}`;
+      this.#c.alert('warning', `${s.id}: result not cached: ${(e as Error).message}`, 'cache', 'cache:store');
+    }
+    this.#c.loop.stored(s);
+  }
+}
