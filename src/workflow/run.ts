@@ -8,6 +8,8 @@ import { ProcessExecutor } from '../executors/process-executor.js';
 import { Scheduler, type SchedulerJob } from '../scheduler/scheduler.js';
 import { openDatabase, storeFile } from '../store/db.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
+import { RunLease, type RunLockHolder } from '../store/lease.js';
+import { readStartTime } from '../system/process-identity.js';
 import { SelfMonitor, type SelfHealth } from '../telemetry/self-monitor.js';
 import { estimateFor, learnedProfiles, type Estimate, type LearnedProfile } from '../store/profiles.js';
 import type { SystemProbe } from '../system/probe.js';
@@ -37,6 +39,13 @@ export interface ExecuteOptions {
   functions?: ReadonlyMap<string, TaskFunction>;
   /** @default a time-sortable id */
   runId?: string;
+  /**
+   * While another live run holds the folder's run lock: wait for it to end (true) or reject with
+   * `RunLockedError`, code LOCKED (false). Only with `store`. @default true
+   */
+  wait?: boolean;
+  /** Called once when the run has to wait for the folder's run lock. */
+  onWait?: (holder: RunLockHolder) => void;
   /**
    * The cache task results are memoized in; the governor also tells it to shrink, evict or stop
    * caching as pressure rises (it is the run's `MemoryConsumer`). @default the workflow's own (memory, its SQLite store,
@@ -106,8 +115,23 @@ export function newRunId(date = new Date()): string {
  * finish; one sampler measures every running process tree at the configured interval, feeds the
  * scheduler and records peaks; results are written to the store as they arrive.
  */
-export function executeWorkflow(config: ResolvedConfig, options: ExecuteOptions): Promise<RunReport> {
-  return new WorkflowRun(config, options).run();
+export async function executeWorkflow(config: ResolvedConfig, options: ExecuteOptions): Promise<RunReport> {
+  const runId = options.runId ?? newRunId();
+  // The folder's run lock before anything else: a run that waits for another neither counts the
+  // wait as its own time nor reads learned profiles the other is still writing.
+  const lease =
+    options.store === false
+      ? null
+      : await RunLease.acquire(storeFile(config.dir), { id: runId, workflow: config.file, name: config.name, budget_bytes: config.budgetBytes }, {
+          ...(options.wait !== undefined ? { wait: options.wait } : {}),
+          ...(options.onWait ? { onWait: options.onWait } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+  try {
+    return await new WorkflowRun(config, { ...options, runId }, lease).run();
+  } finally {
+    lease?.release();
+  }
 }
 
 class WorkflowRun {
@@ -150,8 +174,11 @@ class WorkflowRun {
   #memo: TaskMemo | null = null;
   /** Per agent type, the highest estimate raised to so far: a sample above it raises the rest. */
   readonly #raised = new Map<string, number>();
+  /** The folder's run lock; it inserted the run's row. Null without a store. */
+  readonly #lease: RunLease | null;
 
-  constructor(config: ResolvedConfig, options: ExecuteOptions) {
+  constructor(config: ResolvedConfig, options: ExecuteOptions, lease: RunLease | null = null) {
+    this.#lease = lease;
     this.#config = config;
     this.#opts = options;
     this.#probe = options.probe;
@@ -205,7 +232,7 @@ class WorkflowRun {
       this.#history = new RunHistory(db);
       this.#closeDb = () => db.close();
       this.#learned = learnedProfiles(db);
-      this.#history.startRun({
+      if (!this.#lease) this.#history.startRun({
         id: this.#runId,
         workflow: this.#config.file,
         name: this.#config.name,
@@ -222,7 +249,7 @@ class WorkflowRun {
       budgetBytes: this.#config.budgetBytes,
       logDir: this.#logDir,
       instructionsFile: this.#config.instructionsFile,
-      warnings: this.#config.warnings,
+      warnings: [...this.#config.warnings, ...(this.#lease?.notes ?? [])],
     });
 
     await this.#openCache();
@@ -461,6 +488,7 @@ class WorkflowRun {
           logFile: this.#logFile(s)!,
         });
     this.#running.add(s);
+    if (this.#lease && s.exec.pid !== null) this.#lease.recordAttempt(s.id, s.attempts, leaseOf(s.exec));
     // Waking from idle: the next sample must not wait the idle interval.
     if (this.#sampleTimer !== null && this.#sampleDelay > this.#config.sampleIntervalMs) {
       clearTimeout(this.#sampleTimer);
@@ -931,7 +959,7 @@ class WorkflowRun {
       cache: this.#cacheReport(),
       alerts: this.#alerts,
       kpis: null,
-      warnings: [...this.#config.warnings],
+      warnings: [...this.#config.warnings, ...(this.#lease?.notes ?? [])],
       log_dir: this.#logDir,
       tasks,
     };
@@ -939,3 +967,9 @@ class WorkflowRun {
 }
 
 const round = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
+
+/** Where an execution runs, for the run's lease: its own `lease` where the executor reports one, else its leader. */
+function leaseOf(exec: { readonly pid: number | null; readonly lease?: { cgroups: readonly string[]; pid: number | null; startTime: number | null } }): { cgroups: readonly string[]; pid: number | null; startTime: number | null } {
+  if (exec.lease) return exec.lease;
+  return { cgroups: [], pid: exec.pid, startTime: exec.pid === null ? null : readStartTime(exec.pid) };
+}
