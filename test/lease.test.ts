@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { TelemetryHistory } from '../src/store/telemetry.js';
 import { openDatabase } from '../src/store/db.js';
+import { RunHistory } from '../src/store/runs.js';
+import { RunLease, RunLockedError, type LeaseOwner } from '../src/store/lease.js';
 import { alive, GUILD, guild, tempDir, writeWorkflow } from './helpers.js';
 import { lines, processesOfRun, runIdOf, startGuild, until } from './lease-helpers.js';
 
@@ -143,5 +146,62 @@ print(os.waitstatus_to_exitcode(st))
     db.close();
     assert.deepEqual(runs.map((x) => x.status), ['interrupted']);
     assert.deepEqual(processesOfRun(runs[0]!.id), []);
+  });
+});
+
+describe('RunLease (store, fake /proc)', () => {
+  /** A fake /proc holding the given processes (pid → start time). */
+  function fakeProc(procs: Record<number, number>): string {
+    const root = join(tempDir('guild-leaseproc-'), 'proc');
+    for (const [pid, start] of Object.entries(procs)) {
+      mkdirSync(join(root, pid), { recursive: true });
+      writeFileSync(join(root, pid, 'stat'), `${pid} (guild) S 1 ${pid} ${pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 ${start} 0 0\n`);
+      writeFileSync(join(root, pid, 'environ'), '');
+    }
+    return root;
+  }
+  const row = (id: string) => ({ id, workflow: '/w/guild.yaml', name: 'w', budget_bytes: 1 });
+  const quiet = (procRoot: string) => ({ procRoot, selfPid: 1, kill: () => false, sleep: async () => undefined, rounds: 2 });
+
+  it('one live holder at a time; a dead, reused-pid, or ownerless holder is taken over and marked crashed', async () => {
+    const store = join(tempDir('guild-leasedb-'), 'guild.db');
+    const host = hostname();
+    const a: LeaseOwner = { pid: 10, startTime: 42, host };
+    const b: LeaseOwner = { pid: 11, startTime: 43, host };
+    let proc = fakeProc({ 10: 42, 11: 43 });
+    const first = await RunLease.acquire(store, row('a'), { owner: a, procRoot: proc });
+    first.recordAttempt('t', 1, { cgroups: [], pid: 777, startTime: 5 });
+
+    await assert.rejects(RunLease.acquire(store, row('b'), { owner: b, procRoot: proc, wait: false }), (e: unknown) => e instanceof RunLockedError && e.code === 'LOCKED' && e.holder.runId === 'a' && e.holder.pid === 10);
+
+    // pid 10 now belongs to a process that started later: a's owner is dead.
+    proc = fakeProc({ 10: 99, 11: 43 });
+    const second = await RunLease.acquire(store, row('b'), { owner: b, procRoot: proc, wait: false, leftovers: quiet(proc) });
+    assert.deepEqual(second.crashed.map((c) => c.id), ['a']);
+    assert.match(second.notes[0]!, /^run a had crashed \(pid 10 gone\): ended 0 processes$/);
+
+    // An owner on another host cannot be judged from here: it holds. A run without an owner does not.
+    const db = openDatabase(store);
+    db.prepare(`UPDATE runs SET owner_host = 'elsewhere' WHERE id = 'b'`).run();
+    new RunHistory(db).startRun({ id: 'legacy', workflow: '/w/guild.yaml', name: 'w', started_at: 1, budget_bytes: 1 });
+    db.close();
+    await assert.rejects(RunLease.acquire(store, row('c'), { owner: a, procRoot: fakeProc({}), wait: false, leftovers: quiet(proc) }), /run b \(pid 11 on elsewhere\) holds the run lock/);
+    second.release(); // b was never finished: released as crashed
+    const third = await RunLease.acquire(store, row('c'), { owner: a, procRoot: fakeProc({}), wait: false, leftovers: quiet(proc) });
+    assert.deepEqual(third.crashed.map((c) => c.id), ['legacy']);
+    third.release('test over');
+    third.release('twice is a no-op');
+
+    const check = openDatabase(store);
+    const runs = check.prepare(`SELECT id, status, note FROM runs ORDER BY id`).all() as { id: string; status: string; note: string | null }[];
+    const leases = check.prepare(`SELECT COUNT(*) AS n FROM task_leases`).get() as { n: number };
+    check.close();
+    assert.deepEqual(runs.map((r) => `${r.id}:${r.status}`), ['a:crashed', 'b:crashed', 'c:crashed', 'legacy:crashed']);
+    assert.match(runs[0]!.note!, /^crashed: pid 10 was gone when run b started; ended 0 processes$/);
+    assert.equal(runs[1]!.note, 'the run ended without finishing (an error inside Guild)');
+    assert.equal(runs[2]!.note, 'test over');
+    assert.match(runs[3]!.note!, /^crashed: no owner recorded \(started by a Guild before leases\) when run c started; ended 0 processes$/);
+    assert.equal(leases.n, 0, 'leases go with their runs');
+    rmSync(proc, { recursive: true, force: true });
   });
 });

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { runWorkflow } from '../src/workflow/run-workflow.js';
 import { RunLockedError, type RunLockHolder } from '../src/store/lease.js';
 import { GuildError } from '../src/errors.js';
-import { guild, tempDir, writeWorkflow } from './helpers.js';
+import { GUILD, guild, tempDir, writeWorkflow } from './helpers.js';
 import { lines, processesOfRun, runIdOf, startGuild, until } from './lease-helpers.js';
 
 /**
@@ -106,6 +106,37 @@ describe('the folder run lock (CLI)', () => {
     assert.match(r.stderr, new RegExp(`guild: warning: run ${a} had crashed \\(pid ${first.child.pid} gone\\): ended [1-9]\\d* process`));
     assert.deepEqual(processesOfRun(a), []);
     assert.deepEqual(runsIn(f.dir).map((x) => `${x.id === a ? 'dead' : 'next'}:${x.status}`), ['dead:crashed', 'next:succeeded']);
+  });
+});
+
+describe('the folder run lock: ways out of a wait', () => {
+  it('SIGINT while waiting: exit 130, nothing started or stored', async () => {
+    const f = folder();
+    const first = startGuild(['run', f.file, '--progress', 'plain'], f.dir);
+    await until(() => lines(f.order).length === 1, 'the first run started its task');
+    const a = runIdOf(first.stderr)!;
+    const second = startGuild(['run', f.file, '--progress', 'plain'], f.dir);
+    await until(() => second.stderr.includes('waiting for run'), 'the second run says it waits');
+    second.child.kill('SIGINT');
+    assert.equal((await second.closed).code, 130, second.stderr);
+    assert.deepEqual(runsIn(f.dir).map((r) => r.id), [a]);
+    writeFileSync(f.go, '');
+    assert.equal((await first.closed).code, 0, first.stderr);
+    assert.deepEqual(lines(f.order), [`${a} start`, `${a} end`]);
+  });
+
+  it('a guild run inside a task of the run holding the folder is refused at once instead of waiting for itself', async () => {
+    const dir = tempDir('guild-lock-nested-');
+    const inner = join(dir, 'inner.yaml');
+    writeFileSync(inner, `agents: { a: {} }\ntasks:\n  - { id: x, agent: a, run: "true" }\n`);
+    const file = writeWorkflow(
+      `agents: { a: {} }\ntasks:\n  - { id: nested, agent: a, run: '${process.execPath} ${GUILD} run ${inner} --progress none 2> nested.err; echo $? > nested.code' }\n`,
+      dir,
+    );
+    const r = await guild(['run', file, '--progress', 'none'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(lines(join(dir, 'nested.code')), ['1']);
+    assert.match(lines(join(dir, 'nested.err')).join('\n'), /^guild: run \S+ \(pid \d+\) holds the run lock of this folder, and this is one of its tasks/);
   });
 });
 

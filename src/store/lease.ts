@@ -76,6 +76,11 @@ export interface AcquireOptions {
   procRoot?: string;
   /** How dead runs' leftovers are ended (tests inject a fake /proc and kill). */
   leftovers?: LeftoverOptions;
+  /**
+   * The run this process is a task of, if any: waiting for that run would wait for ourselves, so
+   * a start inside one of its tasks is refused at once. @default process.env.GUILD_RUN_ID
+   */
+  insideRun?: string;
 }
 
 /** This process as a run's owner. */
@@ -146,6 +151,9 @@ export class RunLease {
           return new RunLease(db, typeof store === 'string', run.id, crashed);
         }
         if (options.wait === false) throw new RunLockedError(r.holder);
+        if (r.holder.runId === (options.insideRun ?? process.env.GUILD_RUN_ID)) {
+          throw new RunLockedError(r.holder, 'holds the run lock of this folder, and this is one of its tasks: waiting would never end (run it in another folder)');
+        }
         if (!waited) options.onWait?.(r.holder);
         waited = true;
         if (!(await pause(options.pollMs ?? DEFAULT_POLL_MS, options.signal))) {
@@ -169,7 +177,10 @@ export class RunLease {
 
   /** One line per crashed run taken over, for the run's warnings. */
   get notes(): string[] {
-    return this.crashed.map((c) => `run ${c.id} had crashed (${describeHolder({ runId: c.id, pid: c.owner.pid, host: c.owner.host, startedAt: 0 })} gone): ${describeEnded(c.ended)}`);
+    return this.crashed.map((c) => {
+      const who = c.owner.pid === null ? 'no owner recorded' : `${describeHolder({ runId: c.id, pid: c.owner.pid, host: c.owner.host, startedAt: 0 })} gone`;
+      return `run ${c.id} had crashed (${who}): ${describeEnded(c.ended)}`;
+    });
   }
 
   /**
@@ -237,7 +248,8 @@ async function takeOver(db: Db, dead: RunningRow, by: string, leftovers: Leftove
   const leases: LeftoverLease[] = rows.map((r) => ({ cgroups: parseDirs(r.cgroups), pid: r.pid, startTime: r.start_time }));
   const ended = await endLeftovers(dead.id, leases, leftovers);
   const holder = { runId: dead.id, pid: dead.owner_pid, host: dead.owner_host, startedAt: dead.started_at };
-  const note = `crashed: ${describeHolder(holder)} was gone when run ${by} started; ${describeEnded(ended)}`;
+  const who = dead.owner_pid === null ? 'no owner recorded (started by a Guild before leases)' : `${describeHolder(holder)} was gone`;
+  const note = `crashed: ${who} when run ${by} started; ${describeEnded(ended)}`;
   db.transaction(() => {
     db.prepare(`UPDATE runs SET status = 'crashed', ended_at = ?, note = ? WHERE id = ? AND status = 'running'`).run(Date.now(), note, dead.id);
     db.prepare(`DELETE FROM task_leases WHERE run_id = ?`).run(dead.id);
