@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { endLeftovers, realCgroupFiles, type CgroupFiles } from '../src/system/leftovers.js';
 import { identityAlive, readProcStat } from '../src/system/process-identity.js';
-import { tempDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { alive, sleep, tempDir } from './helpers.js';
 
 /**
  * A fake /proc and cgroupfs: processes are dirs with `stat` and `environ`; a cgroup is a dir with
@@ -214,5 +215,58 @@ describe('process identity', () => {
     // The real /proc: this process.
     const me = readProcStat(process.pid);
     assert.ok(me !== null && me.startTime > 0);
+  });
+});
+
+/** This process's cgroup dir in a v1 hierarchy, or null when that hierarchy is not mounted. */
+function ownV1Dir(controller: string): string | null {
+  const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
+  const dir = line ? join('/sys/fs/cgroup', controller, line.split(':')[2]!) : null;
+  return dir && existsSync(join(dir, 'cgroup.procs')) ? dir : null;
+}
+
+describe('endLeftovers (real cgroup v1, where Guild may create cgroups)', () => {
+  it('a task tree that left its session and cleared its environment is ended through its freezer and memory cgroups', async (t) => {
+    const freezer = ownV1Dir('freezer');
+    const memory = ownV1Dir('memory');
+    const frz = freezer && join(freezer, `guild-lease-test-${process.pid}`);
+    const mem = memory && join(memory, `guild-lease-test-${process.pid}`);
+    try {
+      if (!frz || !mem) throw new Error('no v1 freezer and memory hierarchies');
+      mkdirSync(frz);
+      mkdirSync(mem);
+    } catch (e) {
+      return t.skip(`cannot create cgroups here: ${(e as Error).message}`);
+    }
+    try {
+      // Joins both cgroups before it execs anything, then escapes every other way: new session,
+      // empty environment, two backgrounded children.
+      const child = spawn('/bin/sh', ['-c', `echo $$ > ${frz}/cgroup.procs; echo $$ > ${mem}/cgroup.procs; exec env -i setsid sh -c 'sleep 300 & sleep 301 & wait'`], { detached: true, stdio: 'ignore' });
+      child.unref();
+      const procs = (): number[] => readFileSync(join(frz, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      for (let i = 0; i < 400 && procs().length < 3; i++) await sleep(25);
+      const inside = procs();
+      assert.equal(inside.length, 3, 'sh and two sleeps are inside');
+      const r = await endLeftovers('no-such-run', [{ cgroups: [mem, frz], pid: null, startTime: null }]);
+      assert.deepEqual(r.killed, [...inside].sort((a, b) => a - b));
+      assert.deepEqual(r.survivors, []);
+      assert.deepEqual(r.cgroupsRemoved, [frz, mem]);
+      for (const pid of inside) assert.equal(alive(pid), false, `pid ${pid} survived`);
+    } finally {
+      for (const d of [frz, mem]) {
+        if (existsSync(d)) {
+          for (const p of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL');
+          if (d === frz) writeFileSync(join(d, 'freezer.state'), 'THAWED');
+        }
+      }
+      await sleep(50);
+      for (const d of [frz, mem]) {
+        try {
+          if (existsSync(d)) rmdirSync(d);
+        } catch {
+          /* still busy: left for the machine's owner */
+        }
+      }
+    }
   });
 });
