@@ -158,11 +158,11 @@ program
       if (hangup) onHangup();
       if (exitSignal !== null) {
         // A second signal: stop waiting for graceful TERM. The exit hook SIGKILLs every group.
-        process.stderr.write(`guild: ${sig} again: killing ${liveGroups().length} process group(s) now\n`);
+        process.stderr.write(`guild: ${hangup ? 'SIGHUP' : sig} again: killing ${liveGroups().length} process group(s) now\n`);
         exit(sig === 'SIGINT' ? 130 : 143);
       }
       exitSignal = sig;
-      process.stderr.write(`\nguild: ${sig}: cancelling queued tasks, stopping running ones (again to force)\n`);
+      process.stderr.write(`\nguild: ${hangup ? 'SIGHUP' : sig}: cancelling queued tasks, stopping running ones (again to force)\n`);
       ac.abort();
     };
     const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM'), SIGHUP: onSignal('SIGTERM', true) };
