@@ -14,7 +14,9 @@ export type GuildErrorCode =
   /** A running Guild's dashboard could not be reached or refused the token (`guild status`). */
   | 'UNAVAILABLE'
   /** No such run in the history (`guild report`). */
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  /** Another live run holds the folder's run lock (`guild run --no-wait`, `runWorkflow({ wait: false })`). */
+  | 'LOCKED';
 
 export class GuildError extends Error {
   readonly code: GuildErrorCode;

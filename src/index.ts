@@ -22,6 +22,7 @@ export type { FunctionRequest } from './executors/function-executor.js';
 export { createSystemProbe, type SystemProbe, type MemorySnapshot, type MemorySource, type CpuInfo, type PsiSnapshot } from './system/probe.js';
 export type { TreeSample } from './system/process-tree.js';
 export { GuildError, ConfigError, ConfigErrors, UsageError, type GuildErrorCode, type SourceLocation } from './errors.js';
+export { RunLockedError, type RunLockHolder } from './store/lease.js';
 export { parseSize, parseDuration, formatBytes, formatDuration } from './util/units.js';
 export { inspectSystem, type SystemReport } from './config/doctor.js';
 export { agentProfiles, type ProfileReport } from './workflow/profiles.js';

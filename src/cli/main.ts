@@ -1,17 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import type { DashboardServer, DashboardSource } from '../dashboard/server.js';
 import type { AlertRecord } from '../telemetry/state.js';
 import type { RunEvent } from '../workflow/events.js';
+import type { RunLockHolder } from '../store/lease.js';
+import { hostname } from 'node:os';
 
 /**
  * The `guild` command: parses flags, calls the library, prints. The only place that calls
  * process.exit. Heavy modules load lazily so `guild --version` starts fast.
  *
- * Exit codes: 0 all tasks succeeded; 1 a task failed; 2 usage or config error;
- * 130 / 143 interrupted by SIGINT / SIGTERM.
+ * Exit codes: 0 all tasks succeeded; 1 a task failed (or the store, a probe, the cache, a
+ * dashboard, a run or the folder's run lock — LOCKED, `run --no-wait` — was unavailable);
+ * 2 usage or config error; 130 / 143 interrupted by SIGINT / SIGTERM (SIGHUP counts as SIGTERM).
  */
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -20,10 +23,10 @@ const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta
 function fail(e: unknown): never {
   if (e instanceof GuildError) {
     process.stderr.write(`guild: ${e.message.includes('\n') ? `invalid configuration:\n${indent(e.message)}` : e.message}\n`);
-    process.exit(e.code === 'STORE' || e.code === 'PROBE' || e.code === 'CACHE' || e.code === 'UNAVAILABLE' || e.code === 'NOT_FOUND' ? EXIT.failed : EXIT.usage);
+    exit(e.code === 'STORE' || e.code === 'PROBE' || e.code === 'CACHE' || e.code === 'UNAVAILABLE' || e.code === 'NOT_FOUND' || e.code === 'LOCKED' ? EXIT.failed : EXIT.usage);
   }
   process.stderr.write(`guild: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exit(EXIT.failed);
+  exit(EXIT.failed);
 }
 
 const indent = (s: string): string =>
@@ -46,6 +49,33 @@ interface RunOpts {
   token?: string;
   dashboardLinger?: number;
   telemetry: boolean;
+  wait: boolean;
+}
+
+/**
+ * After SIGHUP the terminal may be gone: every write to it fails with EIO, and Node's exit (which
+ * restores the terminal's modes) aborts when tcsetattr fails. So the errors are swallowed, and
+ * before exiting the standard descriptors are closed: Node leaves closed ones alone.
+ */
+let hungUp = false;
+const ignoreStreamError = (): void => undefined;
+function onHangup(): void {
+  if (hungUp) return;
+  hungUp = true;
+  process.stdout.on('error', ignoreStreamError);
+  process.stderr.on('error', ignoreStreamError);
+}
+function exit(code: number): never {
+  if (hungUp) {
+    for (const fd of [0, 1, 2]) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+  process.exit(code);
 }
 
 function port(v: string): number {
@@ -101,6 +131,7 @@ program
   .option('--token <token>', 'token every dashboard request must carry (default: $GUILD_DASHBOARD_TOKEN)')
   .option('--dashboard-linger <seconds>', 'keep serving the dashboard this long after the run ends', nonNegative)
   .option('--no-telemetry', 'no KPIs, alerts or history for this run')
+  .option('--no-wait', "if another run in this folder is still going, exit 1 (LOCKED) instead of waiting for it")
   .action(async (file: string, opts: RunOpts) => {
     const { runResolved, loadConfig } = await import('../workflow/run-workflow.js');
     const { createSystemProbe } = await import('../system/probe.js');
@@ -122,17 +153,19 @@ program
     }
     const ac = new AbortController();
     let exitSignal: 'SIGINT' | 'SIGTERM' | null = null;
-    const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (): void => {
+    const onSignal = (sig: 'SIGINT' | 'SIGTERM', hangup = false) => (): void => {
+      // A closed terminal ends the run like SIGTERM: the same orderly stop, recorded `interrupted`.
+      if (hangup) onHangup();
       if (exitSignal !== null) {
         // A second signal: stop waiting for graceful TERM. The exit hook SIGKILLs every group.
-        process.stderr.write(`guild: ${sig} again: killing ${liveGroups().length} process group(s) now\n`);
-        process.exit(sig === 'SIGINT' ? 130 : 143);
+        process.stderr.write(`guild: ${hangup ? 'SIGHUP' : sig} again: killing ${liveGroups().length} process group(s) now\n`);
+        exit(sig === 'SIGINT' ? 130 : 143);
       }
       exitSignal = sig;
-      process.stderr.write(`\nguild: ${sig}: cancelling queued tasks, stopping running ones (again to force)\n`);
+      process.stderr.write(`\nguild: ${hangup ? 'SIGHUP' : sig}: cancelling queued tasks, stopping running ones (again to force)\n`);
       ac.abort();
     };
-    const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM'), SIGHUP: onSignal('SIGTERM') };
+    const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM'), SIGHUP: onSignal('SIGTERM', true) };
     for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
 
     const mode = opts.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : opts.progress;
@@ -163,10 +196,14 @@ program
     const onEvent = progress && telemetry ? (e: RunEvent): void => void (e.type !== 'alert' && progress(e)) : progress;
     let report;
     try {
-      report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, ...(onEvent ? { onEvent } : {}) });
+      const onWait = (h: RunLockHolder): void =>
+        void process.stderr.write(`guild: waiting for run ${h.runId} (pid ${h.pid}${h.host && h.host !== hostname() ? ` on ${h.host}` : ''}) to finish; --no-wait to refuse\n`);
+      report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, wait: opts.wait, onWait, ...(onEvent ? { onEvent } : {}) });
     } catch (e) {
       await dashboard?.close();
       telemetry?.close();
+      // Interrupted while waiting for the run lock: nothing ran; exit as the signal says.
+      if (exitSignal !== null && e instanceof GuildError && e.code === 'LOCKED') exit(exitSignal === 'SIGINT' ? 130 : 143);
       fail(e);
     } finally {
       probe.close();
@@ -188,7 +225,7 @@ program
       await dashboard.close();
     }
     telemetry?.close();
-    process.exit(code);
+    exit(code);
   });
 
 program

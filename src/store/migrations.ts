@@ -98,4 +98,25 @@ export const MIGRATIONS: readonly string[] = [
     kpi_overall = json_extract(report, '$.kpis.overall.score')
   WHERE report IS NOT NULL AND json_valid(report);
   `,
+  // 5: leases (store/lease.ts). A run records its owner (pid, start time: field 22 of
+  // /proc/<pid>/stat, host) and each attempt where it runs (cgroup dirs, or its leader), so the
+  // next start in the folder can tell a dead owner from a live one, end what it left, and mark
+  // the run 'crashed' (a new status: running | succeeded | failed | interrupted | crashed). A run
+  // still 'running' is the folder's run lock.
+  `
+  ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+  ALTER TABLE runs ADD COLUMN owner_start_time INTEGER;   -- clock ticks since boot
+  ALTER TABLE runs ADD COLUMN owner_host TEXT;
+  ALTER TABLE runs ADD COLUMN note TEXT;                  -- crashed: who found it dead and what was ended
+  CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+  CREATE TABLE task_leases (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    task_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    cgroups TEXT NOT NULL,            -- JSON array of cgroup dirs, one per hierarchy; [] when none
+    pid INTEGER,                      -- the attempt's leader; null for in-process functions
+    start_time INTEGER,               -- the leader's field 22, so a reused pid is never taken for it
+    PRIMARY KEY (run_id, task_id, attempt)
+  );
+  `,
 ];

@@ -163,7 +163,7 @@ export class TelemetryHistory {
 
   /**
    * The run a user means: `last` (the newest finished run by start, i.e. the first row of `runs()`
-   * that is not still running; of `workflow` when given), a whole run id, or a prefix of exactly
+   * that is neither still running nor crashed (a crashed run has no report); of `workflow` when given), a whole run id, or a prefix of exactly
    * one. Ids and prefixes are looked up over the whole store: an id names one run whatever the
    * workflow. `last` wins over a run id that happens to begin with "last".
    * @returns the run id, or null when nothing matches.
@@ -176,7 +176,7 @@ export class TelemetryHistory {
     if (r === 'last') {
       const id = this.#db
         .prepare(
-          `SELECT id FROM runs WHERE status <> 'running' ${workflow === undefined ? '' : 'AND workflow = @workflow'}
+          `SELECT id FROM runs WHERE status NOT IN ('running', 'crashed') ${workflow === undefined ? '' : 'AND workflow = @workflow'}
            ORDER BY started_at DESC, rowid DESC LIMIT 1`,
         )
         .pluck()

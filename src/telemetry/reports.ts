@@ -18,6 +18,11 @@ export function readReport(workflowFile: string, ref: string): { id: string; jso
     const history = new TelemetryHistory(db);
     const id = history.resolveRunId(ref, ref === 'last' ? file : undefined);
     const r = id ? storedReport(history, id) : null;
+    if (id && !r) {
+      // A run whose Guild died never wrote a report; say what the next start found.
+      const crashed = db.prepare(`SELECT note FROM runs WHERE id = ? AND status = 'crashed'`).get(id) as { note: string | null } | undefined;
+      if (crashed) throw new GuildError('NOT_FOUND', `run ${id} crashed and left no report (${crashed.note ?? 'its owner died'})`);
+    }
     if (!id || !r) throw new GuildError('NOT_FOUND', ref === 'last' ? `no finished run of ${workflowFile} in ${store}` : `no run '${ref}' with a stored report in ${store} (reports are kept for the newest runs only)`);
     return { id, ...r };
   } finally {

@@ -4,6 +4,7 @@ import type { Executor } from '../executors/executor.js';
 import type { FunctionRequest, TaskFunction } from '../executors/function-executor.js';
 import type { ProcessRequest } from '../executors/process-executor.js';
 import type { Clock } from '../supervisor/clock.js';
+import type { RunLockHolder } from '../store/lease.js';
 import type { SystemProbe } from '../system/probe.js';
 import type { RunEvent } from './events.js';
 
@@ -38,6 +39,13 @@ export interface ExecuteOptions {
    * Redis when configured), opened for the run and closed after it; none when `store` is false.
    */
   cache?: LayeredCache;
+  /**
+   * While another live run holds the folder's run lock: wait for it to end (true) or reject with
+   * `RunLockedError`, code LOCKED (false). Only with `store`. @default true
+   */
+  wait?: boolean;
+  /** Called once when the run has to wait for the folder's run lock. */
+  onWait?: (holder: RunLockHolder) => void;
   /** What starts attempts (a remote executor plugs in here). @default Guild's process and function executors */
   executors?: RunExecutors;
   /** Time for sampling, retry backoff and every time the run reports. @default realClock */

@@ -8,6 +8,7 @@ import type { RunEvent } from './events.js';
 import type { ExecuteOptions } from './execute-options.js';
 import { RunAlerts } from './run-alerts.js';
 import { RunGauges } from './run-gauges.js';
+import type { RunLease } from '../store/lease.js';
 import { RunRecord } from './run-record.js';
 import { runSupervisor } from './run-supervision.js';
 import { TaskCache, type CacheLoop } from './task-cache.js';
@@ -28,6 +29,8 @@ export interface RunLoop extends CacheLoop {
 /** What every part shares: the run's identity, clock, events and task states. */
 export interface RunShared {
   runId: string;
+  /** The folder's run lock, which inserted the run's row; null without a store. */
+  lease: RunLease | null;
   clock: Clock;
   emit: (e: RunEvent) => void;
   self: SelfMonitor;
@@ -54,7 +57,7 @@ export interface RunParts {
 export function runParts(config: ResolvedConfig, options: ExecuteOptions, shared: RunShared, loop: RunLoop): RunParts {
   const alerts = new RunAlerts(shared.emit, () => loop.now());
   const gauges = new RunGauges(options.probe, shared.self);
-  const record = RunRecord.open(config, shared.runId, options.store !== false);
+  const record = RunRecord.open(config, shared.runId, options.store !== false, shared.lease);
   const estimates = new TaskEstimates(config, record.learned());
   const cache = new TaskCache({
     config,

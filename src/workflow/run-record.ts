@@ -1,7 +1,9 @@
 import type { ResolvedConfig } from '../config/resolve.js';
 import { openDatabase, storeFile, type Db } from '../store/db.js';
 import { learnedProfiles, type LearnedProfile } from '../store/profiles.js';
+import type { RunLease } from '../store/lease.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
+import { readStartTime } from '../system/process-identity.js';
 import type { Supervised } from '../supervisor/supervised.js';
 import type { RunReport } from './report.js';
 import type { TaskState } from './task-state.js';
@@ -13,26 +15,29 @@ const round = (v: number): number => Math.round(v * 10) / 10;
  * settled task (written in batches: each sampling tick and at the end), and queue snapshots at
  * emergencies. Without a store (`store: false`) every write is a no-op.
  *
- * The run's lease and lock (part `lease`) hook in here. INTEGRATION (`lease`): executeWorkflow
- * (run.ts) acquires the folder's lock before the run is built — `RunLease.acquire(...)`, which
- * inserts the run's row — passes it through `runParts` to `RunRecord.open`, and releases it in a
- * `finally`; then `started` skips `startRun` when a lease holds the row, `attemptStarted` calls
- * `lease.recordAttempt(task.id, task.attempts, handle.execution.lease)`, and the lease's notes
- * join the run-start warnings and the report's.
+ * The run's lease (the folder's run lock) was taken by executeWorkflow before the run was built:
+ * it inserted the run's row, records where each attempt runs, and is released after the run.
  */
 export class RunRecord {
   readonly #runId: string;
   readonly #history: RunHistory | null;
+  readonly #lease: RunLease | null;
   readonly #unsaved: TaskRow[] = [];
 
-  private constructor(runId: string, history: RunHistory | null) {
+  private constructor(runId: string, history: RunHistory | null, lease: RunLease | null) {
     this.#runId = runId;
     this.#history = history;
+    this.#lease = lease;
   }
 
   /** Opens `<dir>/.guild/guild.db` when `store` is on. */
-  static open(config: ResolvedConfig, runId: string, store: boolean): RunRecord {
-    return new RunRecord(runId, store ? new RunHistory(openDatabase(storeFile(config.dir))) : null);
+  static open(config: ResolvedConfig, runId: string, store: boolean, lease: RunLease | null): RunRecord {
+    return new RunRecord(runId, store ? new RunHistory(openDatabase(storeFile(config.dir))) : null, lease);
+  }
+
+  /** What the lease found at the start: crashed runs whose leftovers it ended. */
+  get notes(): readonly string[] {
+    return this.#lease?.notes ?? [];
   }
 
   /** The open store (the cache's SQLite tier shares it); null without one. */
@@ -47,6 +52,7 @@ export class RunRecord {
 
   /** The run begins: its row (with a lease, the lease inserted it already). */
   started(config: ResolvedConfig, startedAt: number): void {
+    if (this.#lease) return;
     this.#history?.startRun({ id: this.#runId, workflow: config.file, name: config.name, started_at: startedAt, budget_bytes: config.budgetBytes });
   }
 
@@ -55,8 +61,7 @@ export class RunRecord {
    * (`handle.execution.lease`: its cgroups, or its leader's pid and start time).
    */
   attemptStarted(task: TaskState, handle: Supervised<unknown>): void {
-    void task;
-    void handle;
+    if (this.#lease && handle.pid !== null) this.#lease.recordAttempt(task.id, task.attempts, leaseOf(handle.execution));
   }
 
   /** A task settled: its row is written with the next flush. */
@@ -115,4 +120,10 @@ export class RunRecord {
   close(): void {
     this.#history?.db.close();
   }
+}
+
+/** Where an execution runs, for the run's lease: its own `lease` where the executor reports one, else its leader. */
+function leaseOf(exec: { readonly pid: number | null; readonly lease?: { cgroups: readonly string[]; pid: number | null; startTime: number | null } }): { cgroups: readonly string[]; pid: number | null; startTime: number | null } {
+  if (exec.lease) return exec.lease;
+  return { cgroups: [], pid: exec.pid, startTime: exec.pid === null ? null : readStartTime(exec.pid) };
 }

@@ -16,6 +16,8 @@ export const round = (v: number | null): number | null => (v === null ? null : M
 /** What the run measured and counted, besides its tasks: the inputs of its report. */
 export interface RunTotals {
   runId: string;
+  /** What the run's lease found at its start (leftovers of crashed runs it ended). */
+  notes: readonly string[];
   interrupted: boolean;
   makespanMs: number;
   /** The machine at the end. */
@@ -130,7 +132,7 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
     cache: cacheReport(config, states.values(), cache),
     alerts: t.alerts,
     kpis: null,
-    warnings: [...config.warnings],
+    warnings: [...config.warnings, ...t.notes],
     log_dir: t.logDir,
     tasks,
   };

@@ -5,6 +5,7 @@ import { createSystemProbe, type SystemProbe } from '../system/probe.js';
 import type { LayeredCache } from '../cache/layered-cache.js';
 import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
+import type { RunLockHolder } from '../store/lease.js';
 import { executeWorkflow } from './run.js';
 import type { RunExecutors } from './execute-options.js';
 import type { Clock } from '../supervisor/clock.js';
@@ -36,6 +37,14 @@ export interface RunWorkflowOptions {
   dir?: string;
   /** The cache task results are memoized in (it is flushed, not closed). @default the workflow's own, per its `cache:` config */
   cache?: LayeredCache;
+  /**
+   * While another live run holds the folder's run lock (its store): wait for it to end (true), or
+   * reject at once with `RunLockedError`, code LOCKED (false). A run whose owner died is taken
+   * over at once, whatever this says. @default true
+   */
+  wait?: boolean;
+  /** Called once when the run has to wait for the folder's run lock (to say so). */
+  onWait?: (holder: RunLockHolder) => void;
   /**
    * KPIs, alerts and history: `false` turns them off for this run; a `RunTelemetry` you made (to
    * serve a dashboard from it) is fed and finished, not closed. @default on, per the workflow's `telemetry.enabled`
@@ -90,6 +99,8 @@ export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkf
       ...(options.cache ? { cache: options.cache } : {}),
       ...(options.executors ? { executors: options.executors } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.wait !== undefined ? { wait: options.wait } : {}),
+      ...(options.onWait ? { onWait: options.onWait } : {}),
     });
     return telemetry ? await telemetry.finish(report) : report;
   } finally {

@@ -5,6 +5,8 @@ import type { ExecOutcome } from '../executors/executor.js';
 import { clockFromNow, realClock, type Clock } from '../supervisor/clock.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Measurement, Supervisor } from '../supervisor/supervisor.js';
+import { storeFile } from '../store/db.js';
+import { RunLease } from '../store/lease.js';
 import type { SystemProbe } from '../system/probe.js';
 import { SelfMonitor, type SelfHealth } from '../telemetry/self-monitor.js';
 import { attemptStatus, retryBackoffMs, taskEndEvent } from './attempt-outcome.js';
@@ -29,8 +31,23 @@ export { newRunId, type ExecuteOptions, type RunExecutors } from './execute-opti
  * finish; the supervisor runs each attempt, measures every running tree on one timer, enforces
  * limits and carries out the governor's responses; results are written to the store as they arrive.
  */
-export function executeWorkflow(config: ResolvedConfig, options: ExecuteOptions): Promise<RunReport> {
-  return new WorkflowRun(config, options).run();
+export async function executeWorkflow(config: ResolvedConfig, options: ExecuteOptions): Promise<RunReport> {
+  const runId = options.runId ?? newRunId();
+  // The folder's run lock before anything else: a run that waits for another neither counts the
+  // wait as its own time nor reads learned profiles the other is still writing.
+  const lease =
+    options.store === false
+      ? null
+      : await RunLease.acquire(storeFile(config.dir), { id: runId, workflow: config.file, name: config.name, budget_bytes: config.budgetBytes }, {
+          ...(options.wait !== undefined ? { wait: options.wait } : {}),
+          ...(options.onWait ? { onWait: options.onWait } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+  try {
+    return await new WorkflowRun(config, { ...options, runId }, lease).run();
+  } finally {
+    lease?.release();
+  }
 }
 
 /**
@@ -64,7 +81,7 @@ class WorkflowRun {
   #finish!: () => void;
   #oomAtStart: number | null = null;
 
-  constructor(config: ResolvedConfig, options: ExecuteOptions) {
+  constructor(config: ResolvedConfig, options: ExecuteOptions, lease: RunLease | null) {
     this.#config = config;
     this.#opts = options;
     this.#probe = options.probe;
@@ -85,7 +102,7 @@ class WorkflowRun {
     } = runParts(
       config,
       options,
-      { runId: this.#runId, clock: this.#clock, emit: this.#emit, self: this.#self, states: this.#states, running: this.#running },
+      { runId: this.#runId, lease, clock: this.#clock, emit: this.#emit, self: this.#self, states: this.#states, running: this.#running },
       {
         now: () => this.#now(),
         logFile: (s) => this.#logFile(s),
@@ -120,7 +137,7 @@ class WorkflowRun {
       budgetBytes: this.#config.budgetBytes,
       logDir: this.#logDir,
       instructionsFile: this.#config.instructionsFile,
-      warnings: this.#config.warnings,
+      warnings: [...this.#config.warnings, ...this.#record.notes],
     });
 
     await this.#cache.open(this.#record.db);
@@ -167,6 +184,7 @@ class WorkflowRun {
         alerts: this.#alerts.alerts,
         logDir: this.#logDir,
         logFile: (s) => this.#logFile(s),
+        notes: this.#record.notes,
       },
       this.#estimates,
       this.#cache,

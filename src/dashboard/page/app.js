@@ -1136,6 +1136,7 @@ function runRow(r) {
 
 function runStatusClass(status) {
   if (status === "interrupted") return "paused";
+  if (status === "crashed") return "failed";
   return TASK_STATUSES.includes(status) ? status : "skipped";
 }
 
