@@ -5,6 +5,7 @@ import { aloneCapBytes, type AgentProfile, type ResolvedConfig, type TaskSpec } 
 import type { Execution, ExecOutcome } from '../executors/executor.js';
 import { FunctionExecutor, type TaskFunction } from '../executors/function-executor.js';
 import { ProcessExecutor } from '../executors/process-executor.js';
+import { systemCgroupControl } from '../system/cgroup-control.js';
 import { Scheduler, type SchedulerJob } from '../scheduler/scheduler.js';
 import { openDatabase, storeFile } from '../store/db.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
@@ -121,7 +122,7 @@ class WorkflowRun {
   readonly #states = new Map<string, TaskState>();
   readonly #running = new Set<TaskState>();
   readonly #scheduler: Scheduler<TaskState>;
-  readonly #processes = new ProcessExecutor();
+  readonly #processes: ProcessExecutor;
   readonly #functions = new FunctionExecutor();
   readonly #logDir: string | null;
   #history: RunHistory | null = null;
@@ -155,6 +156,7 @@ class WorkflowRun {
     this.#config = config;
     this.#opts = options;
     this.#probe = options.probe;
+    this.#processes = new ProcessExecutor({ probe: options.probe, containment: systemCgroupControl() });
     this.#emit = options.onEvent ?? (() => undefined);
     this.#runId = options.runId ?? newRunId();
     const needsLogs = config.tasks.some((t) => !options.functions?.has(t.id));
@@ -459,6 +461,8 @@ class WorkflowRun {
           cwd: this.#config.dir,
           env: this.#env(s),
           logFile: this.#logFile(s)!,
+          runId: this.#runId,
+          limitBytes: s.profile.limitBytes,
         });
     this.#running.add(s);
     // Waking from idle: the next sample must not wait the idle interval.
@@ -656,14 +660,12 @@ class WorkflowRun {
     if (!final) this.#scheduler.pump();
   }
 
-  /** Measures one running tree; returns its RSS (0 for functions and trees already gone). */
+  /** Measures one running execution (its cgroup, else its tree); 0 for functions and executions already gone. */
   #sampleTask(s: TaskState): number {
-    const pid = s.exec?.pid ?? null;
-    if (pid === null) return 0;
-    const tree = this.#probe.tree(pid);
-    if (tree.pids.length === 0) return 0;
-    for (const p of tree.pids) s.pids.add(p);
-    const rss = tree.rssBytes;
+    const sample = s.exec?.memory() ?? null;
+    if (sample === null) return 0;
+    for (const p of sample.pids) s.pids.add(p);
+    const rss = sample.bytes;
     s.lastRss = rss;
     s.peakRss = Math.max(s.peakRss ?? 0, rss);
     s.attemptPeak = Math.max(s.attemptPeak ?? 0, rss);

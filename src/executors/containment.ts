@@ -1,0 +1,246 @@
+import type { TaskCgroup } from '../system/cgroup-control.js';
+import type { SystemProbe } from '../system/probe.js';
+import type { MemorySample } from './executor.js';
+import { groupAlive, signalGroup } from './process-groups.js';
+import { pidsWithEnv, startTimeOf } from './proc-scan.js';
+
+/**
+ * Where one attempt's processes are held, and the only way the executor reaches them.
+ * Two kinds: a cgroup of its own (the boundary nothing escapes), else the walked tree.
+ * Both also signal the leader's process group: it covers the instant between spawn and the
+ * wrapper joining its cgroup, and children the walk has not seen yet.
+ */
+export interface Container {
+  readonly kind: 'cgroup' | 'tree';
+  /** The cgroup directories (empty for the tree). */
+  readonly cgroups: readonly string[];
+  /** Set once, right after spawn. */
+  attach(leader: number): void;
+  /** Measured memory now; null once nothing is left. */
+  memory(): MemorySample | null;
+  /** `sig` to every process of the attempt. */
+  signal(sig: NodeJS.Signals): void;
+  /** Pauses every process (the freezer where there is one, else SIGSTOP); false when nothing was there. */
+  pause(): boolean;
+  /** Undoes pause (thaw, or SIGCONT); also what lets a paused attempt act on a TERM. */
+  resume(): void;
+  /** True while any process of the attempt is alive (zombies excluded). Cheap for cgroups; a /proc scan for the tree. */
+  alive(): boolean;
+  /** SIGKILL to everything, repeated until nothing is left (bounded). */
+  killAll(): Promise<void>;
+  /** Synchronous SIGKILL of everything (Guild's exit hook: no time to wait). */
+  killNow(): void;
+  /** Removes what containing it took (the cgroup directories); call once nothing is alive. */
+  release(): Promise<void>;
+}
+
+const POLL_MS = 20;
+/** The tree kill loop gives up after this long (a process stuck in the kernel cannot die sooner). */
+const KILL_WAIT_MS = 3000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const signalPid = (pid: number, sig: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* gone */
+  }
+};
+
+/** An attempt in a cgroup of its own: members are read from the kernel, never guessed. */
+export class CgroupContainer implements Container {
+  readonly kind = 'cgroup';
+  readonly #cg: TaskCgroup;
+  readonly #tree: TreeContainer;
+  #pgid: number | null = null;
+
+  /** `tree` measures memory where the hierarchy has no memory controller. */
+  constructor(cg: TaskCgroup, tree: TreeContainer) {
+    this.#cg = cg;
+    this.#tree = tree;
+  }
+
+  get cgroups(): readonly string[] {
+    return this.#cg.dirs;
+  }
+
+  attach(leader: number): void {
+    this.#pgid = leader;
+    this.#tree.attach(leader);
+  }
+
+  memory(): MemorySample | null {
+    if (!this.#cg.measures) return this.#tree.memory();
+    const m = this.#cg.memory();
+    if (m === null || m.pids.length === 0) return null;
+    return { bytes: m.bytes, source: 'cgroup', pids: m.pids };
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.#pgid !== null) signalGroup(this.#pgid, sig);
+    this.#cg.signalAll(sig);
+  }
+
+  pause(): boolean {
+    return this.#cg.pause();
+  }
+
+  resume(): void {
+    this.#cg.resume();
+  }
+
+  alive(): boolean {
+    return this.#cg.pids().length > 0 || (this.#pgid !== null && groupAlive(this.#pgid));
+  }
+
+  async killAll(): Promise<void> {
+    if (this.#pgid !== null) signalGroup(this.#pgid, 'SIGKILL');
+    await this.#cg.kill();
+  }
+
+  killNow(): void {
+    if (this.#pgid !== null) signalGroup(this.#pgid, 'SIGKILL');
+    this.#cg.killSync();
+  }
+
+  async release(): Promise<void> {
+    await this.#cg.remove();
+  }
+}
+
+/**
+ * The fallback where no cgroup can be made: the leader's tree as walked through the probe, every
+ * pid ever seen in a walk (a reparented escapee is no longer a descendant; its start time tells it
+ * from a reused pid), the leader's process group, and on kill and reap every process that carries
+ * the attempt's environment markers. Signalled pid by pid and re-walked until empty.
+ */
+export class TreeContainer implements Container {
+  readonly kind = 'tree';
+  readonly cgroups: readonly string[] = [];
+  readonly #probe: Pick<SystemProbe, 'tree'>;
+  readonly #markers: readonly string[];
+  #leader: number | null = null;
+  /** pid → start time, for every process seen in a walk. */
+  readonly #seen = new Map<number, number>();
+
+  constructor(probe: Pick<SystemProbe, 'tree'>, markers: readonly string[]) {
+    this.#probe = probe;
+    this.#markers = markers;
+  }
+
+  attach(leader: number): void {
+    this.#leader = leader;
+  }
+
+  memory(): MemorySample | null {
+    if (this.#leader === null) return null;
+    const t = this.#probe.tree(this.#leader);
+    let bytes = t.rssBytes;
+    const pids = [...t.pids];
+    const inTree = new Set(pids);
+    for (const p of pids) this.#remember(p);
+    // Remembered pids outside the leader's tree: reparented, still ours (rare: one stat read each).
+    for (const [p, start] of this.#seen) {
+      if (inTree.has(p)) continue;
+      if (startTimeOf(p) !== start) {
+        this.#seen.delete(p); // gone, or the pid now names another process
+        continue;
+      }
+      const sub = this.#probe.tree(p);
+      for (const q of sub.pids) {
+        if (inTree.has(q)) continue;
+        inTree.add(q);
+        pids.push(q);
+        this.#remember(q);
+      }
+      bytes += sub.rssBytes;
+    }
+    return pids.length === 0 ? null : { bytes, source: 'tree-rss', pids };
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.#leader !== null) signalGroup(this.#leader, sig);
+    for (const p of this.#members(true)) signalPid(p, sig);
+  }
+
+  pause(): boolean {
+    // Stopped processes cannot fork: re-walk until a pass finds nothing new.
+    const stopped = new Set<number>();
+    if (this.#leader !== null) signalGroup(this.#leader, 'SIGSTOP');
+    for (let pass = 0; pass < 10; pass++) {
+      const fresh = this.#members(false).filter((p) => !stopped.has(p));
+      if (fresh.length === 0) break;
+      for (const p of fresh) {
+        signalPid(p, 'SIGSTOP');
+        stopped.add(p);
+      }
+    }
+    return stopped.size > 0;
+  }
+
+  resume(): void {
+    // Children before parents (the walk lists parents first), the leader's group last: a parent
+    // that runs again while its child is still stopped may take the stop for the child's end.
+    for (const p of this.#members(false).reverse()) signalPid(p, 'SIGCONT');
+    if (this.#leader !== null) signalGroup(this.#leader, 'SIGCONT');
+  }
+
+  alive(): boolean {
+    return (this.#leader !== null && groupAlive(this.#leader)) || this.#members(true).length > 0;
+  }
+
+  async killAll(): Promise<void> {
+    for (let waited = 0; waited < KILL_WAIT_MS; waited += POLL_MS) {
+      if (this.#leader !== null) signalGroup(this.#leader, 'SIGKILL');
+      const pids = this.#members(true);
+      if (pids.length === 0 && !(this.#leader !== null && groupAlive(this.#leader))) return;
+      for (const p of pids) signalPid(p, 'SIGKILL');
+      await sleep(POLL_MS);
+    }
+  }
+
+  killNow(): void {
+    if (this.#leader !== null) signalGroup(this.#leader, 'SIGKILL');
+    for (const p of this.#members(true)) signalPid(p, 'SIGKILL');
+  }
+
+  async release(): Promise<void> {}
+
+  /**
+   * Every live process of the attempt that Guild can name: the leader's tree, remembered pids
+   * (same start time) and their trees, and with `scan` every process carrying the markers.
+   */
+  #members(scan: boolean): number[] {
+    const out = new Set<number>();
+    const walk = (root: number): void => {
+      for (const p of this.#probe.tree(root).pids) {
+        if (out.has(p)) continue;
+        out.add(p);
+        this.#remember(p);
+      }
+    };
+    if (this.#leader !== null) walk(this.#leader);
+    for (const [p, start] of this.#seen) {
+      if (out.has(p)) continue;
+      if (startTimeOf(p) !== start) {
+        this.#seen.delete(p); // gone, or the pid now names another process
+        continue;
+      }
+      walk(p);
+    }
+    if (scan && this.#markers.length > 0) {
+      for (const p of pidsWithEnv(this.#markers)) {
+        if (out.has(p)) continue;
+        out.add(p);
+        this.#remember(p);
+        walk(p);
+      }
+    }
+    return [...out];
+  }
+
+  #remember(pid: number): void {
+    if (this.#seen.has(pid)) return;
+    const start = startTimeOf(pid);
+    if (start !== null) this.#seen.set(pid, start);
+  }
+}
