@@ -1,5 +1,7 @@
 import type { TaskCgroup } from '../system/cgroup-control.js';
 import type { SystemProbe } from '../system/probe.js';
+import { ProcReader } from '../system/proc-reader.js';
+import { pidsInGroup } from '../system/process-tree.js';
 import type { MemorySample } from './executor.js';
 import { groupAlive, signalGroup } from './process-groups.js';
 import { pidsWithEnv, startTimeOf } from './proc-scan.js';
@@ -88,8 +90,13 @@ export class CgroupContainer implements Container {
     this.#cg.resume();
   }
 
+  /**
+   * The cgroup alone decides: zombies are not members (init may take a second to reap a
+   * reparented one), and once the leader has exited, nothing of the attempt can be outside (the
+   * wrapper starts nothing before it joins).
+   */
   alive(): boolean {
-    return this.#cg.pids().length > 0 || (this.#pgid !== null && groupAlive(this.#pgid));
+    return this.#cg.pids().length > 0;
   }
 
   async killAll(): Promise<void> {
@@ -119,6 +126,7 @@ export class TreeContainer implements Container {
   readonly #probe: Pick<SystemProbe, 'tree'>;
   readonly #markers: readonly string[];
   #leader: number | null = null;
+  readonly #reader = new ProcReader(1);
   /** pid → start time, for every process seen in a walk. */
   readonly #seen = new Map<number, number>();
 
@@ -167,7 +175,8 @@ export class TreeContainer implements Container {
     const stopped = new Set<number>();
     if (this.#leader !== null) signalGroup(this.#leader, 'SIGSTOP');
     for (let pass = 0; pass < 10; pass++) {
-      const fresh = this.#members(false).filter((p) => !stopped.has(p));
+      // The first pass also scans for the markers: a reparented escapee is in no walk.
+      const fresh = this.#members(pass === 0).filter((p) => !stopped.has(p));
       if (fresh.length === 0) break;
       for (const p of fresh) {
         signalPid(p, 'SIGSTOP');
@@ -180,19 +189,24 @@ export class TreeContainer implements Container {
   resume(): void {
     // Children before parents (the walk lists parents first), the leader's group last: a parent
     // that runs again while its child is still stopped may take the stop for the child's end.
-    for (const p of this.#members(false).reverse()) signalPid(p, 'SIGCONT');
+    for (const p of this.#members(true).reverse()) signalPid(p, 'SIGCONT');
     if (this.#leader !== null) signalGroup(this.#leader, 'SIGCONT');
   }
 
   alive(): boolean {
-    return (this.#leader !== null && groupAlive(this.#leader)) || this.#members(true).length > 0;
+    return this.#members(true).length > 0 || this.#groupLive();
+  }
+
+  /** A live (non-zombie) process left in the leader's group: init may take a second to reap a zombie. */
+  #groupLive(): boolean {
+    return this.#leader !== null && groupAlive(this.#leader) && pidsInGroup(this.#leader, this.#reader).length > 0;
   }
 
   async killAll(): Promise<void> {
     for (let waited = 0; waited < KILL_WAIT_MS; waited += POLL_MS) {
       if (this.#leader !== null) signalGroup(this.#leader, 'SIGKILL');
       const pids = this.#members(true);
-      if (pids.length === 0 && !(this.#leader !== null && groupAlive(this.#leader))) return;
+      if (pids.length === 0 && !this.#groupLive()) return;
       for (const p of pids) signalPid(p, 'SIGKILL');
       await sleep(POLL_MS);
     }
