@@ -236,3 +236,69 @@ wait();
     });
   });
 }
+
+describe('execution shapes', () => {
+  it("stdio 'pipe' with no timeout: the child's streams, stderr also in the log; a recycle kill", { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    const log = join(dir, 'server.log');
+    const probe = createSystemProbe();
+    const exec = new ProcessExecutor({ probe, containment: control }).start({
+      taskId: 'server',
+      attempt: 1,
+      timeoutMs: null,
+      killGraceMs: 500,
+      command: 'echo oops >&2; exec cat',
+      cwd: dir,
+      env: process.env,
+      stdio: 'pipe',
+      logFile: log,
+    });
+    assert.ok(exec.stdio);
+    let out = '';
+    exec.stdio.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    exec.stdio.stdin.write('hello\n');
+    await until(() => out === 'hello\n' && existsSync(log) && readFileSync(log, 'utf8') === 'oops\n');
+    exec.kill('recycle');
+    const o = await exec.done;
+    probe.close();
+    assert.equal(o.killedBy, 'recycle');
+    assert.equal(o.error, 'recycled');
+  });
+
+  it('a function can be neither paused nor killed, has no memory of its own and no lease', async () => {
+    const { FunctionExecutor } = await import('../src/executors/function-executor.js');
+    const exec = new FunctionExecutor().start({ taskId: 'f', attempt: 1, timeoutMs: 2 ** 31, killGraceMs: 0, fn: () => 42 });
+    assert.deepEqual(
+      { canPause: exec.canPause, canKill: exec.canKill, memory: exec.memory(), lease: exec.lease, stdio: exec.stdio },
+      { canPause: false, canKill: false, memory: null, lease: { cgroups: [], pid: null, startTime: null }, stdio: null },
+    );
+    // A timeout past setTimeout's range must not fire at once.
+    assert.equal((await exec.done).error, null);
+  });
+});
+
+describe('the cgroup backstop', { skip: control ? false : 'no cgroup can be made here' }, () => {
+  it("sits above Guild's limit; when the kernel acts (Guild not watching), the outcome says so", { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    const probe = createSystemProbe();
+    // Nobody samples this execution: only the kernel limit (1.25 × 100 MB) stops the hog.
+    const exec = new ProcessExecutor({ probe, containment: control }).start({
+      taskId: 'hog',
+      attempt: 1,
+      timeoutMs: null,
+      killGraceMs: 500,
+      command: hog(300, 10_000),
+      cwd: dir,
+      env: process.env,
+      logFile: join(dir, 'log'),
+      limitBytes: 100 * MB,
+    });
+    const limitFile = exec.lease.cgroups.map((d) => join(d, 'memory.limit_in_bytes')).find((f) => existsSync(f)) ?? exec.lease.cgroups.map((d) => join(d, 'memory.max')).find((f) => existsSync(f))!;
+    assert.equal(Number(readFileSync(limitFile, 'utf8')), Math.ceil(125 * MB / 4096) * 4096);
+    const o = await exec.done;
+    probe.close();
+    assert.notEqual(o.exitCode, 0);
+    assert.ok((o.oomKills ?? 0) >= 1, `oom kills: ${o.oomKills}`);
+    assert.match(o.error!, /kernel's OOM killer/);
+  });
+});

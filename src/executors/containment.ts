@@ -32,6 +32,8 @@ export interface Container {
   killAll(): Promise<void>;
   /** Synchronous SIGKILL of everything (Guild's exit hook: no time to wait). */
   killNow(): void;
+  /** Kernel OOM kills inside the attempt's cgroup; null without one. Read before release. */
+  oomKills(): number | null;
   /** Removes what containing it took (the cgroup directories); call once nothing is alive. */
   release(): Promise<void>;
 }
@@ -107,6 +109,10 @@ export class CgroupContainer implements Container {
   killNow(): void {
     if (this.#pgid !== null) signalGroup(this.#pgid, 'SIGKILL');
     this.#cg.killSync();
+  }
+
+  oomKills(): number | null {
+    return this.#cg.oomKills();
   }
 
   async release(): Promise<void> {
@@ -215,6 +221,10 @@ export class TreeContainer implements Container {
   killNow(): void {
     if (this.#leader !== null) signalGroup(this.#leader, 'SIGKILL');
     for (const p of this.#members(true)) signalPid(p, 'SIGKILL');
+  }
+
+  oomKills(): null {
+    return null;
   }
 
   async release(): Promise<void> {}

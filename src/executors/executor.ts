@@ -32,6 +32,12 @@ export interface ExecOutcome {
   /** A one-line reason when it did not succeed. */
   error: string | null;
   durationMs: number;
+  /**
+   * Kernel OOM kills inside the attempt's own cgroup (its backstop limit acting); absent without
+   * one. On cgroup v1 these are not in Guild's own group's counter; on v2 memory.events already
+   * includes them.
+   */
+  oomKills?: number;
 }
 
 /** One attempt in flight. */

@@ -155,6 +155,7 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
           untrackGroup(pid);
           untrackContainer(container);
         }
+        const oomKills = container.oomKills();
         await container.release();
         const durationMs = performance.now() - t0;
         let error: string | null = spawnError;
@@ -164,10 +165,11 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
           else if (killedBy === 'pressure') error = 'killed under memory pressure';
           else if (killedBy === 'limit') error = 'memory limit exceeded';
           else if (killedBy === 'recycle') error = 'recycled';
+          else if (oomKills) error = `killed by the kernel's OOM killer at the cgroup's backstop limit (${BACKSTOP_FACTOR}× the task's limit)`;
           else if (signal) error = `killed by ${signal}`;
           else if (exitCode !== 0) error = `exited with code ${exitCode}`;
         }
-        resolve({ exitCode, signal, killedBy, error, durationMs });
+        resolve({ exitCode, signal, killedBy, error, durationMs, ...(oomKills !== null ? { oomKills } : {}) });
       };
       child.once('error', (e) => void finish(null, null, `could not start: ${e.message}`));
       child.once('exit', (code, signal) => void finish(code, signal, null));

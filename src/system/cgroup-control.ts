@@ -215,6 +215,17 @@ export class TaskCgroup {
     return { bytes: Math.max(0, usage - inactive), pids: this.pids() };
   }
 
+  /**
+   * Kernel OOM kills inside this group (the backstop limit acting), or null where not exposed.
+   * v1 does not add a child's kills to its parent's oom_control, so Guild's own counter misses them.
+   */
+  oomKills(): number | null {
+    const g = this.#mem;
+    if (!g) return null;
+    const m = /^oom_kill (\d+)$/m.exec(readText(join(g.dir, g.version === 2 ? 'memory.events' : 'memory.oom_control')) ?? '');
+    return m ? Number(m[1]) : null;
+  }
+
   /** Sends `sig` to every member; returns how many there were. */
   signalAll(sig: NodeJS.Signals): number {
     const pids = this.pids();
