@@ -1,7 +1,7 @@
 import type { TaskCgroup } from '../system/cgroup-control.js';
 import type { SystemProbe } from '../system/probe.js';
 import { ProcReader } from '../system/proc-reader.js';
-import { pidsInGroup } from '../system/process-tree.js';
+import { parseProcStat, pidsInGroup } from '../system/process-tree.js';
 import type { MemorySample } from './executor.js';
 import { groupAlive, signalGroup } from './process-groups.js';
 import { pidsWithEnv, startTimeOf } from './proc-scan.js';
@@ -79,9 +79,12 @@ export class CgroupContainer implements Container {
     return { bytes: m.bytes, source: 'cgroup', pids: m.pids };
   }
 
+  /**
+   * Each member once (a second TERM reads as "force" to many tools). The group is signalled only
+   * while the cgroup is empty: before the wrapper has joined, the leader is all there is.
+   */
   signal(sig: NodeJS.Signals): void {
-    if (this.#pgid !== null) signalGroup(this.#pgid, sig);
-    this.#cg.signalAll(sig);
+    if (this.#cg.signalAll(sig) === 0 && this.#pgid !== null) signalGroup(this.#pgid, sig);
   }
 
   pause(): boolean {
@@ -171,9 +174,14 @@ export class TreeContainer implements Container {
     return pids.length === 0 ? null : { bytes, source: 'tree-rss', pids };
   }
 
+  /** The leader's group at once, then each member outside it (each process gets the signal once). */
   signal(sig: NodeJS.Signals): void {
     if (this.#leader !== null) signalGroup(this.#leader, sig);
-    for (const p of this.#members(true)) signalPid(p, sig);
+    for (const p of this.#members(true)) if (this.#pgrpOf(p) !== this.#leader) signalPid(p, sig);
+  }
+
+  #pgrpOf(pid: number): number | null {
+    return parseProcStat(this.#reader.readOnce(`/proc/${pid}/stat`) ?? '')?.pgrp ?? null;
   }
 
   pause(): boolean {

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
-import type { CgroupControl } from '../system/cgroup-control.js';
-import { cgroupName } from '../system/cgroup-control.js';
+import { cgroupName, type CgroupControl } from '../system/cgroup-control.js';
 import type { SystemProbe } from '../system/probe.js';
 import { formatDuration } from '../util/units.js';
 import { CgroupContainer, TreeContainer, type Container } from './containment.js';
