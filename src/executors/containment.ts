@@ -9,8 +9,9 @@ import { pidsWithEnv, startTimeOf } from './proc-scan.js';
 /**
  * Where one attempt's processes are held, and the only way the executor reaches them.
  * Two kinds: a cgroup of its own (the boundary nothing escapes), else the walked tree.
- * Both also signal the leader's process group: it covers the instant between spawn and the
- * wrapper joining its cgroup, and children the walk has not seen yet.
+ * The leader's process group is signalled too where it adds something: for a cgroup, in the
+ * instant between spawn and the wrapper joining (the group is empty then); for the tree, children
+ * the walk has not seen yet. Every process gets a signal once.
  */
 export interface Container {
   readonly kind: 'cgroup' | 'tree';

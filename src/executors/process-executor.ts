@@ -164,7 +164,7 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
           else if (killedBy === 'pressure') error = 'killed under memory pressure';
           else if (killedBy === 'limit') error = 'memory limit exceeded';
           else if (killedBy === 'recycle') error = 'recycled';
-          else if (oomKills) error = `killed by the kernel's OOM killer at the cgroup's backstop limit (${BACKSTOP_FACTOR}× the task's limit)`;
+          else if (oomKills && (signal !== null || exitCode !== 0)) error = `killed by the kernel's OOM killer at the cgroup's backstop limit (${BACKSTOP_FACTOR}× the task's limit)`;
           else if (signal) error = `killed by ${signal}`;
           else if (exitCode !== 0) error = `exited with code ${exitCode}`;
         }
