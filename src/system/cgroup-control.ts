@@ -207,8 +207,9 @@ export class TaskCgroup {
   memory(): CgroupMemory | null {
     const g = this.#mem;
     if (!g) return null;
-    const usage = Number((this.#reader.read(join(g.dir, g.version === 2 ? 'memory.current' : 'memory.usage_in_bytes')) ?? '').trim());
-    if (!Number.isFinite(usage)) return null;
+    const text = this.#reader.read(join(g.dir, g.version === 2 ? 'memory.current' : 'memory.usage_in_bytes'));
+    const usage = text === null ? NaN : Number(text.trim());
+    if (!Number.isFinite(usage)) return null; // the group is gone
     const stat = this.#reader.read(join(g.dir, 'memory.stat'));
     // v1 counts the whole subtree in total_*; a task group has no children, so either would do.
     const inactive = statField(stat, g.version === 2 ? 'inactive_file' : 'total_inactive_file');
