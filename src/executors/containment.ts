@@ -42,7 +42,12 @@ export interface Container {
 const POLL_MS = 20;
 /** The tree kill loop gives up after this long (a process stuck in the kernel cannot die sooner). */
 const KILL_WAIT_MS = 3000;
+/** The exit hook's tree kill waits at most this long for the processes to go. */
+const SYNC_WAIT_MS = 200;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// Blocks without spinning: the exit hook is synchronous.
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+const sleepSync = (ms: number): void => void Atomics.wait(sleepCell, 0, 0, ms);
 const signalPid = (pid: number, sig: NodeJS.Signals): void => {
   try {
     process.kill(pid, sig);
@@ -227,9 +232,15 @@ export class TreeContainer implements Container {
     }
   }
 
+  /** Re-scans until nothing is left, bounded: the exit hook cannot wait long. */
   killNow(): void {
-    if (this.#leader !== null) signalGroup(this.#leader, 'SIGKILL');
-    for (const p of this.#members(true)) signalPid(p, 'SIGKILL');
+    for (let waited = 0; waited <= SYNC_WAIT_MS; waited += 2) {
+      if (this.#leader !== null) signalGroup(this.#leader, 'SIGKILL');
+      const pids = this.#members(true);
+      if (pids.length === 0) return;
+      for (const p of pids) signalPid(p, 'SIGKILL');
+      sleepSync(2);
+    }
   }
 
   oomKills(): null {
