@@ -113,6 +113,14 @@ class FakeExecutor implements Executor<ProcessRequest> {
       kill: (reason) => finish({ exitCode: null, signal: 'SIGTERM', killedBy: reason, error: reason }),
       pause: () => true,
       resume: () => undefined,
+      canPause: true,
+      canKill: true,
+      memory: () => {
+        const t = this.probe.tree(pid);
+        return t.pids.length === 0 ? null : { bytes: t.rssBytes, source: 'tree-rss', pids: t.pids };
+      },
+      lease: { cgroups: [], pid, startTime: null },
+      stdio: null,
     };
   }
 

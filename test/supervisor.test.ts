@@ -4,27 +4,30 @@
  * Real processes and the real probe.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { Supervisor, type Execution, type Measurement, type ExecOutcome, type KillNotice, type KillReason, type Supervised, type WatchOptions } from '../src/index.js';
+import { ProcessExecutor } from '../src/executors/process-executor.js';
+import { systemCgroupControl } from '../src/system/cgroup-control.js';
 import { ProcReader } from '../src/system/proc-reader.js';
 import { LinuxProbe, type MemorySnapshot } from '../src/system/probe.js';
 import { parseProcStat, pidsInGroup } from '../src/system/process-tree.js';
 import { MB, sleep } from './helpers.js';
 
-// The `contain` part gives ProcessExecutor `stdio: 'pipe'` and `timeoutMs: null`; until then this
-// minimal executor stands in, so that the test exercises the supervisor, not the executor.
+/** What the test asks for: a long-lived server with pipes and no timeout. */
 interface PipeRequest {
   taskId: string;
   attempt: number;
-  /** null: no timeout (a long-lived server); this executor never times out. */
+  /** null: no timeout (a long-lived server). */
   timeoutMs: number | null;
   killGraceMs: number;
   stdio: 'pipe';
 }
 
-type PipeExecution = Execution & { stdio: { stdin: NodeJS.WritableStream; stdout: NodeJS.ReadableStream } };
+type PipeExecution = Execution & { stdio: NonNullable<Execution['stdio']> };
 
 /** A line server: `ping` answers; `grow N` holds N more MB (touched) and answers. */
 const SERVER = `
@@ -36,57 +39,32 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', (l
 });
 `;
 
-const signalGroup = (pgid: number, signal: NodeJS.Signals): boolean => {
+const groupAlive = (pgid: number): boolean => {
   try {
-    process.kill(-pgid, signal);
+    process.kill(-pgid, 0);
     return true;
   } catch {
     return false;
   }
 };
 
-const groupAlive = (pgid: number): boolean => signalGroup(pgid, 0 as unknown as NodeJS.Signals);
+const dir = mkdtempSync(join(tmpdir(), 'guild-supervisor-'));
+const serverFile = join(dir, 'server.cjs');
+writeFileSync(serverFile, SERVER);
+after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Node running SERVER with pipes, in a process group of its own. */
+/**
+ * Guild's own ProcessExecutor with `stdio: 'pipe'` (a cgroup per server where the machine
+ * allows, else the walked tree), running SERVER; it remembers each leader for the reap checks.
+ */
 class PipeExecutor {
   readonly pids: number[] = [];
+  readonly #inner = new ProcessExecutor({ probe: new LinuxProbe(), containment: systemCgroupControl() });
 
   start(req: PipeRequest): PipeExecution {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['-e', SERVER], { detached: true, stdio: 'pipe' });
-    const pgid = child.pid!;
-    this.pids.push(pgid);
-    let killedBy: KillReason | null = null;
-    let killTimer: NodeJS.Timeout | undefined;
-    const kill = (reason: KillReason, graceMs = req.killGraceMs): void => {
-      if (killedBy !== null) return;
-      killedBy = reason;
-      signalGroup(pgid, 'SIGTERM');
-      signalGroup(pgid, 'SIGCONT');
-      killTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), graceMs);
-    };
-    const done = new Promise<ExecOutcome>((resolve) => {
-      child.once('exit', (code, signal) => {
-        void (async () => {
-          // Settle only once nothing of the group is left.
-          for (let i = 0; i < 100 && groupAlive(pgid); i++) {
-            signalGroup(pgid, 'SIGKILL');
-            await sleep(20);
-          }
-          clearTimeout(killTimer);
-          const error = killedBy ?? (signal ? `killed by ${signal}` : code === 0 ? null : `exited with code ${code}`);
-          resolve({ exitCode: code, signal, killedBy, error, durationMs: performance.now() - t0 });
-        })();
-      });
-    });
-    return {
-      pid: pgid,
-      done,
-      kill,
-      pause: () => signalGroup(pgid, 'SIGSTOP'),
-      resume: () => void signalGroup(pgid, 'SIGCONT'),
-      stdio: { stdin: child.stdin, stdout: child.stdout },
-    };
+    const exec = this.#inner.start({ ...req, command: `exec "${process.execPath}" "${serverFile}"`, cwd: dir, env: { ...process.env }, runId: `supervisor-test-${process.pid}` });
+    this.pids.push(exec.pid!);
+    return exec as PipeExecution;
   }
 }
 
@@ -144,7 +122,7 @@ describe('the supervisor alone', () => {
 
     assert.equal(supervisor.pause('server'), true);
     assert.equal(h.paused, true);
-    await until('the group stopped', () => states(pid).length > 0 && states(pid).every((s) => s === 'T'));
+    await until('the group stopped', () => states(pid).length > 0 && states(pid).every((s) => s === 'T' || s === 'D'));
     const pausedSamples = samples.length;
     await sleep(150);
     assert.ok(samples.length > pausedSamples, 'a paused server is still measured');
@@ -152,7 +130,7 @@ describe('the supervisor alone', () => {
     assert.equal(h.paused, false);
     assert.ok(h.pausedMs >= 150, `paused ${h.pausedMs} ms`);
     assert.equal(await ask(h.execution, 'ping'), `ping ok ${pid}`, 'it answers again');
-    assert.ok(states(pid).every((s) => s !== 'T'));
+    assert.ok(states(pid).every((s) => s !== 'T' && s !== 'D'));
 
     await supervisor.close();
     const o = await h.done;
@@ -292,7 +270,7 @@ describe('the supervisor alone', () => {
             pause: () => (paused.push(req.taskId), true),
             resume: () => undefined,
           },
-          { canPause: false, canKill: true, memory: () => ({ bytes: 300 * MB, source: 'remote' as const, pids: [] }) },
+          { canPause: false, canKill: true, memory: () => ({ bytes: 300 * MB, source: 'remote' as const, pids: [] }), lease: { cgroups: [], pid: null, startTime: null }, stdio: null },
         );
       },
     };

@@ -1,5 +1,5 @@
 import { formatDuration } from '../util/units.js';
-import type { Execution, ExecOutcome, ExecRequest, Executor, KillReason } from './executor.js';
+import { timeoutDelay, type Execution, type ExecLease, type ExecOutcome, type ExecRequest, type Executor, type KillReason } from './executor.js';
 
 /** What an in-process task function receives. */
 export interface TaskContext {
@@ -15,6 +15,8 @@ export type TaskFunction = (ctx: TaskContext) => unknown;
 export interface FunctionRequest extends ExecRequest {
   fn: TaskFunction;
 }
+
+const NO_LEASE: ExecLease = Object.freeze({ cgroups: [], pid: null, startTime: null });
 
 /**
  * Runs async functions in Guild's own process, for library users. A function cannot be killed:
@@ -37,7 +39,8 @@ export class FunctionExecutor implements Executor<FunctionRequest> {
       ac.abort(reason);
       stop(reason);
     };
-    const timeout = Number.isFinite(req.timeoutMs) && req.timeoutMs > 0 ? setTimeout(() => kill('timeout'), req.timeoutMs) : undefined;
+    const delay = timeoutDelay(req.timeoutMs);
+    const timeout = delay === null ? undefined : setTimeout(() => kill('timeout'), delay);
     const ctx: TaskContext = { taskId: req.taskId, attempt: req.attempt, signal: ac.signal };
 
     const outcome = (error: string | null): ExecOutcome => {
@@ -47,11 +50,13 @@ export class FunctionExecutor implements Executor<FunctionRequest> {
     const done = Promise.race([Promise.resolve().then(() => req.fn(ctx)), stopped]).then(
       () => outcome(null),
       (e: unknown) => {
-        if (killedBy === 'timeout') return outcome(`timed out after ${formatDuration(req.timeoutMs)}`);
+        if (killedBy === 'timeout') return outcome(`timed out after ${formatDuration(req.timeoutMs!)}`);
         if (killedBy !== null) return outcome(killedBy);
         return outcome(e instanceof Error ? e.message : String(e));
       },
     );
-    return { pid: null, done, kill, pause: () => false, resume: () => undefined };
+    // kill() only aborts the signal and settles the attempt; the function itself runs on in this
+    // process, so it counts as neither killable nor pausable, and its memory is Guild's own.
+    return { pid: null, done, kill, pause: () => false, resume: () => undefined, canPause: false, canKill: false, memory: () => null, lease: NO_LEASE, stdio: null };
   }
 }

@@ -1,8 +1,12 @@
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
+import { cgroupName, type CgroupControl } from '../system/cgroup-control.js';
+import type { SystemProbe } from '../system/probe.js';
 import { formatDuration } from '../util/units.js';
-import type { Execution, ExecOutcome, ExecRequest, Executor, KillReason } from './executor.js';
-import { groupAlive, signalGroup, trackGroup, untrackGroup } from './process-groups.js';
+import { CgroupContainer, TreeContainer, type Container } from './containment.js';
+import { timeoutDelay, type Execution, type ExecLease, type ExecOutcome, type ExecRequest, type Executor, type KillReason } from './executor.js';
+import { startTimeOf } from './proc-scan.js';
+import { trackContainer, trackGroup, untrackContainer, untrackGroup } from './process-groups.js';
 
 /** One attempt of a shell command. */
 export interface ProcessRequest extends ExecRequest {
@@ -10,49 +14,132 @@ export interface ProcessRequest extends ExecRequest {
   cwd: string;
   /** The complete environment of the child. */
   env: NodeJS.ProcessEnv;
-  /** stdout and stderr are appended here, written by the child itself. */
-  logFile: string;
+  /**
+   * 'log' (default): stdout and stderr are appended to `logFile`, written by the child itself.
+   * 'pipe': stdin, stdout and stderr are pipes (Execution.stdio); stderr is also appended to
+   * `logFile` when one is given.
+   */
+  stdio?: 'log' | 'pipe';
+  /** Required with stdio 'log'. */
+  logFile?: string;
+  /** The run this attempt belongs to: names its cgroup and marks its environment. @default `pid<Guild's pid>` */
+  runId?: string;
+  /**
+   * Guild's own hard memory limit of the task, if any. It stays Guild's to enforce (TERM→KILL,
+   * with its message and requeue rules); in a cgroup the kernel limit is set BACKSTOP_FACTOR above
+   * it, only so that a stalled Guild cannot let one task take the machine.
+   */
+  limitBytes?: number | null;
+}
+
+/** What the executor needs. */
+export interface ProcessExecutorOptions {
+  /** Walks process trees: memory where no cgroup measures it, and the fallback containment. */
+  probe: Pick<SystemProbe, 'tree'>;
+  /** Per-task cgroups where Guild can make them (systemCgroupControl()); null or absent: the tree walk. */
+  containment?: CgroupControl | null;
 }
 
 const POLL_MS = 25;
-const ZOMBIE_WAIT_MS = 1000;
+/**
+ * The kernel limit sits 25 % above Guild's: Guild samples every ≤ 100 ms near a limit and then
+ * allows a TERM grace (500 ms for memory kills), so a task growing fast may pass its limit by that
+ * much before Guild's KILL lands; the margin keeps the kernel from acting first in normal
+ * operation (Guild's kill is the one reported, requeued and learned from), while a Guild that is
+ * stopped or starved still cannot let one task grow without bound.
+ */
+const BACKSTOP_FACTOR = 1.25;
+
+/**
+ * The shell every attempt starts as when it has a cgroup: it writes its own pid to each
+ * hierarchy's cgroup.procs, then execs the task's shell, so the task and everything it ever
+ * starts are inside before the first instruction of the command runs. The command is passed as
+ * $0, never spliced into the script; the procs files as $1…$n.
+ */
+const JOIN_SCRIPT = 'for f in "$@"; do echo $$ > "$f" || { echo "guild: cannot join the cgroup ($f)" >&2; exit 125; }; done; exec /bin/sh -c "$0"';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Runs each attempt as `/bin/sh -c <command>` in a new process group (`detached: true`), so
- * that TERM and KILL reach the whole tree, grandchildren included.
+ * Runs each attempt as `/bin/sh -c <command>` in a new process group (`detached: true`) and, where
+ * Guild can make cgroups, in a cgroup of its own that it joins before exec. Kill, pause and the
+ * final reap reach every process of the attempt through its container (containment.ts): the
+ * cgroup's members, else the walked tree plus remembered and marked pids.
  *
- * Output goes straight from the child to the log file: the file descriptor is handed to the
- * child as its stdout and stderr, so Guild never copies or buffers a byte of it.
+ * With stdio 'log', output goes straight from the child to the log file: the file descriptor is
+ * handed to the child as its stdout and stderr, so Guild never copies or buffers a byte of it.
  */
 export class ProcessExecutor implements Executor<ProcessRequest> {
+  readonly #probe: Pick<SystemProbe, 'tree'>;
+  readonly #cgroups: CgroupControl | null;
+
+  constructor(options: ProcessExecutorOptions) {
+    this.#probe = options.probe;
+    this.#cgroups = options.containment ?? null;
+  }
+
+  /** 'cgroup' when attempts get cgroups of their own, else 'tree'. */
+  get containment(): 'cgroup' | 'tree' {
+    return this.#cgroups ? 'cgroup' : 'tree';
+  }
+
   start(req: ProcessRequest): Execution {
     const t0 = performance.now();
-    const fd = openSync(req.logFile, 'a');
-    if (req.attempt > 1) writeSync(fd, `\n--- guild: attempt ${req.attempt} of ${req.taskId} ---\n`);
-    let child;
+    const runId = req.runId ?? `pid${process.pid}`;
+    // The markers the tree fallback finds reparented leftovers by; run.ts sets the same values.
+    const env = { ...req.env, GUILD_RUN_ID: runId, GUILD_TASK_ID: req.taskId, GUILD_ATTEMPT: String(req.attempt) };
+    const tree = new TreeContainer(this.#probe, [`GUILD_RUN_ID=${runId}`, `GUILD_TASK_ID=${req.taskId}`, `GUILD_ATTEMPT=${req.attempt}`]);
+    const container = this.#container(req, runId, tree);
+    const procs = container.cgroups.map((dir) => `${dir}/cgroup.procs`);
+    const argv = procs.length > 0 ? ['-c', JOIN_SCRIPT, req.command, ...procs] : ['-c', req.command];
+
+    const pipe = req.stdio === 'pipe';
+    let fd: number | null = null;
+    if (req.logFile !== undefined && req.logFile !== '') {
+      fd = openSync(req.logFile, 'a');
+      if (req.attempt > 1) writeSync(fd, `\n--- guild: attempt ${req.attempt} of ${req.taskId} ---\n`);
+    } else if (!pipe) throw new TypeError(`Expected logFile for stdio 'log', got ${String(req.logFile)}`);
+    let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', req.command], { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', fd, fd] });
+      child = spawn('/bin/sh', argv, { cwd: req.cwd, env, detached: true, stdio: pipe ? 'pipe' : ['ignore', fd!, fd!] });
+    } catch (e) {
+      if (fd !== null && pipe) closeSync(fd);
+      void container.release();
+      throw e;
     } finally {
       // The child holds its own copy by now (uv_spawn returns after exec), so ours can go.
-      closeSync(fd);
+      if (fd !== null && !pipe) closeSync(fd);
     }
-    const pgid = child.pid ?? null;
-    if (pgid !== null) trackGroup(pgid);
+    if (pipe && fd !== null && child.stderr) {
+      // stderr flows to the log at its own pace, whoever else reads it ('data' or pipe()).
+      const log = createWriteStream('', { fd, flags: 'a' });
+      child.stderr.on('data', (d: Buffer) => log.write(d));
+      child.stderr.once('close', () => log.end());
+    }
+    const pid = child.pid ?? null;
+    if (pid !== null) {
+      container.attach(pid);
+      trackGroup(pid);
+      trackContainer(container);
+    }
+    const lease: ExecLease = { cgroups: container.cgroups, pid, startTime: pid === null ? null : startTimeOf(pid) };
 
     let killedBy: KillReason | null = null;
     let killTimer: NodeJS.Timeout | undefined;
+    let ended = false;
     const kill = (reason: KillReason, graceMs = req.killGraceMs): void => {
-      if (killedBy !== null || pgid === null) return;
+      if (killedBy !== null || pid === null || ended) return;
       killedBy = reason;
-      signalGroup(pgid, 'SIGTERM');
-      signalGroup(pgid, 'SIGCONT'); // a stopped process only acts on TERM once it runs again
-      killTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), graceMs);
+      container.signal('SIGTERM');
+      container.resume(); // a paused process only acts on TERM once it runs again
+      killTimer = setTimeout(() => void container.killAll(), graceMs);
     };
-    const pause = (): boolean => pgid !== null && killedBy === null && signalGroup(pgid, 'SIGSTOP');
-    const resume = (): void => void (pgid !== null && signalGroup(pgid, 'SIGCONT'));
-    const timeout = Number.isFinite(req.timeoutMs) && req.timeoutMs > 0 ? setTimeout(() => kill('timeout'), req.timeoutMs) : undefined;
+    const pause = (): boolean => pid !== null && killedBy === null && !ended && container.pause();
+    const resume = (): void => {
+      if (pid !== null && !ended) container.resume();
+    };
+    const delay = timeoutDelay(req.timeoutMs);
+    const timeout = delay === null ? undefined : setTimeout(() => kill('timeout'), delay);
 
     const done = new Promise<ExecOutcome>((resolve) => {
       let settled = false;
@@ -60,39 +147,72 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
         if (settled) return;
         settled = true;
         clearTimeout(timeout);
-        if (pgid !== null) await reapGroup(pgid, req.killGraceMs);
+        if (pid !== null) await reap(container, req.killGraceMs);
+        ended = true;
         clearTimeout(killTimer);
-        if (pgid !== null) untrackGroup(pgid);
+        if (pid !== null) {
+          untrackGroup(pid);
+          untrackContainer(container);
+        }
+        const oomKills = container.oomKills();
+        await container.release();
         const durationMs = performance.now() - t0;
         let error: string | null = spawnError;
         if (error === null) {
-          if (killedBy === 'timeout') error = `timed out after ${formatDuration(req.timeoutMs)}`;
+          if (killedBy === 'timeout') error = `timed out after ${formatDuration(req.timeoutMs!)}`;
           else if (killedBy === 'cancelled') error = 'cancelled';
           else if (killedBy === 'pressure') error = 'killed under memory pressure';
           else if (killedBy === 'limit') error = 'memory limit exceeded';
+          else if (killedBy === 'recycle') error = 'recycled';
+          else if (oomKills && (signal !== null || exitCode !== 0)) error = `killed by the kernel's OOM killer at the cgroup's backstop limit (${BACKSTOP_FACTOR}× the task's limit)`;
           else if (signal) error = `killed by ${signal}`;
           else if (exitCode !== 0) error = `exited with code ${exitCode}`;
         }
-        resolve({ exitCode, signal, killedBy, error, durationMs });
+        resolve({ exitCode, signal, killedBy, error, durationMs, ...(oomKills !== null ? { oomKills } : {}) });
       };
       child.once('error', (e) => void finish(null, null, `could not start: ${e.message}`));
       child.once('exit', (code, signal) => void finish(code, signal, null));
     });
 
-    return { pid: pgid, done, kill, pause, resume };
+    const stdio = pipe && child.stdin && child.stdout && child.stderr ? { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr } : null;
+    return {
+      pid,
+      done,
+      kill,
+      pause,
+      resume,
+      canPause: true,
+      canKill: true,
+      memory: () => (ended || pid === null ? null : container.memory()),
+      lease,
+      stdio,
+    };
+  }
+
+  /** A cgroup of its own when Guild can make one; the tree walk otherwise (or if making it fails). */
+  #container(req: ProcessRequest, runId: string, tree: TreeContainer): Container {
+    if (!this.#cgroups) return tree;
+    const limit = req.limitBytes ?? null;
+    const name = cgroupName(runId, req.taskId, req.attempt);
+    try {
+      return new CgroupContainer(this.#cgroups.create(name, limit === null ? null : limit * BACKSTOP_FACTOR), tree);
+    } catch {
+      // EEXIST from a crashed Guild's leftover of the same name is not expected (run ids are
+      // unique); any failure still leaves the attempt contained by the walk.
+      return tree;
+    }
   }
 }
 
 /**
- * After the leader exits, anything left in its group (a backgrounded grandchild) is ended too:
- * TERM, then KILL after the grace period, then a bounded wait for the kernel to clear it.
+ * After the leader exits, anything left (a backgrounded grandchild, an escapee) is ended too:
+ * TERM, then KILL after the grace period, repeated until nothing is left.
  */
-async function reapGroup(pgid: number, graceMs: number): Promise<void> {
-  if (!groupAlive(pgid)) return;
-  signalGroup(pgid, 'SIGTERM');
-  for (let waited = 0; waited < graceMs && groupAlive(pgid); waited += POLL_MS) await sleep(POLL_MS);
-  if (!groupAlive(pgid)) return;
-  signalGroup(pgid, 'SIGKILL');
-  // Zombies count as members until their new parent reaps them; do not wait for that forever.
-  for (let waited = 0; waited < ZOMBIE_WAIT_MS && groupAlive(pgid); waited += POLL_MS) await sleep(POLL_MS);
+async function reap(c: Container, graceMs: number): Promise<void> {
+  if (!c.alive()) return;
+  c.signal('SIGTERM');
+  c.resume();
+  for (let waited = 0; waited < graceMs && c.alive(); waited += POLL_MS) await sleep(POLL_MS);
+  if (!c.alive()) return;
+  await c.killAll();
 }

@@ -1,6 +1,7 @@
 import type { Execution, Executor } from '../executors/executor.js';
 import { FunctionExecutor, type FunctionRequest } from '../executors/function-executor.js';
 import { ProcessExecutor, type ProcessRequest } from '../executors/process-executor.js';
+import { systemCgroupControl } from '../system/cgroup-control.js';
 import type { SystemProbe } from '../system/probe.js';
 
 /** Something that starts executions from requests of type R (an `Executor`, or a test double). */
@@ -26,8 +27,7 @@ export type RequestOf<E extends Executors, K extends keyof E> = NonNullable<E[K]
 
 /** The given executors, with Guild's own filled in where missing. */
 export function withDefaultExecutors(given: Executors | undefined, probe: SystemProbe): Executors {
-  // INTEGRATION (`contain`): `new ProcessExecutor({ probe, containment: systemCgroupControl() })`
-  // (system/cgroup-control.ts): a cgroup per task where Guild can make one, tree RSS from the probe elsewhere.
-  void probe;
-  return { ...given, process: given?.process ?? new ProcessExecutor(), function: given?.function ?? new FunctionExecutor() };
+  // A cgroup per task where Guild can make one; the walked tree, measured through the probe, elsewhere.
+  const process = given?.process ?? new ProcessExecutor({ probe, containment: systemCgroupControl() });
+  return { ...given, process, function: given?.function ?? new FunctionExecutor() };
 }

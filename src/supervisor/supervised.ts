@@ -1,6 +1,6 @@
 import type { Execution, ExecOutcome, KillReason } from '../executors/executor.js';
 import type { Clock } from './clock.js';
-import { canKill, canPause, type MemorySample } from './memory.js';
+import type { MemorySample } from './memory.js';
 import type { WatchOptions } from './watch.js';
 
 /** The kill reasons the supervisor uses; `recycle` joins KillReason with part `contain`. */
@@ -99,12 +99,12 @@ export class Supervised<R = unknown> {
 
   /** Whether the governor may pause it: its policy allows it and the execution can be paused. */
   get pausable(): boolean {
-    return this.watch.onPressure === 'pause' && canPause(this.#exec);
+    return this.watch.onPressure === 'pause' && this.#exec.canPause;
   }
 
   /** Whether the governor may act on it at all (pause or kill). */
   get controllable(): boolean {
-    return canKill(this.#exec);
+    return this.#exec.canKill;
   }
 
   /**
@@ -113,7 +113,7 @@ export class Supervised<R = unknown> {
    * already stopping, gone).
    */
   pause(): boolean {
-    if (this.paused || this.#stoppedFor !== null || !canPause(this.#exec) || !this.#exec.pause()) return false;
+    if (this.paused || this.#stoppedFor !== null || !this.#exec.canPause || !this.#exec.pause()) return false;
     this.#pausedAt = this.#clock.now();
     return true;
   }
@@ -129,8 +129,7 @@ export class Supervised<R = unknown> {
   kill(reason: StopReason, graceMs?: number): void {
     if (this.#stoppedFor !== null) return;
     this.#stoppedFor = reason;
-    // INTEGRATION (`contain`): KillReason gains 'recycle'; drop the cast.
-    this.#exec.kill(reason as KillReason, graceMs);
+    this.#exec.kill(reason, graceMs);
   }
 
   /** @internal The current execution has ended: close its pause; the supervisor decides what follows. */

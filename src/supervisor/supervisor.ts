@@ -5,7 +5,7 @@ import { DEFAULT_THRESHOLDS, type PressureLevel } from '../governor/levels.js';
 import type { MemorySnapshot, SystemProbe } from '../system/probe.js';
 import { realClock, type Clock, type Timer } from './clock.js';
 import { withDefaultExecutors, type Executors, type RequestOf } from './executors.js';
-import { measurable, memoryOf } from './memory.js';
+import { measurable } from './memory.js';
 import { governorFor, legacyReading, type SupervisorGovernance } from './governance.js';
 import { pressureReading, type ExecutionMemory, type PressureReading } from './pressure-reading.js';
 import { EARLY_SAMPLE_MS, nextInterval } from './sampling.js';
@@ -255,7 +255,7 @@ export class Supervisor {
 
   /** Measures one execution, enforces its limit; returns its bytes (0 when not measurable now). */
   #measure(h: Supervised<any>): number {
-    const sample = memoryOf(h.execution, this.#probe);
+    const sample = h.execution.memory();
     if (sample === null) return 0;
     h.record(sample);
     h.watch.onSample?.(sample.bytes, sample);

@@ -83,6 +83,27 @@ export function resolveMemoryCgroup(cgroupText: string, mountinfoText: string, e
   return null;
 }
 
+/**
+ * This process's cgroup in one hierarchy: the v1 hierarchy that carries `controller`, or the
+ * unified (v2) one when `controller` is null. Used by cgroup-control to place task groups beside
+ * Guild in every hierarchy it uses (the memory one comes from resolveMemoryCgroup).
+ */
+export function resolveHierarchy(cgroupText: string, mountinfoText: string, controller: string | null): { dir: string; mountPoint: string } | null {
+  const mounts = parseMountinfo(mountinfoText);
+  for (const line of cgroupText.split('\n')) {
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    const controllers = line.slice(first + 1, second);
+    const path = line.slice(second + 1);
+    const unified = line.slice(0, first) === '0' && controllers === '';
+    if (controller === null ? !unified : unified || !controllers.split(',').includes(controller)) continue;
+    const m = mounts.find((e) => (controller === null ? e.fsType === 'cgroup2' : e.fsType === 'cgroup' && e.superOptions.includes(controller)));
+    if (m) return { dir: joinCgroupPath(m, path), mountPoint: m.mountPoint };
+  }
+  return null;
+}
+
 /** What one reading of the cgroup says; limit is null when no ancestor sets one. */
 export interface CgroupMemoryReading {
   /** The tightest limit on the path from our group up to the root. */

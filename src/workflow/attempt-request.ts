@@ -9,12 +9,11 @@ export function baseRequest(s: TaskState, config: ResolvedConfig): ExecRequest {
 }
 
 /**
- * An attempt of a shell task: its command in the workflow's folder, output to its log.
- * INTEGRATION (`contain`): ProcessRequest gains `runId` (GUILD_RUN_ID for leftovers) and
- * `limitBytes` (the cgroup backstop): add `runId, limitBytes: s.profile.limitBytes` here.
+ * An attempt of a shell task: its command in the workflow's folder, output to its log, in a
+ * cgroup named for the run (with the kernel's backstop above the task's own limit).
  */
 export function processRequest(s: TaskState, config: ResolvedConfig, runId: string, logFile: string): ProcessRequest {
-  return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env: taskEnv(s, runId), logFile };
+  return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env: taskEnv(s, runId), logFile, runId, limitBytes: s.profile.limitBytes };
 }
 
 /** The child's whole environment: Guild's, the task's own, and who it is. */
