@@ -13,6 +13,7 @@ import { estimateFor, learnedProfiles, type Estimate, type LearnedProfile } from
 import type { SystemProbe } from '../system/probe.js';
 import { Governor, type CacheMode, type GovernedAgent, type GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
+import { pressureReading, type ExecutionMemory } from '../governor/reading.js';
 import { formatBytes } from '../util/units.js';
 import type { AlertRule } from '../telemetry/state.js';
 import type { RunEvent, RunningTaskView } from './events.js';
@@ -624,11 +625,10 @@ class WorkflowRun {
     const system = mem.usedBytes / mem.limitBytes;
     this.#scheduler.setLendBuffer(system < this.#config.governor.thresholds.moderate);
     if (!final) {
-      this.#governor.observe({
-        system,
-        budget: (total / this.#config.budgetBytes) * this.#config.governor.budgetShare,
-        psiFullAvg10: this.#probe.psi()?.fullAvg10 ?? null,
-      });
+      // Each running task's reservation is the estimate admission reserved for it (s.memoryBytes).
+      const agents: ExecutionMemory[] = [];
+      for (const s of this.#running) agents.push({ measured: s.lastRss, reserved: s.memoryBytes });
+      this.#governor.observe(pressureReading({ used: mem.usedBytes, limit: mem.limitBytes, budget: this.#config.budgetBytes, psi: this.#probe.psi()?.fullAvg10 ?? null, agents }));
     }
     this.#flush();
     this.#emit({
