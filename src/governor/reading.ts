@@ -6,6 +6,16 @@ export interface ExecutionMemory {
   measured: number | null;
   /** What admission reserved for it: the expected memory it was admitted with. */
   reserved: number;
+  /**
+   * The highest it measured in this attempt (null: not tracked, `measured` is used). Paid memory
+   * is counted up to it, not up to `measured` alone: a process tearing down its address space
+   * on exit reads ~0 RSS in /proc while the kernel is still freeing (and the cgroup still
+   * charging) its pages, for a sample or more; counting only `measured` then turned a batch of
+   * agents ending together into "unpaid" memory, and an emergency with a kill (seen in a 1.4 GB
+   * cgroup: fraction 1.12 for one reading). The cost: memory an execution touched and gave
+   * back stays counted as paid while it runs, which is what its reservation promises it anyway.
+   */
+  peak?: number | null;
 }
 
 /** What one sampling instant saw. */
@@ -24,8 +34,9 @@ export interface ReadingInput {
  * Builds the governor's reading from one sampling instant. Pure, so any owner of processes (the
  * run loop now, a supervisor later) fills it the same way.
  *
- * Invariants: paid = Σ min(measured, reserved) ≤ reserved; agents = paid + over, since each
- * execution's measured memory is min(measured, reserved) + max(0, measured − reserved).
+ * Invariants: paid = Σ min(max(measured, peak), reserved) ≤ reserved; over = Σ max(0,
+ * measured − reserved) follows the current measurement, so growth past a reservation shows at
+ * once and a task that shrank back below it stops counting; agents = Σ measured.
  */
 export function pressureReading(input: ReadingInput): PressureReading {
   let reservedBytes = 0;
@@ -36,7 +47,7 @@ export function pressureReading(input: ReadingInput): PressureReading {
     const measured = Math.max(0, a.measured ?? 0);
     const reserved = Math.max(0, a.reserved);
     reservedBytes += reserved;
-    paidBytes += Math.min(measured, reserved);
+    paidBytes += Math.min(Math.max(measured, a.peak ?? 0), reserved);
     agentsBytes += measured;
     overBytes += Math.max(0, measured - reserved);
   }

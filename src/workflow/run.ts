@@ -627,7 +627,7 @@ class WorkflowRun {
     if (!final) {
       // Each running task's reservation is the estimate admission reserved for it (s.memoryBytes).
       const agents: ExecutionMemory[] = [];
-      for (const s of this.#running) agents.push({ measured: s.lastRss, reserved: s.memoryBytes });
+      for (const s of this.#running) agents.push({ measured: s.lastRss, reserved: s.memoryBytes, peak: s.attemptPeak });
       this.#governor.observe(pressureReading({ used: mem.usedBytes, limit: mem.limitBytes, budget: this.#config.budgetBytes, psi: this.#probe.psi()?.fullAvg10 ?? null, agents }));
     }
     this.#flush();
