@@ -54,7 +54,10 @@ export interface PressureReading {
   limitBytes: number;
   /** Σ over running executions of their reservation (the expected memory admission reserved for them). */
   reservedBytes: number;
-  /** Σ over running executions of min(measured, reservation): memory admission has already paid for. */
+  /**
+   * Σ over running executions of min(measured, reservation): memory admission has already paid
+   * for. `pressureReading()` takes "measured" as the attempt's peak so far here (see there why).
+   */
   paidBytes: number;
   /** Σ measured memory of running executions, and Σ of what each measured above its reservation. */
   agentsBytes: number;
