@@ -218,11 +218,14 @@ function memoryCgroup(limitBytes: number): { dir: string; oomKills(): number; re
 }
 
 describe('the governor trusts admission (real processes, inside a 1.4 GB memory cgroup)', () => {
-  const cg = memoryCgroup(Math.round(1.4 * 1024 ** 3));
-  const skip = typeof cg === 'string' ? `skipped: ${cg}` : false;
-  if (skip) process.stdout.write(`# governor cgroup test ${skip}\n`);
-  it('24 agents declared accurately under 1.1 GB: all succeed, no OOM kill, peak within budget, no response against an agent within its declaration', { skip }, async () => {
-    const c = cg as Exclude<typeof cg, string>;
+  it('24 agents declared accurately under 1.1 GB: all succeed, no OOM kill, peak within budget, no response against an agent within its declaration', async (t) => {
+    // Made here, not in the describe: a test filtered out by name then leaves no cgroup behind.
+    const c = memoryCgroup(Math.round(1.4 * 1024 ** 3));
+    if (typeof c === 'string') {
+      process.stdout.write(`# governor cgroup test skipped: ${c}\n`);
+      t.skip(c);
+      return;
+    }
     try {
       const sims = simulators(SEED);
       const dir = tempDir();
