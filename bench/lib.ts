@@ -1,11 +1,16 @@
 /**
  * Shared helpers for the benchmarks: seeded PRNG, statistics, table printing, result files,
- * an independent /proc process-tree RSS sampler, and "am I the entry point" detection.
+ * an independent /proc process-tree RSS sampler, "am I the entry point" detection, fresh memory
+ * cgroups, and running Guild's CLI (on the host or inside such a cgroup).
  * Not a benchmark itself.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { PressureLevel } from '../src/governor/levels.js';
+import { resolveMemoryCgroup } from '../src/system/cgroup.js';
+import type { RunReport } from '../src/workflow/report.js';
 
 /** The repository root (this file runs as dist/bench/lib.js). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -197,3 +202,189 @@ export function startTreeSampler(root: number, intervalMs = 100): { stop: () => 
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory cgroups (the container case): a fresh group beside ours, entered by a shell that then
+// execs the runner, so the runner and everything it starts are inside from their first byte.
+
+export interface BenchCgroup {
+  version: 1 | 2;
+  dir: string;
+  procsFile: string;
+  /** The kernel's oom_kill counter for this group; NaN where the kernel does not expose it. */
+  oomKills(): number;
+  /** Peak usage since creation (v1 memory.max_usage_in_bytes, v2 memory.peak); null if unavailable. */
+  peakBytes(): number | null;
+  /** SIGKILLs every process in the group until it is empty (bounded), then removes the group. */
+  remove(): Promise<void>;
+}
+
+function readPids(procsFile: string): number[] {
+  try {
+    return readFileSync(procsFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function readNumber(file: string): number | null {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Creates a fresh memory cgroup `guild-bench-<name>-<pid>` at the root of the memory hierarchy
+ * (v1 /sys/fs/cgroup/memory, or v2), limited to `limitBytes` with no swap; or says why it cannot.
+ */
+export function makeMemoryCgroup(name: string, limitBytes: number): BenchCgroup | string {
+  if (process.getuid?.() !== 0) return 'needs root to create a memory cgroup';
+  let loc: ReturnType<typeof resolveMemoryCgroup>;
+  try {
+    loc = resolveMemoryCgroup(readFileSync('/proc/self/cgroup', 'utf8'), readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch (e) {
+    return `cannot read /proc/self/cgroup or mountinfo: ${(e as Error).message}`;
+  }
+  if (!loc) return 'no memory cgroup hierarchy is mounted';
+  const { version } = loc;
+  const dir = join(loc.mountPoint, `guild-bench-${name}-${process.pid}`);
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    return `cannot create a memory cgroup under ${loc.mountPoint}: ${(e as Error).message}`;
+  }
+  const procsFile = join(dir, 'cgroup.procs');
+  const eventsFile = join(dir, version === 1 ? 'memory.oom_control' : 'memory.events');
+  const cg: BenchCgroup = {
+    version,
+    dir,
+    procsFile,
+    oomKills: () => {
+      try {
+        return Number(/^oom_kill (\d+)$/m.exec(readFileSync(eventsFile, 'utf8'))?.[1] ?? NaN);
+      } catch {
+        return NaN;
+      }
+    },
+    peakBytes: () => readNumber(join(dir, version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak')),
+    remove: async () => {
+      // Repeatedly: a dying runner may still fork.
+      for (let i = 0; i < 50; i++) {
+        const pids = readPids(procsFile);
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+        await sleep(100);
+      }
+      // A just-emptied group can stay busy for a moment while the kernel tears it down.
+      for (let i = 0; i < 50; i++) {
+        try {
+          rmdirSync(dir);
+          return;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          if (i === 49) console.error(`could not remove cgroup ${dir}: ${(e as Error).message}`);
+          await sleep(100);
+        }
+      }
+    },
+  };
+  try {
+    if (version === 1) {
+      writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limitBytes));
+    } else {
+      writeFileSync(join(dir, 'memory.max'), String(limitBytes));
+      if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
+    }
+  } catch (e) {
+    void cg.remove();
+    return `cannot set the limit of ${dir}: ${(e as Error).message}`;
+  }
+  return cg;
+}
+
+/** What one `guild run --json` printed, and what was measured around it. */
+export interface GuildCliRun {
+  code: number | null;
+  stderr: string;
+  /** Spawn to exit, measured here (node start-up included). */
+  wallMs: number;
+  report: RunReport;
+  /** Peak summed RSS of Guild's descendants, sampled here every 100 ms (Guild itself excluded). */
+  externalPeakBytes: number;
+  externalRunnerPeakBytes: number;
+}
+
+/**
+ * Runs `node bin/guild.js run <file> --json ...args` in `cwd`, on the host or, with `cg`, inside
+ * that cgroup (`sh -c 'echo $$ > cgroup.procs; exec node …'`: the pid the sampler watches
+ * becomes Guild). Throws with Guild's stderr if no JSON report came out.
+ */
+export async function runGuildCli(file: string, args: readonly string[], cwd: string, cg?: BenchCgroup): Promise<GuildCliRun> {
+  const argv = [process.execPath, GUILD_BIN, 'run', file, '--json', ...args];
+  const t0 = performance.now();
+  const child = cg
+    ? spawn('/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', cg.procsFile, ...argv], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const sampler = startTreeSampler(child.pid!);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((res) => {
+    child.once('error', () => res(null));
+    child.once('exit', (c) => res(c));
+  });
+  const wallMs = performance.now() - t0;
+  const ext = sampler.stop();
+  let report: RunReport;
+  try {
+    report = JSON.parse(stdout) as RunReport;
+  } catch {
+    throw new Error(`guild exited ${code} without a JSON report:\n${stderr.slice(-2000)}`);
+  }
+  return { code, stderr, wallMs, report, externalPeakBytes: ext.peakAgentsBytes, externalRunnerPeakBytes: ext.peakRunnerBytes };
+}
+
+/** What the governor did in one run, from its report's `responses[]` and `pressure`. */
+export interface GovernorSummary {
+  pauses: number;
+  /** Cap responses that set a cap (lifting one is not counted), and the lowest cap set. */
+  caps: number;
+  lowestCap: number | null;
+  kills: number;
+  highest: PressureLevel;
+  /** ms spent at each level above optimal. */
+  timeAboveOptimalMs: number;
+}
+
+export function governorSummary(report: RunReport): GovernorSummary {
+  let pauses = 0;
+  let caps = 0;
+  let lowestCap: number | null = null;
+  let kills = 0;
+  for (const r of report.responses) {
+    if (r.type === 'pause') pauses++;
+    else if (r.type === 'kill') kills++;
+    else if (r.type === 'cap' && r.cap !== null) {
+      caps++;
+      lowestCap = Math.min(lowestCap ?? Infinity, r.cap);
+    }
+  }
+  const t = report.pressure.time_ms;
+  return { pauses, caps, lowestCap, kills, highest: report.pressure.highest, timeAboveOptimalMs: t.moderate + t.high + t.critical + t.emergency };
+}
+
+export const fmtGovernor = (g: GovernorSummary): string =>
+  `highest ${g.highest}, ${fmtMs(g.timeAboveOptimalMs)} above optimal; ${g.pauses} pauses, ${g.caps} caps${g.lowestCap === null ? '' : ` (lowest ${g.lowestCap})`}, ${g.kills} kills`;

@@ -13,9 +13,18 @@
  * external sampler on Guild's descendants. Reports makespan / Guild's lower bound (goal <= 1.25 for
  * Guild) and peak / budget (must be <= 1.0 for Guild). Medians over rounds with rotating order.
  *
+ * Then the container case: Guild alone, the same workflow and --budget, inside a fresh memory
+ * cgroup limited to 1.4 GB (v1 /sys/fs/cgroup/memory/guild-bench-memory-bound-<pid>, or v2; one
+ * per round, removed after), entered by `sh -c 'echo $$ > cgroup.procs; exec node bin/guild.js …'`
+ * so Guild reads the cgroup's limit and usage. Reported: makespan / lower bound, peak / budget,
+ * the cgroup's peak usage, kernel OOM kills, and what the governor did (pauses, caps, kills from
+ * the report's responses[]). Without root or a memory hierarchy it says why and skips that half.
+ * The peers are not run in the cgroup: the naive run would be OOM-killed there, and the fixed
+ * pool's schedule does not depend on where it runs.
+ *
  * Needs ~11 GB free for the naive peer. Installs nothing: if `parallel` is missing the GNU parallel
  * rows are skipped (apt-get install -y parallel).
- * Run: npx tsc -p . && node dist/bench/memory-bound.js [--rounds=3]
+ * Run: npx tsc -p . && node dist/bench/memory-bound.js [--rounds=3] [--where=host|cgroup|both] [--no-peers]
  * Writes bench/results/memory-bound.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,7 +32,29 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunReport } from '../src/workflow/report.js';
-import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, prng, REPO_ROOT, startTreeSampler, writeResult, NODE_BASELINE_MB, shellQuote } from './lib.js';
+import {
+  argNumber,
+  environment,
+  fmtGovernor,
+  fmtMB,
+  fmtMs,
+  fmtRatio,
+  governorSummary,
+  isMain,
+  makeMemoryCgroup,
+  MB,
+  median,
+  printTable,
+  prng,
+  REPO_ROOT,
+  runGuildCli,
+  startTreeSampler,
+  writeResult,
+  NODE_BASELINE_MB,
+  shellQuote,
+  type BenchCgroup,
+  type GovernorSummary,
+} from './lib.js';
 
 /** The seed of the 24 simulators (shared with bench/dashboard-overhead). */
 export const SEED = 0xb0d9e7;
@@ -31,6 +62,8 @@ const COUNT = 24;
 const BUDGET = '1.1GB';
 const BUDGET_BYTES = Math.round(1.1 * 1024 ** 3); // Guild's sizes are 1024-based
 const SIM = join(REPO_ROOT, 'bench', 'agent-sim.mjs');
+/** The container case of issue 10: a 1.4 GB memory cgroup around Guild. */
+const CGROUP_LIMIT_BYTES = Math.round(1.4 * 1024 ** 3);
 
 interface Sim {
   id: string;
@@ -81,7 +114,10 @@ interface GuildRound extends RunnerResult {
   reportPeakBytes: number;
   externalPeakBytes: number;
   budgetBytes: number;
-  report: Pick<RunReport, 'lower_bound' | 'admissions' | 'samples' | 'guild_peak_rss_bytes' | 'counts'> & {
+  governor: GovernorSummary;
+  /** Inside a cgroup: its limit, peak usage and the kernel's OOM kills during the run. */
+  cgroup?: { limitBytes: number; peakUsageBytes: number | null; kernelOomKills: number };
+  report: Pick<RunReport, 'lower_bound' | 'admissions' | 'samples' | 'guild_peak_rss_bytes' | 'counts' | 'effective_limit_bytes' | 'memory_source'> & {
     tasks: { id: string; started_ms: number | null; ended_ms: number | null; duration_ms: number; peak_rss_bytes: number | null }[];
   };
 }
@@ -93,43 +129,34 @@ function waitExit(child: ReturnType<typeof spawn>): Promise<number | null> {
   });
 }
 
-async function runGuild(sims: readonly Sim[], dir: string): Promise<GuildRound> {
+async function runGuild(sims: readonly Sim[], dir: string, cg?: BenchCgroup): Promise<GuildRound> {
   const file = join(dir, 'memory-bound.yaml');
   writeFileSync(file, workflowYaml(sims));
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [GUILD_BIN, 'run', file, '--json', '--budget', BUDGET], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const sampler = startTreeSampler(child.pid!);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await waitExit(child);
-  const wallMs = performance.now() - t0;
-  const ext = sampler.stop();
-  let report: RunReport;
-  try {
-    report = JSON.parse(stdout) as RunReport;
-  } catch {
-    throw new Error(`guild exited ${code} without a JSON report:\n${stderr.slice(-2000)}`);
-  }
+  const oomBefore = cg?.oomKills() ?? 0;
+  const { code, stderr, wallMs, report, externalPeakBytes, externalRunnerPeakBytes } = await runGuildCli(file, ['--budget', BUDGET], dir, cg);
+  const ok = code === 0 && report.ok;
   return {
-    runner: 'Guild',
+    runner: cg ? 'Guild in 1.4 GB cgroup' : 'Guild',
     makespanMs: report.makespan_ms,
     wallMs,
     lowerBoundMs: report.lower_bound_ms,
     peakBytes: report.peak_rss_bytes,
     reportPeakBytes: report.peak_rss_bytes,
-    externalPeakBytes: ext.peakAgentsBytes,
-    runnerPeakBytes: Math.max(report.guild_peak_rss_bytes, ext.peakRunnerBytes),
+    externalPeakBytes,
+    runnerPeakBytes: Math.max(report.guild_peak_rss_bytes, externalRunnerPeakBytes),
     budgetBytes: report.budget_bytes,
-    ok: code === 0 && report.ok,
-    ...(code === 0 && report.ok ? {} : { note: `exit ${code}; ${stderr.slice(-300)}` }),
+    ok,
+    ...(ok ? {} : { note: `exit ${code}; ${stderr.slice(-300)}` }),
+    governor: governorSummary(report),
+    ...(cg ? { cgroup: { limitBytes: CGROUP_LIMIT_BYTES, peakUsageBytes: cg.peakBytes(), kernelOomKills: cg.oomKills() - oomBefore } } : {}),
     report: {
       lower_bound: report.lower_bound,
       admissions: report.admissions,
       samples: report.samples,
       guild_peak_rss_bytes: report.guild_peak_rss_bytes,
       counts: report.counts,
+      effective_limit_bytes: report.effective_limit_bytes,
+      memory_source: report.memory_source,
       tasks: report.tasks.map((t) => ({ id: t.id, started_ms: t.started_ms, ended_ms: t.ended_ms, duration_ms: t.duration_ms, peak_rss_bytes: t.peak_rss_bytes })),
     },
   };
@@ -183,10 +210,24 @@ export interface MemoryBoundResult {
   guild: GuildRound[];
   peers: Record<string, RunnerResult[]>;
   summary: { runner: string; makespanMs: number; peakBytes: number; peakOverBudget: number; makespanOverLowerBound: number; makespanOverGuild: number; ok: boolean }[];
+  /** The container half: Guild inside a 1.4 GB memory cgroup; null when it could not run (see cgroupSkipped). */
+  cgroup: {
+    limitBytes: number;
+    rounds: GuildRound[];
+    makespanOverLowerBound: number;
+    peakOverBudget: number;
+    kernelOomKills: number;
+    ok: boolean;
+  } | null;
+  cgroupSkipped: string | null;
 }
 
 export async function main(): Promise<MemoryBoundResult> {
   const rounds = Math.max(1, argNumber('rounds', 3));
+  const where = process.argv.find((a) => a.startsWith('--where='))?.slice('--where='.length) ?? 'both';
+  const onHost = where === 'host' || where === 'both';
+  const inCgroup = where === 'cgroup' || where === 'both';
+  const withPeers = onHost && !process.argv.includes('--no-peers');
   const sims = simulators(SEED);
   const largest = Math.max(...sims.map((s) => s.expectedBytes));
   const fixedN = Math.max(1, Math.floor(BUDGET_BYTES / largest));
@@ -195,31 +236,54 @@ export async function main(): Promise<MemoryBoundResult> {
   console.log(
     `memory-bound: ${COUNT} simulators, ${Math.min(...sims.map((s) => s.mb))}–${Math.max(...sims.map((s) => s.mb))} MB working ` +
       `(Σ ${totalMb} MB), ${Math.min(...sims.map((s) => s.ms))}–${Math.max(...sims.map((s) => s.ms))} ms; budget ${BUDGET} = ${fmtMB(BUDGET_BYTES)}; ` +
-      `fixed pool N = ${fixedN} (largest expected peak ${fmtMB(largest)}); ${rounds} round(s)`,
+      `fixed pool N = ${fixedN} (largest expected peak ${fmtMB(largest)}); ${rounds} round(s); ${where === 'both' ? 'on the host and in a 1.4 GB cgroup' : where === 'host' ? 'on the host only' : 'in a 1.4 GB cgroup only'}`,
   );
-  if (!hasParallel) console.log('GNU parallel not found: its rows are skipped (apt-get install -y parallel)');
+  if (withPeers && !hasParallel) console.log('GNU parallel not found: its rows are skipped (apt-get install -y parallel)');
 
   const dir = mkdtempSync(join(tmpdir(), 'guild-bench-mem-'));
   const guild: GuildRound[] = [];
+  const inCg: GuildRound[] = [];
+  let cgroupSkipped: string | null = inCgroup ? null : 'not asked for (--where=host)';
   const peers: Record<string, RunnerResult[]> = {};
   const addPeer = (r: RunnerResult): void => {
     (peers[r.runner] ??= []).push(r);
   };
   type Step = () => Promise<void>;
-  const steps: [string, Step][] = [
-    ['Guild', async () => void guild.push(await runGuild(sims, dir))],
-    ['naive all-at-once', async () => addPeer(await runPool('naive all-at-once', sims, COUNT))],
-    [`fixed pool N=${fixedN}`, async () => addPeer(await runPool(`fixed pool N=${fixedN}`, sims, fixedN))],
-  ];
-  if (hasParallel) {
-    steps.push(['parallel --memfree 500M', async () => addPeer(await runParallel('parallel --memfree 500M', sims, '500M'))]);
+  const steps: [string, Step][] = [];
+  if (onHost) steps.push(['Guild', async () => void guild.push(await runGuild(sims, dir))]);
+  if (inCgroup) {
     steps.push([
-      'parallel --memfree free−budget',
+      'Guild in a 1.4 GB cgroup',
       async () => {
-        const memfree = Math.max(0, parallelFreeBytes() - BUDGET_BYTES);
-        addPeer(await runParallel('parallel --memfree free−budget', sims, String(memfree)));
+        if (cgroupSkipped) return;
+        // A fresh group per round: its peak usage and OOM counter then belong to this run alone.
+        const cg = makeMemoryCgroup('memory-bound', CGROUP_LIMIT_BYTES);
+        if (typeof cg === 'string') {
+          cgroupSkipped = cg;
+          console.log(`skipped: ${cg}`);
+          return;
+        }
+        try {
+          inCg.push(await runGuild(sims, dir, cg));
+        } finally {
+          await cg.remove();
+        }
       },
     ]);
+  }
+  if (withPeers) {
+    steps.push(['naive all-at-once', async () => addPeer(await runPool('naive all-at-once', sims, COUNT))]);
+    steps.push([`fixed pool N=${fixedN}`, async () => addPeer(await runPool(`fixed pool N=${fixedN}`, sims, fixedN))]);
+    if (hasParallel) {
+      steps.push(['parallel --memfree 500M', async () => addPeer(await runParallel('parallel --memfree 500M', sims, '500M'))]);
+      steps.push([
+        'parallel --memfree free−budget',
+        async () => {
+          const memfree = Math.max(0, parallelFreeBytes() - BUDGET_BYTES);
+          addPeer(await runParallel('parallel --memfree free−budget', sims, String(memfree)));
+        },
+      ]);
+    }
   }
   try {
     for (let r = 0; r < rounds; r++) {
@@ -236,48 +300,76 @@ export async function main(): Promise<MemoryBoundResult> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const lb = median(guild.map((g) => g.lowerBoundMs));
-  const guildMakespan = median(guild.map((g) => g.makespanMs));
-  const summarize = (runner: string, rs: readonly RunnerResult[]): MemoryBoundResult['summary'][number] => {
-    const makespanMs = median(rs.map((x) => x.makespanMs));
-    const peakBytes = median(rs.map((x) => x.peakBytes));
-    return {
-      runner,
-      makespanMs,
-      peakBytes,
-      peakOverBudget: peakBytes / BUDGET_BYTES,
-      makespanOverLowerBound: makespanMs / lb,
-      makespanOverGuild: makespanMs / guildMakespan,
-      ok: rs.every((x) => x.ok),
-    };
+  const summarizeGuild = (rs: readonly GuildRound[]): string[] => {
+    const lb = median(rs.map((g) => g.lowerBoundMs));
+    const ratio = median(rs.map((g) => g.makespanMs / g.lowerBoundMs));
+    const peak = Math.max(...rs.map((x) => Math.max(x.reportPeakBytes, x.externalPeakBytes)));
+    const lines = [
+      `makespan / lower bound: ${fmtRatio(ratio)} (goal <= 1.25: ${ratio <= 1.25 ? 'met' : 'MISSED'}); makespan ${fmtMs(median(rs.map((x) => x.makespanMs)))}, LB ${fmtMs(lb)}`,
+      `peak / budget: ${fmtRatio(median(rs.map((x) => x.reportPeakBytes)) / BUDGET_BYTES)} from the report, ${fmtRatio(median(rs.map((x) => x.externalPeakBytes)) / BUDGET_BYTES)} from the external 100 ms sampler ` +
+        `(must be <= 1.0: ${peak / BUDGET_BYTES <= 1 ? 'met' : 'VIOLATED'}); worst round ${fmtRatio(peak / BUDGET_BYTES)}`,
+      ...rs.map((x, i) => `round ${i + 1} governor: ${fmtGovernor(x.governor)}`),
+    ];
+    const est = rs.flatMap((x) => x.report.tasks.filter((t) => t.peak_rss_bytes !== null).map((t) => t.peak_rss_bytes! / sims.find((s) => s.id === t.id)!.expectedBytes));
+    if (est.length > 0) lines.push(`measured task peak / declared peak: min ${fmtRatio(Math.min(...est))}, median ${fmtRatio(median(est))}, max ${fmtRatio(Math.max(...est))}`);
+    return lines;
   };
-  const summary = [summarize('Guild', guild), ...Object.entries(peers).map(([name, rs]) => summarize(name, rs))];
 
-  console.log('');
-  printTable(
-    ['runner', 'makespan', 'peak RSS', 'peak/budget', 'makespan/LB', 'makespan/Guild', 'all ok'],
-    summary.map((s) => [s.runner, fmtMs(s.makespanMs), fmtMB(s.peakBytes), fmtRatio(s.peakOverBudget), fmtRatio(s.makespanOverLowerBound), fmtRatio(s.makespanOverGuild), s.ok ? 'yes' : 'NO']),
-  );
-  console.log(`(medians of ${rounds} round(s); LB = Guild's lower bound, median ${fmtMs(lb)}; peer peaks sampled every 100 ms, runner process excluded)`);
+  const summary: MemoryBoundResult['summary'] = [];
+  if (guild.length > 0) {
+    const lb = median(guild.map((g) => g.lowerBoundMs));
+    const guildMakespan = median(guild.map((g) => g.makespanMs));
+    const summarize = (runner: string, rs: readonly RunnerResult[]): MemoryBoundResult['summary'][number] => {
+      const makespanMs = median(rs.map((x) => x.makespanMs));
+      const peakBytes = median(rs.map((x) => x.peakBytes));
+      return {
+        runner,
+        makespanMs,
+        peakBytes,
+        peakOverBudget: peakBytes / BUDGET_BYTES,
+        makespanOverLowerBound: makespanMs / lb,
+        makespanOverGuild: makespanMs / guildMakespan,
+        ok: rs.every((x) => x.ok),
+      };
+    };
+    summary.push(summarize('Guild', guild), ...Object.entries(peers).map(([name, rs]) => summarize(name, rs)));
 
-  const g = summary[0]!;
-  const extPeak = median(guild.map((x) => x.externalPeakBytes));
-  console.log('');
-  console.log(`Guild makespan / lower bound: ${fmtRatio(g.makespanOverLowerBound)} (goal <= 1.25: ${g.makespanOverLowerBound <= 1.25 ? 'met' : 'MISSED'})`);
-  console.log(
-    `Guild peak / budget: ${fmtRatio(g.peakOverBudget)} from the report, ${fmtRatio(extPeak / BUDGET_BYTES)} from the external 100 ms sampler ` +
-      `(must be <= 1.0: ${Math.max(g.peakOverBudget, extPeak / BUDGET_BYTES) <= 1 ? 'met' : 'VIOLATED'}); worst round: ` +
-      `${fmtRatio(Math.max(...guild.map((x) => Math.max(x.reportPeakBytes, x.externalPeakBytes))) / BUDGET_BYTES)}`,
-  );
-  console.log(`Guild wall time (spawn to exit, incl. node start-up): median ${fmtMs(median(guild.map((x) => x.wallMs)))}; Guild's own peak RSS ${fmtMB(median(guild.map((x) => x.runnerPeakBytes)))}`);
-  const lbTerms = guild[guild.length - 1]!.report.lower_bound;
-  console.log(`lower bound terms (last round): chain ${fmtMs(lbTerms.chain_ms)}, memory ${fmtMs(lbTerms.memory_ms)}, cpu ${fmtMs(lbTerms.cpu_ms)}; admissions ${JSON.stringify(guild[guild.length - 1]!.report.admissions)}`);
-  // How good was the declared estimate? measured task peak / declared.
-  const est = guild.flatMap((x) => x.report.tasks.filter((t) => t.peak_rss_bytes !== null).map((t) => t.peak_rss_bytes! / sims.find((s) => s.id === t.id)!.expectedBytes));
-  if (est.length > 0) console.log(`measured task peak / declared peak: min ${fmtRatio(Math.min(...est))}, median ${fmtRatio(median(est))}, max ${fmtRatio(Math.max(...est))}`);
-  for (const s of summary.slice(1)) console.log(`ratio ${s.runner} / Guild: makespan ${fmtRatio(s.makespanOverGuild)}, peak ${fmtRatio(s.peakBytes / g.peakBytes)}`);
+    console.log('');
+    printTable(
+      ['runner', 'makespan', 'peak RSS', 'peak/budget', 'makespan/LB', 'makespan/Guild', 'all ok'],
+      summary.map((s) => [s.runner, fmtMs(s.makespanMs), fmtMB(s.peakBytes), fmtRatio(s.peakOverBudget), fmtRatio(s.makespanOverLowerBound), fmtRatio(s.makespanOverGuild), s.ok ? 'yes' : 'NO']),
+    );
+    console.log(`(on the host; medians of ${rounds} round(s); LB = Guild's lower bound, median ${fmtMs(lb)}; peer peaks sampled every 100 ms, runner process excluded)`);
+    console.log('');
+    for (const l of summarizeGuild(guild)) console.log(`Guild on the host: ${l}`);
+    console.log(`Guild wall time (spawn to exit, incl. node start-up): median ${fmtMs(median(guild.map((x) => x.wallMs)))}; Guild's own peak RSS ${fmtMB(median(guild.map((x) => x.runnerPeakBytes)))}`);
+    const lbTerms = guild[guild.length - 1]!.report.lower_bound;
+    console.log(`lower bound terms (last round): chain ${fmtMs(lbTerms.chain_ms)}, memory ${fmtMs(lbTerms.memory_ms)}, cpu ${fmtMs(lbTerms.cpu_ms)}; admissions ${JSON.stringify(guild[guild.length - 1]!.report.admissions)}`);
+    for (const s of summary.slice(1)) console.log(`ratio ${s.runner} / Guild: makespan ${fmtRatio(s.makespanOverGuild)}, peak ${fmtRatio(s.peakBytes / summary[0]!.peakBytes)}`);
+  }
 
-  const result: MemoryBoundResult = { rounds, budgetBytes: BUDGET_BYTES, fixedPoolN: fixedN, guild, peers, summary };
+  let cgroup: MemoryBoundResult['cgroup'] = null;
+  if (inCg.length > 0) {
+    console.log('');
+    const first = inCg[0]!;
+    console.log(`Guild inside a ${fmtMB(CGROUP_LIMIT_BYTES)} memory cgroup (Guild read its limit as ${fmtMB(first.report.effective_limit_bytes)} via ${first.report.memory_source}):`);
+    for (const l of summarizeGuild(inCg)) console.log(`  ${l}`);
+    const ooms = inCg.reduce((n, x) => n + (x.cgroup?.kernelOomKills ?? 0), 0);
+    const usage = inCg.map((x) => x.cgroup?.peakUsageBytes).filter((x): x is number => x !== null && x !== undefined);
+    console.log(`  kernel OOM kills ${ooms}; cgroup peak usage ${usage.length ? fmtMB(Math.max(...usage)) : 'n/a'} of ${fmtMB(CGROUP_LIMIT_BYTES)}; all ok: ${inCg.every((x) => x.ok) ? 'yes' : 'NO'}`);
+    cgroup = {
+      limitBytes: CGROUP_LIMIT_BYTES,
+      rounds: inCg,
+      makespanOverLowerBound: median(inCg.map((g) => g.makespanMs / g.lowerBoundMs)),
+      peakOverBudget: Math.max(...inCg.map((x) => Math.max(x.reportPeakBytes, x.externalPeakBytes))) / BUDGET_BYTES,
+      kernelOomKills: ooms,
+      ok: inCg.every((x) => x.ok),
+    };
+  } else if (inCgroup) {
+    console.log(`\nGuild inside a 1.4 GB memory cgroup: skipped (${cgroupSkipped})`);
+  }
+
+  const result: MemoryBoundResult = { rounds, budgetBytes: BUDGET_BYTES, fixedPoolN: fixedN, guild, peers, summary, cgroup, cgroupSkipped };
   const file = writeResult('memory-bound', { benchmark: 'memory-bound', environment: environment(), simulators: sims.map(({ id, mb, ms, expectedBytes }) => ({ id, mb, ms, expectedBytes })), ...result });
   console.log(`wrote ${file}`);
   return result;

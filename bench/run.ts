@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmtMB, fmtRatio, REPO_ROOT } from './lib.js';
 
-const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'memo-quickstart', 'dashboard-overhead'] as const;
+const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'memo-quickstart', 'dashboard-overhead'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -45,7 +45,25 @@ if (selected.includes('memory-bound')) {
   for (const s of r?.summary ?? []) {
     console.log(`memory-bound          ${s.runner.padEnd(32)} makespan/LB ${fmtRatio(s.makespanOverLowerBound)}  peak/budget ${fmtRatio(s.peakOverBudget)}  (${(s.makespanMs / 1000).toFixed(1)} s, ${fmtMB(s.peakBytes)})`);
   }
-  console.log('memory-bound          goals for Guild: makespan/LB <= 1.25, peak/budget <= 1.0');
+  const cg = load('memory-bound') as { cgroup: { makespanOverLowerBound: number; peakOverBudget: number; kernelOomKills: number; ok: boolean; rounds: { governor: { pauses: number; caps: number; kills: number } }[] } | null; cgroupSkipped: string | null } | null;
+  if (cg?.cgroup) {
+    const c = cg.cgroup;
+    const n = (k: 'pauses' | 'caps' | 'kills'): number => c.rounds.reduce((a, r) => a + r.governor[k], 0);
+    console.log(
+      `memory-bound          ${'Guild in a 1.4 GB cgroup'.padEnd(32)} makespan/LB ${fmtRatio(c.makespanOverLowerBound)}  peak/budget ${fmtRatio(c.peakOverBudget)}  kernel OOM kills ${c.kernelOomKills}; pauses ${n('pauses')}, caps ${n('caps')}, kills ${n('kills')}${c.ok ? '' : '  NOT ALL OK'}`,
+    );
+  } else if (cg?.cgroupSkipped) console.log(`memory-bound          in a 1.4 GB cgroup: skipped (${cg.cgroupSkipped})`);
+  console.log('memory-bound          goals for Guild (host and cgroup): makespan/LB <= 1.25, peak/budget <= 1.0');
+}
+if (selected.includes('many-small')) {
+  const r = load('many-small') as { summary: { runner: string; makespanOverLowerBound: number; peakOverBudget: number; pauses: number; caps: number; kills: number; ok: boolean }[]; cgroupSkipped: string | null } | null;
+  for (const s of r?.summary ?? []) {
+    console.log(
+      `many-small            ${s.runner.padEnd(32)} makespan/LB ${fmtRatio(s.makespanOverLowerBound)}  peak/budget ${fmtRatio(s.peakOverBudget)}  pauses ${s.pauses}, caps ${s.caps}, kills ${s.kills}${s.ok ? '' : '  NOT ALL OK'}`,
+    );
+  }
+  if (r?.cgroupSkipped) console.log(`many-small            in an 800 MB cgroup: skipped (${r.cgroupSkipped})`);
+  if (r) console.log('many-small            200 x 50 MB under 600 MB (before issue 10: 2.3–2.4 x the lower bound, 16–24 pauses, a cap of 1)');
 }
 if (selected.includes('startup')) {
   const r = load('startup') as { cold: { guildMedianMs: number; guildP90Ms: number; ratio: number }; idle: { guildMidRunBytes: number; ratio: number } } | null;

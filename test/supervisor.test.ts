@@ -115,8 +115,11 @@ describe('the supervisor alone', () => {
     const pid = h.pid!;
     assert.equal(await ask(h.execution, 'ping'), `ping ok ${pid}`);
     await until('three samples', () => samples.length >= 3);
-    assert.equal(h.lastSample!.source, 'tree-rss');
-    assert.ok(h.lastBytes! > 10 * MB, `measured ${h.lastBytes! / MB} MB`);
+    // Its own cgroup where the machine allows one (usage − inactive_file), else the walked tree.
+    assert.equal(h.lastSample!.source, systemCgroupControl() ? 'cgroup' : 'tree-rss');
+    // A cgroup is charged only the pages its members faulted in (the node binary's file pages may
+    // be charged to whoever read them first), so a few MB; the tree's RSS counts them all.
+    assert.ok(h.lastBytes! > 2 * MB, `measured ${h.lastBytes! / MB} MB`);
     await sleep(300);
     assert.ok(groupAlive(pid), 'no timeout ends it');
 
@@ -210,7 +213,6 @@ describe('the supervisor alone', () => {
         options: { holdMs: 100, cooldownMs: 100, onAction: (a) => actions.push(a.type === 'level' ? `level:${a.to}` : `${a.type}:${'id' in a ? a.id : ''}`) },
         admission: { setCap: () => undefined, setAdmission: () => undefined, setCaching: () => undefined },
         budgetBytes: 1024 * MB,
-        budgetShare: 0.75,
       },
     });
     // Oldest first: the oldest always keeps running; the youngest lowest-priority one dies first.
@@ -283,7 +285,6 @@ describe('the supervisor alone', () => {
         options: { holdMs: 100, cooldownMs: 100 },
         admission: { setCap: () => undefined, setAdmission: () => undefined, setCaching: () => undefined },
         budgetBytes: 1024 * MB,
-        budgetShare: 0.75,
       },
       onMeasure: (m) => readings.push(m),
     });

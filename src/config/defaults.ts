@@ -23,7 +23,20 @@ export const DEFAULTS = {
   /** Pressure levels begin at these fractions (the seed's 70 / 80 / 90 / 95 / 98 %). */
   thresholds: { moderate: 0.7, high: 0.8, critical: 0.9, emergency: 0.95, ceiling: 0.98 },
   pressureMargin: 0.05,
-  pressureHoldMs: 2000,
+  /** A level is left after the reading has stayed below it (minus the margin) this long; then it falls straight to the level the reading supports. */
+  pressureHoldMs: 1000,
+  /**
+   * The governor's budget view reads a budget fully reserved by running tasks, each within its
+   * reservation, as this fraction: clearly below moderate − margin, so memory admission paid for
+   * is `optimal` and a level raised for another reason can still fall; memory above the
+   * reservations adds to it byte for byte of the budget.
+   */
+  pressureBudgetAt: 0.6,
+  /**
+   * The governor's system view never judges unpaid memory against less than this share of the
+   * effective limit (the share outside the default budget), even when reservations leave less.
+   */
+  pressureRoomFloor: 0.25,
   killCooldownMs: 2000,
   /** The seed's budget pools. */
   pools: { critical: 0.2, execution: 0.4, caching: 0.25, buffer: 0.15 },

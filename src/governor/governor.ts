@@ -44,13 +44,27 @@ export interface GovernorTarget {
   kill(id: string, level: PressureLevel): void;
 }
 
-/** One reading of memory, as fractions of what each view allows. */
+/**
+ * One reading of memory, in bytes, as the owner of the running executions saw it. The governor
+ * turns it into fractions (see `Governor.observe`); `pressureReading()` in ./reading.ts builds it.
+ */
 export interface PressureReading {
-  /** Used ÷ effective limit (cgroup-aware). */
-  system: number;
-  /** Agents' summed tree RSS ÷ budget, scaled so that the budget sits at `budgetShare`. */
-  budget: number;
-  /** /proc/pressure/memory full avg10 (% of time all tasks stalled on memory), when present. */
+  /** Machine (cgroup-aware) used and effective limit, bytes. */
+  usedBytes: number;
+  limitBytes: number;
+  /** Σ over running executions of their reservation (the expected memory admission reserved for them). */
+  reservedBytes: number;
+  /**
+   * Σ over running executions of min(measured, reservation): memory admission has already paid
+   * for. `pressureReading()` takes "measured" as the attempt's peak so far here (see there why).
+   */
+  paidBytes: number;
+  /** Σ measured memory of running executions, and Σ of what each measured above its reservation. */
+  agentsBytes: number;
+  overBytes: number;
+  /** The agents' budget. */
+  budgetBytes: number;
+  /** /proc/pressure/memory full avg10, when present. */
   psiFullAvg10: number | null;
 }
 
@@ -70,7 +84,7 @@ export interface GovernorOptions {
   thresholds?: Thresholds;
   /** @default 0.05 */
   margin?: number;
-  /** @default 2000 */
+  /** A level is left after this long below it (minus the margin), straight to the level the reading supports. @default 1000 */
   holdMs?: number;
   /** After a kill, no other kill until this much time has passed (unless at the ceiling). @default 2000 */
   cooldownMs?: number;
@@ -78,8 +92,12 @@ export interface GovernorOptions {
   caps?: readonly [number, number, number];
   /** PSI full avg10 at or above this lifts the level to at least `high`. @default 10 */
   psiHigh?: number;
-  /** Judge the level by where memory is heading (last growth extrapolated one reading). @default true */
+  /** Judge the level by where memory is heading (last unpaid growth extrapolated one reading). @default true */
   predict?: boolean;
+  /** The budget view reads a fully reserved budget, every execution within its reservation, as this fraction. @default 0.6 */
+  budgetAt?: number;
+  /** The system view judges unpaid memory against at least this share of the limit. @default 0.25 */
+  roomFloor?: number;
   now: () => number;
   onAction?: (a: GovernorAction, at: number) => void;
 }
@@ -118,8 +136,11 @@ export class Governor {
   #killInFlight: string | null = null;
   #fraction = 0;
   #projected = 0;
-  #previous: number | null = null;
-  #lastGrowth = 0;
+  #system = 0;
+  #budget = 0;
+  /** Unpaid bytes of each view at the previous reading, and their growth then (for the projection). */
+  #previous: { unpaid: number; over: number } | null = null;
+  #lastGrowth = { unpaid: 0, over: 0 };
   kills = 0;
 
   constructor(options: GovernorOptions) {
@@ -131,6 +152,8 @@ export class Governor {
       caps: [4, 2, 1],
       psiHigh: 10,
       predict: true,
+      budgetAt: DEFAULTS.pressureBudgetAt,
+      roomFloor: DEFAULTS.pressureRoomFloor,
       ...options,
     };
     this.#tracker = new PressureTracker({ thresholds: this.#o.thresholds, margin: this.#o.margin, holdMs: this.#o.holdMs });
@@ -144,9 +167,14 @@ export class Governor {
     return this.#tracker.highest;
   }
 
-  /** The fraction of the last reading (the worse view). */
+  /** The fraction of the last reading (the worse view, lifted by PSI stalls). */
   get fraction(): number {
     return this.#fraction;
+  }
+
+  /** The two views of the last reading: unpaid machine memory, and the agents against their budget. */
+  get views(): { system: number; budget: number } {
+    return { system: this.#system, budget: this.#budget };
   }
 
   /** Where the fraction will be one reading from now if it keeps growing as it just did. */
@@ -163,21 +191,58 @@ export class Governor {
     if (this.#killInFlight === id) this.#killInFlight = null;
   }
 
-  /** Feeds one reading and applies the responses of the resulting level. */
+  /**
+   * Feeds one reading and applies the responses of the resulting level.
+   *
+   * Memory a running execution holds up to its reservation was paid for by admission: it is in
+   * the budget, and admission left room for it. Counting it again as pressure throttled every
+   * batch of agents that filled what they declared. So the governor judges two views of what
+   * nobody has paid for, and takes the worse:
+   * - system: (used − paid) ÷ (limit − reserved): memory outside Guild, Guild itself and agents'
+   *   growth above their reservations, against the part of the machine no reservation holds.
+   *   Growth of an agent within its reservation raises used and paid alike: it does not move.
+   * - budget: (budgetAt × reserved + over) ÷ budget. A fully reserved budget whose tasks stay
+   *   within their reservations reads `budgetAt` (0.6, below moderate − margin): optimal, and a
+   *   level raised for another reason can still fall. Memory above a reservation raises it at
+   *   once, byte for byte of the budget (over a full budget: moderate at 10 % of the budget above
+   *   the reservations, emergency at 35 %); it is the memory admission did not plan for.
+   * PSI full stalls lift the level to at least `high` whatever the counters say.
+   */
   observe(r: PressureReading): PressureLevel {
     const now = this.#o.now();
-    let fraction = Math.max(r.system, r.budget);
+    const limit = Math.max(1, r.limitBytes);
+    // Reservations may leave (almost) nothing of the limit: a budget near or above the limit, or
+    // estimates raised past it. Dividing by what is left would turn a few MB of Guild's own
+    // memory into an emergency (and give a negative or infinite fraction past the limit). So the
+    // reservations count only up to (1 − roomFloor) of the limit, in the room and in what they
+    // paid alike: the room never shrinks below roomFloor of the limit, and paid memory beyond
+    // that share, which the machine does not back, counts as unpaid, so a machine really filling
+    // up still reads high. With reservations within that share (the default budget is 75 % of
+    // the limit) the guard changes nothing, and it is continuous where it starts: no step.
+    const backedMax = limit * (1 - this.#o.roomFloor);
+    const room = limit - Math.min(r.reservedBytes, backedMax);
+    const unpaid = Math.max(0, r.usedBytes - Math.min(r.paidBytes, backedMax));
+    const system = unpaid / room;
+    const over = Math.max(0, r.overBytes);
+    const perBudgetByte = r.budgetBytes > 0 ? 1 / r.budgetBytes : 0;
+    const budget = (this.#o.budgetAt * r.reservedBytes + over) * perBudgetByte;
+    this.#system = system;
+    this.#budget = budget;
+    let fraction = Math.max(system, budget);
     // Memory stalls mean trouble whatever the counters say: at least `high`.
     if (r.psiFullAvg10 !== null && r.psiFullAvg10 >= this.#o.psiHigh) fraction = Math.max(fraction, this.#o.thresholds.high);
     this.#fraction = fraction;
     // Act on where memory is heading, not only where it is: agents can grow by hundreds of MB
     // between two readings, and the kernel's OOM killer does not wait for the next one. Only
-    // growth seen in two readings in a row counts: an agent filling its working set once at
-    // start is a step, not a trend.
-    const growth = fraction - (this.#previous ?? fraction);
-    this.#projected = this.#o.predict ? fraction + Math.max(0, Math.min(growth, this.#lastGrowth)) : fraction;
+    // unpaid growth projects (an agent filling its reservation is already accounted for), and
+    // only growth seen in two readings in a row counts: a step is not a trend.
+    const growth = this.#previous === null ? { unpaid: 0, over: 0 } : { unpaid: unpaid - this.#previous.unpaid, over: over - this.#previous.over };
+    const trend = (g: number, last: number): number => Math.max(0, Math.min(g, last));
+    this.#projected = this.#o.predict
+      ? Math.max(fraction, system + trend(growth.unpaid, this.#lastGrowth.unpaid) / room, budget + trend(growth.over, this.#lastGrowth.over) * perBudgetByte)
+      : fraction;
     this.#lastGrowth = growth;
-    this.#previous = fraction;
+    this.#previous = { unpaid, over };
     const before = this.#tracker.level;
     const level = this.#tracker.update(this.#projected, now);
     if (level !== before) this.#emit({ type: 'level', from: before, to: level, fraction }, now);

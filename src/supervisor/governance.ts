@@ -1,6 +1,5 @@
-import { Governor, type GovernorOptions, type GovernorTarget, type PressureReading as LegacyReading } from '../governor/governor.js';
+import { Governor, type GovernorOptions, type GovernorTarget } from '../governor/governor.js';
 import type { Clock } from './clock.js';
-import type { PressureReading } from './pressure-reading.js';
 
 /** The governor a supervisor feeds, and the owner's side of its responses. */
 export interface SupervisorGovernance {
@@ -10,11 +9,6 @@ export interface SupervisorGovernance {
   admission: Pick<GovernorTarget, 'setCap' | 'setAdmission' | 'setCaching'>;
   /** The agents' budget, bytes. */
   budgetBytes: number;
-  /**
-   * Where the budget sits in the governor's agents' view (the legacy reading).
-   * INTEGRATION (`governor`): gone once observe() takes the new PressureReading.
-   */
-  budgetShare: number;
 }
 
 /**
@@ -33,13 +27,3 @@ export function governorFor(g: SupervisorGovernance, clock: Clock, executions: P
     },
   });
 }
-
-/**
- * The reading the governor of this branch accepts, from the new one: exactly what run.ts fed it
- * before (the budget view from this instant's Σ of measured trees, `totalBytes`).
- * INTEGRATION (`governor`): delete; `observe(reading)` takes PressureReading itself.
- */
-export function legacyReading(r: PressureReading, totalBytes: number, budgetShare: number): LegacyReading {
-  return { system: r.usedBytes / r.limitBytes, budget: (totalBytes / r.budgetBytes) * budgetShare, psiFullAvg10: r.psiFullAvg10 };
-}
-

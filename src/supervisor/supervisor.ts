@@ -6,8 +6,9 @@ import type { MemorySnapshot, SystemProbe } from '../system/probe.js';
 import { realClock, type Clock, type Timer } from './clock.js';
 import { withDefaultExecutors, type Executors, type RequestOf } from './executors.js';
 import { measurable } from './memory.js';
-import { governorFor, legacyReading, type SupervisorGovernance } from './governance.js';
-import { pressureReading, type ExecutionMemory, type PressureReading } from './pressure-reading.js';
+import { governorFor, type SupervisorGovernance } from './governance.js';
+import type { PressureReading } from '../governor/governor.js';
+import { pressureReading, type ExecutionMemory } from '../governor/reading.js';
 import { EARLY_SAMPLE_MS, nextInterval } from './sampling.js';
 import { Supervised, type StopReason } from './supervised.js';
 import type { WatchOptions } from './watch.js';
@@ -181,7 +182,7 @@ export class Supervisor {
     const reading = g && !final ? pressureReading({ used: memory.usedBytes, limit: memory.limitBytes, budget: g.budgetBytes, psi: this.#probe.psi()?.fullAvg10 ?? null, agents: memories }) : null;
     const m: Measurement = { now, final, totalBytes: total, memory, reading };
     this.#onMeasure?.(m);
-    if (reading && g) this.#governor!.observe(legacyReading(reading, total, g.budgetShare));
+    if (reading) this.#governor!.observe(reading);
     this.#onSampled?.(m);
   }
 

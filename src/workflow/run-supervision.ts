@@ -45,7 +45,6 @@ export function runSupervisor(config: ResolvedConfig, options: ExecuteOptions, c
         setCaching: (mode) => run.cache.layered?.onCacheMode(mode),
       },
       budgetBytes: config.budgetBytes,
-      budgetShare: g.budgetShare,
     },
     onMeasure: (m) => run.measured(m),
     onSampled: (m) => run.sampled(m),
