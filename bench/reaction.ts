@@ -3,7 +3,7 @@
  *   1. Kill: an agent with `limit: 200MB` holds ~165 MB, waits a random 150–650 ms, logs the
  *      time and jumps past its limit in one 60 MB allocation; Guild's alert for the kill is timed
  *      in Guild's own process (same clock). Many trials, 4 at a time.
- *   2. Pause: a low-priority agent jumps 150 MB past the `high` pressure line (budget view); the
+ *   2. Pause: a low-priority agent jumps 150 MB past its reservation and the `high` line (budget view); the
  *      governor's pause of it is timed the same way. One trial per run (the run is then aborted).
  * Reports p50 / p99 / max of each (goal: p99 <= 250 ms); the sampler runs every 100 ms near limits.
  * Peer in the same run: the sampling interval itself (a perfect sampler reacts in U(0, interval)).
@@ -56,14 +56,16 @@ async function pauseTrial(waitMs: number): Promise<number | null> {
   const dir = mkdtempSync(join(tmpdir(), 'guild-react-'));
   const log = join(dir, 'cross.log');
   writeFileSync(log, '');
-  // Budget view = agents' RSS / budget × 0.75. The anchor (oldest) is never paused; the burst agent
-  // sits near 18% (245 MB) and jumps to ~29% (395 MB), past `high` at 25%.
+  // Budget view = (0.6 × reserved + memory above reservations) / budget. Both declare 250 MB, so
+  // 0.6 × 500 MB / 1 GB = 29 % while the burst agent stays within its reservation (~215 MB); it
+  // jumps by 150 MB to ~365 MB, and past ~90 MB above its reservation the view crosses `high` at
+  // 38 %. The anchor (oldest) is never paused.
   const file = join(dir, 'guild.yaml');
   writeFileSync(
     file,
     `budget: 1GB
-governor: { moderate: 20%, high: 25%, critical: 90%, emergency: 95%, ceiling: 99%, hold: 300ms }
-agents: { a: { memory: 100MB, cpu: 0.1 } }
+governor: { moderate: 33%, high: 38%, critical: 90%, emergency: 95%, ceiling: 99%, hold: 300ms }
+agents: { a: { memory: 250MB, cpu: 0.1 } }
 tasks:
   - { id: anchor, agent: a, priority: critical, run: "sleep 30" }
   - { id: burst, agent: a, priority: low, run: "${process.execPath} ${AGENT} 200 ${waitMs} 150" }

@@ -59,13 +59,27 @@ tasks:
   });
 
   it('pauses a low-priority agent (its whole process group stops) and resumes it when pressure falls', async () => {
+    // Real processes; the machine's memory reading is steered (as in the emergency test below), so
+    // that pressure comes from outside the agents' reservations — the only memory the governor
+    // judges — on cue, whatever else this machine is running.
+    const dir = tempDir();
+    const log = join(dir, 'hog.log');
     const file = writeWorkflow(`budget: 1GB
-governor: { moderate: 10%, high: 20%, critical: 90%, emergency: 95%, hold: 300ms }
+governor: { hold: 300ms }
 agents: { a: { memory: 150MB, cpu: 0.1 } }
 tasks:
-  - { id: old, agent: a, priority: medium, run: "${hog(100, 3000)}" }
-  - { id: young, agent: a, priority: low, run: "${hog(100, 1500, '0 --grandchild 60000')}" }
-`);
+  - { id: old, agent: a, priority: medium, env: { HOG_LOG: "${log}" }, run: "${hog(100, 3000)}" }
+  - { id: young, agent: a, priority: low, env: { HOG_LOG: "${log}" }, run: "${hog(100, 1500, '0 --grandchild 60000')}" }
+`, dir);
+    const probe = new SteeredProbe();
+    const holding = (): number => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(' holding ')).length : 0);
+    // High (85 %) once both hold their memory; calm again once the young one has been paused a while.
+    const cue = setInterval(() => {
+      if (holding() >= 2 && probe.fraction < 0.5) {
+        clearInterval(cue);
+        probe.fraction = 0.85;
+      }
+    }, 20);
     const pids = new Map<string, number>();
     let stateWhenPaused: string[] = [];
     const reader = new ProcReader();
@@ -76,14 +90,17 @@ tasks:
       if (e.type === 'governor' && e.action.type === 'caching') cacheBytesAt.push([e.action.mode, cache.bytes()]);
       if (e.type === 'task-start' && e.pid) pids.set(e.id, e.pid);
       if (e.type === 'governor' && e.action.type === 'pause' && e.action.id === 'young') {
-        // SIGSTOP lands when each process next enters the kernel: look a moment later.
+        // SIGSTOP (or the freezer) lands when each process next enters the kernel: look a moment later.
         const pgid = pids.get('young')!;
         setTimeout(() => {
           stateWhenPaused = pidsInGroup(pgid, reader).map((p) => parseProcStat(reader.readOnce(`/proc/${p}/stat`) ?? '')?.state ?? '?');
+          setTimeout(() => (probe.fraction = 0.3), 300);
         }, 150);
       }
     };
-    const r = await runWorkflow(file, { store: false, onEvent, cache });
+    const r = await runWorkflow(file, { store: false, onEvent, cache, probe });
+    clearInterval(cue);
+    probe.close();
     await cache.close();
     // moderate → shrink (half the budget), high → evict (a quarter; the level may jump straight
     // there), and back to normal as pressure falls.
@@ -96,7 +113,7 @@ tasks:
     }
     assert.ok(stateWhenPaused.length >= 3, `sh, hog and grandchild: ${stateWhenPaused.join(',')}`);
     assert.ok(
-      stateWhenPaused.every((s) => s === 'T'),
+      stateWhenPaused.every((s) => s === 'T' || s === 'D'), // T: SIGSTOP; D: frozen by the task's cgroup freezer
       `every process of the group stopped: ${stateWhenPaused.join(',')}`,
     );
     const young = r.tasks.find((t) => t.id === 'young')!;

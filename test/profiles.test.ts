@@ -26,7 +26,8 @@ describe('learned profiles', () => {
     const p = fourth.profiles.cautious!;
     assert.equal(p.source, 'learned');
     assert.equal(p.samples, 12);
-    assert.ok(p.estimate_bytes < 120 * MB && p.estimate_bytes > 40 * MB, `learned ${p.estimate_bytes / MB} MB`);
+    // 20 MB held, plus node itself: its whole RSS as a tree (~60 MB), or what its own cgroup was charged (~28 MB).
+    assert.ok(p.estimate_bytes < 120 * MB && p.estimate_bytes > 20 * MB, `learned ${p.estimate_bytes / MB} MB`);
     assert.ok(overlap(fourth) >= 3, `now ${overlap(fourth)} at once`);
     assert.ok(fourth.peak_rss_bytes <= fourth.budget_bytes);
 

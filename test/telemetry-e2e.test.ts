@@ -116,14 +116,15 @@ describe('metrics during a real run', () => {
     const port = await freePort();
     const run = startRun(file, port, ['--no-cache']);
     try {
-      await waitForState(port, (s) => s.tasks.some((x) => x.status === 'running' && (x.rss_bytes ?? 0) > 0));
+      // A task's cgroup (where the machine gives one) is charged only what it faulted in: wait until a hog holds its 30 MB.
+      await waitForState(port, (s) => s.tasks.some((x) => x.status === 'running' && (x.rss_bytes ?? 0) > 25 * 1024 * 1024));
       const res = await fetch(`http://127.0.0.1:${port}/metrics`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
       const text = await res.text();
       for (const name of ISSUE_METRICS) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} missing`);
       const rss = /^guild_agent_rss_bytes\{agent="analyzer"\} (\d+)/m.exec(text);
-      assert.ok(rss && Number(rss[1]) > 30 * 1024 * 1024, 'the analyzers are measured (30 MB hogs)');
+      assert.ok(rss && Number(rss[1]) > 25 * 1024 * 1024, 'the analyzers are measured (30 MB hogs)');
       assert.match(text, /^guild_tasks_running\{agent="analyzer"\} 2$/m);
       assert.match(text, /^guild_memory_budget_bytes [1-9]/m);
       const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });

@@ -6,7 +6,7 @@ import type { GovernorAction } from '../governor/governor.js';
 import type { PressureLevel } from '../governor/levels.js';
 import type { AlertRule, KpiReport } from '../telemetry/state.js';
 import type { SelfHealth } from '../telemetry/self-monitor.js';
-import { longestChain } from './dag.js';
+import { longestChain } from '../util/dag.js';
 
 /** Final states of a task. `cached`: its stored result was restored; no process ran. */
 export type TaskStatus = 'succeeded' | 'cached' | 'failed' | 'skipped' | 'cancelled';

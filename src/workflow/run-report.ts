@@ -5,7 +5,7 @@ import type { SchedulerStats } from '../scheduler/scheduler.js';
 import type { MemorySnapshot } from '../system/probe.js';
 import type { SelfHealth } from '../telemetry/self-monitor.js';
 import type { TaskEstimates } from './estimates.js';
-import { poolReport } from './pool-report.js';
+import { poolReport } from '../config/pools.js';
 import { lowerBound, type Alert, type CacheReport, type ResponseRecord, type RunReport, type TaskReport, type TaskStatus } from './report.js';
 import type { TaskCache } from './task-cache.js';
 import type { TaskState } from './task-state.js';
