@@ -230,6 +230,22 @@ function readPids(procsFile: string): number[] {
   }
 }
 
+/** SIGKILLs every process listed in the group (repeatedly: a dying runner may still fork). */
+export async function killAll(procsFile: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const pids = readPids(procsFile);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    await sleep(100);
+  }
+}
+
 function readNumber(file: string): number | null {
   try {
     const n = Number(readFileSync(file, 'utf8').trim());
@@ -274,19 +290,7 @@ export function makeMemoryCgroup(name: string, limitBytes: number): BenchCgroup 
     },
     peakBytes: () => readNumber(join(dir, version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak')),
     remove: async () => {
-      // Repeatedly: a dying runner may still fork.
-      for (let i = 0; i < 50; i++) {
-        const pids = readPids(procsFile);
-        if (pids.length === 0) break;
-        for (const pid of pids) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-        await sleep(100);
-      }
+      await killAll(procsFile);
       // A just-emptied group can stay busy for a moment while the kernel tears it down.
       for (let i = 0; i < 50; i++) {
         try {

@@ -1,7 +1,8 @@
 /**
  * Governor reaction time: from a real agent crossing a line to Guild's response.
- *   1. Kill: an agent with `limit: 200MB` holds ~165 MB, waits a random 150–650 ms, logs the
- *      time and jumps past its limit in one 60 MB allocation; Guild's alert for the kill is timed
+ *   1. Kill: an agent with `limit: 150MB` holds 60 MB (~67 MB as its cgroup counts it, ~105 MB as
+ *      a tree's RSS), waits a random 150–650 ms, logs the time and jumps past its limit in one
+ *      120 MB allocation (either way of measuring crosses it); Guild's alert for the kill is timed
  *      in Guild's own process (same clock). Many trials, 4 at a time.
  *   2. Pause: a low-priority agent jumps 150 MB past its reservation and the `high` line (budget view); the
  *      governor's pause of it is timed the same way. One trial per run (the run is then aborted).
@@ -32,9 +33,9 @@ async function killTrials(n: number, rand: () => number): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), 'guild-react-'));
   const log = join(dir, 'cross.log');
   writeFileSync(log, '');
-  const tasks = Array.from({ length: n }, (_, i) => `  - { id: t${i}, agent: a, run: "${process.execPath} ${AGENT} 120 ${150 + Math.floor(rand() * 500)} 60" }`);
+  const tasks = Array.from({ length: n }, (_, i) => `  - { id: t${i}, agent: a, run: "${process.execPath} ${AGENT} 60 ${150 + Math.floor(rand() * 500)} 120" }`);
   const file = join(dir, 'guild.yaml');
-  writeFileSync(file, `budget: 4GB\nkeep_going: true\nagents: { a: { memory: 160MB, limit: 200MB, cpu: 0.1, concurrency: 4 } }\ntasks:\n${tasks.join('\n')}\n`);
+  writeFileSync(file, `budget: 4GB\nkeep_going: true\nagents: { a: { memory: 100MB, limit: 150MB, cpu: 0.1, concurrency: 4 } }\ntasks:\n${tasks.join('\n')}\n`);
   const reacted = new Map<string, number>();
   const onEvent = (e: RunEvent): void => {
     if (e.type === 'alert' && /memory limit exceeded/.test(e.message)) reacted.set(e.message.split(':')[0]!, Date.now());

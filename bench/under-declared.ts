@@ -28,8 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunReport, TaskStatus } from '../src/workflow/report.js';
 import type { PressureLevel } from '../src/governor/levels.js';
-import { resolveMemoryCgroup } from '../src/system/cgroup.js';
-import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, REPO_ROOT, sleep, writeResult, NODE_BASELINE_MB, HOG, shellQuote } from './lib.js';
+import { argNumber, environment, fmtMB, fmtMs, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, REPO_ROOT, sleep, writeResult, NODE_BASELINE_MB, HOG, shellQuote, killAll, makeMemoryCgroup, type BenchCgroup } from './lib.js';
 
 const COUNT = 16;
 const LIMIT_BYTES = Math.round(1.2 * 1024 ** 3);
@@ -45,116 +44,15 @@ const HOG_COMMAND = HOG_ARGV.map(shellQuote).join(' ');
 // ---------------------------------------------------------------------------------------------
 // Memory cgroups
 
-interface BenchCgroup {
-  version: 1 | 2;
-  dir: string;
-  procsFile: string;
-  /** The kernel's oom_kill counter for this group; NaN where the kernel does not expose it. */
-  oomKills(): number;
-  /** Peak usage since creation (v1 memory.max_usage_in_bytes, v2 memory.peak); null if unavailable. */
-  peakBytes(): number | null;
-  /** SIGKILLs every process in the group until it is empty (bounded), then removes it. */
-  remove(): Promise<void>;
-}
-
 const live = new Set<BenchCgroup>();
 
-function readPids(procsFile: string): number[] {
-  try {
-    return readFileSync(procsFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** SIGKILLs every process listed in the group (repeatedly: a dying runner may still fork). */
-async function killAll(procsFile: string): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const pids = readPids(procsFile);
-    if (pids.length === 0) return;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    await sleep(100);
-  }
-}
-
-function readNumber(file: string): number | null {
-  try {
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isFinite(n) ? n : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Creates a fresh memory cgroup limited to `limitBytes` beside ours, or says why it cannot. */
+/** A fresh memory cgroup limited to `limitBytes` (bench/lib.ts), remembered so that Ctrl-C removes it too. */
 function makeCgroup(name: string, limitBytes: number): BenchCgroup | string {
-  if (process.getuid?.() !== 0) return 'needs root to create a memory cgroup';
-  let loc: ReturnType<typeof resolveMemoryCgroup>;
-  try {
-    loc = resolveMemoryCgroup(readFileSync('/proc/self/cgroup', 'utf8'), readFileSync('/proc/self/mountinfo', 'utf8'));
-  } catch (e) {
-    return `cannot read /proc/self/cgroup or mountinfo: ${(e as Error).message}`;
-  }
-  if (!loc) return 'no memory cgroup hierarchy is mounted';
-  const { version } = loc;
-  const dir = join(loc.mountPoint, `guild-bench-${name}-${process.pid}-${Date.now()}`);
-  try {
-    mkdirSync(dir);
-  } catch (e) {
-    return `cannot create a memory cgroup under ${loc.mountPoint}: ${(e as Error).message}`;
-  }
-  const procsFile = join(dir, 'cgroup.procs');
-  const eventsFile = join(dir, version === 1 ? 'memory.oom_control' : 'memory.events');
-  const cg: BenchCgroup = {
-    version,
-    dir,
-    procsFile,
-    oomKills: () => {
-      try {
-        return Number(/^oom_kill (\d+)$/m.exec(readFileSync(eventsFile, 'utf8'))?.[1] ?? NaN);
-      } catch {
-        return NaN;
-      }
-    },
-    peakBytes: () => readNumber(join(dir, version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak')),
-    remove: async () => {
-      await killAll(procsFile);
-      // A just-killed group can stay busy for a moment while the kernel finishes tearing down.
-      for (let i = 0; i < 50; i++) {
-        try {
-          rmdirSync(dir);
-          break;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
-          if (i === 49) console.error(`could not remove cgroup ${dir}: ${(e as Error).message}`);
-          await sleep(100);
-        }
-      }
-      live.delete(cg);
-    },
-  };
-  live.add(cg);
-  try {
-    if (version === 1) {
-      writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limitBytes));
-    } else {
-      writeFileSync(join(dir, 'memory.max'), String(limitBytes));
-      if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
-    }
-  } catch (e) {
-    void cg.remove();
-    return `cannot set the limit of ${dir}: ${(e as Error).message}`;
-  }
-  return cg;
+  const cg = makeMemoryCgroup(name, limitBytes);
+  if (typeof cg === 'string') return cg;
+  const tracked: BenchCgroup = { ...cg, remove: async () => (await cg.remove(), void live.delete(tracked)) };
+  live.add(tracked);
+  return tracked;
 }
 
 async function removeAllCgroups(): Promise<void> {

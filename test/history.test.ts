@@ -191,6 +191,7 @@ function recordRun(runs: RunHistory, id: string, opts: { startedAt: number; work
     ended_ms: t.ended_ms,
     duration_ms: t.duration_ms,
     peak_rss_bytes: t.peak_rss_bytes,
+    memory_source: t.peak_rss_bytes === null ? null : 'tree-rss',
     attempts: t.attempts,
     error: t.error,
   }));

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runWorkflow } from '../src/index.js';
+import { openDatabase } from '../src/store/db.js';
+import { learnedProfiles } from '../src/store/profiles.js';
+import { RunHistory } from '../src/store/runs.js';
 import { quantile } from '../src/util/quantile.js';
+import { join } from 'node:path';
 import { guild, hog, maxOverlap, MB, tempDir, writeWorkflow } from './helpers.js';
 
 describe('learned profiles', () => {
@@ -37,5 +41,19 @@ describe('learned profiles', () => {
     assert.deepEqual([row!.agent, row!.declared_bytes, row!.samples, row!.source], ['cautious', 300 * MB, 16, 'learned']);
     const human = await guild(['profiles', file]);
     assert.match(human.stdout, /cautious\s+300 MB\s+—\s+16\s+/);
+  });
+
+  it('never mixes cgroup counters with tree RSS sums: an agent type learns from the source of its newest run', () => {
+    const db = openDatabase(join(tempDir(), 'guild.db'));
+    const runs = new RunHistory(db);
+    const row = (run: string, i: number, peak: number, source: string) => ({ run_id: run, id: `t${i}`, agent: 'a', status: 'succeeded', exit_code: 0, signal: null, started_ms: 0, ended_ms: 100, duration_ms: 100, peak_rss_bytes: peak, memory_source: source, attempts: 1, error: null });
+    runs.startRun({ id: 'old', workflow: 'w', name: 'w', started_at: 1, budget_bytes: 1 });
+    runs.recordTasks([0, 1, 2, 3].map((i) => row('old', i, 300 * MB, 'tree-rss')));
+    assert.equal(learnedProfiles(db).get('a')!.peakP90Bytes, 300 * MB);
+    runs.startRun({ id: 'new', workflow: 'w', name: 'w', started_at: 2, budget_bytes: 1 });
+    runs.recordTasks([0, 1].map((i) => row('new', i, 100 * MB, 'cgroup')));
+    const p = learnedProfiles(db).get('a')!;
+    assert.deepEqual([p.samples, p.peakP90Bytes, p.peakMaxBytes], [2, 100 * MB, 100 * MB], 'only the cgroup rows, too few to replace a declaration yet');
+    db.close();
   });
 });

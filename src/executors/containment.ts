@@ -4,7 +4,8 @@ import { ProcReader } from '../system/proc-reader.js';
 import { parseProcStat, pidsInGroup } from '../system/process-tree.js';
 import type { MemorySample } from './executor.js';
 import { groupAlive, signalGroup } from './process-groups.js';
-import { pidsWithEnv, startTimeOf } from './proc-scan.js';
+import { pidsWithEnv } from '../system/proc-scan.js';
+import { liveStartTime } from '../system/process-identity.js';
 
 /**
  * Where one attempt's processes are held, and the only way the executor reaches them.
@@ -164,7 +165,7 @@ export class TreeContainer implements Container {
     // Remembered pids outside the leader's tree: reparented, still ours (rare: one stat read each).
     for (const [p, start] of this.#seen) {
       if (inTree.has(p)) continue;
-      if (startTimeOf(p) !== start) {
+      if (liveStartTime(p) !== start) {
         this.#seen.delete(p); // gone, or the pid now names another process
         continue;
       }
@@ -265,7 +266,7 @@ export class TreeContainer implements Container {
     if (this.#leader !== null) walk(this.#leader);
     for (const [p, start] of this.#seen) {
       if (out.has(p)) continue;
-      if (startTimeOf(p) !== start) {
+      if (liveStartTime(p) !== start) {
         this.#seen.delete(p); // gone, or the pid now names another process
         continue;
       }
@@ -284,7 +285,7 @@ export class TreeContainer implements Container {
 
   #remember(pid: number): void {
     if (this.#seen.has(pid)) return;
-    const start = startTimeOf(pid);
+    const start = liveStartTime(pid);
     if (start !== null) this.#seen.set(pid, start);
   }
 }

@@ -5,7 +5,7 @@ import type { SystemProbe } from '../system/probe.js';
 import { formatDuration } from '../util/units.js';
 import { CgroupContainer, TreeContainer, type Container } from './containment.js';
 import { timeoutDelay, type Execution, type ExecLease, type ExecOutcome, type ExecRequest, type Executor, type KillReason } from './executor.js';
-import { startTimeOf } from './proc-scan.js';
+import { liveStartTime } from '../system/process-identity.js';
 import { trackContainer, trackGroup, untrackContainer, untrackGroup } from './process-groups.js';
 
 /** One attempt of a shell command. */
@@ -122,7 +122,7 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
       trackGroup(pid);
       trackContainer(container);
     }
-    const lease: ExecLease = { cgroups: container.cgroups, pid, startTime: pid === null ? null : startTimeOf(pid) };
+    const lease: ExecLease = { cgroups: container.cgroups, pid, startTime: pid === null ? null : liveStartTime(pid) };
 
     let killedBy: KillReason | null = null;
     let killTimer: NodeJS.Timeout | undefined;

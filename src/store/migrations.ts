@@ -119,4 +119,12 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, task_id, attempt)
   );
   `,
+  // 6: which way each task's peak was measured ('cgroup': its cgroup's usage − inactive_file;
+  // 'tree-rss': the RSS summed over its process tree; 'remote'). The two differ (a tree counts
+  // shared pages once per process), so learned profiles never mix them. Rows from before are
+  // tree sums.
+  `
+  ALTER TABLE tasks ADD COLUMN memory_source TEXT;
+  UPDATE tasks SET memory_source = 'tree-rss' WHERE peak_rss_bytes IS NOT NULL;
+  `,
 ];

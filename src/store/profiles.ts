@@ -22,12 +22,15 @@ export const MIN_SAMPLES = 3;
 export function learnedProfiles(db: Db, window = 50): Map<string, LearnedProfile> {
   const rows = db
     .prepare(
+      // One source per agent type: the one its newest measured run used (a cgroup's counters and
+      // a tree's RSS sum differ by the shared pages, so a p90 over both would mean neither).
       `SELECT agent, peak_rss_bytes AS peak, duration_ms AS duration FROM (
-         SELECT t.agent, t.peak_rss_bytes, t.duration_ms,
-                ROW_NUMBER() OVER (PARTITION BY t.agent ORDER BY r.started_at DESC) AS n
+         SELECT t.agent, t.peak_rss_bytes, t.duration_ms, t.memory_source,
+                ROW_NUMBER() OVER (PARTITION BY t.agent ORDER BY r.started_at DESC) AS n,
+                FIRST_VALUE(t.memory_source) OVER (PARTITION BY t.agent ORDER BY r.started_at DESC) AS newest
          FROM tasks t JOIN runs r ON r.id = t.run_id
          WHERE t.status = 'succeeded' AND t.peak_rss_bytes IS NOT NULL
-       ) WHERE n <= ?`,
+       ) WHERE n <= ? AND memory_source IS newest`,
     )
     .all(window) as { agent: string; peak: number; duration: number }[];
   const by = new Map<string, { peaks: number[]; durations: number[] }>();

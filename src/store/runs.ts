@@ -26,6 +26,8 @@ export interface TaskRow {
   ended_ms: number | null;
   duration_ms: number | null;
   peak_rss_bytes: number | null;
+  /** How the peak was measured: 'cgroup', 'tree-rss' or 'remote'; null without a measurement. */
+  memory_source: string | null;
   attempts: number;
   error: string | null;
 }
@@ -52,11 +54,11 @@ export class RunHistory {
        peak_rss_bytes = @peak_rss_bytes, report = @report WHERE id = @id`,
     );
     this.#upsertTask = db.prepare(
-      `INSERT INTO tasks (run_id, id, agent, status, exit_code, signal, started_ms, ended_ms, duration_ms, peak_rss_bytes, attempts, error)
-       VALUES (@run_id, @id, @agent, @status, @exit_code, @signal, @started_ms, @ended_ms, @duration_ms, @peak_rss_bytes, @attempts, @error)
+      `INSERT INTO tasks (run_id, id, agent, status, exit_code, signal, started_ms, ended_ms, duration_ms, peak_rss_bytes, memory_source, attempts, error)
+       VALUES (@run_id, @id, @agent, @status, @exit_code, @signal, @started_ms, @ended_ms, @duration_ms, @peak_rss_bytes, @memory_source, @attempts, @error)
        ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, exit_code = excluded.exit_code, signal = excluded.signal,
          started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, duration_ms = excluded.duration_ms,
-         peak_rss_bytes = excluded.peak_rss_bytes, attempts = excluded.attempts, error = excluded.error`,
+         peak_rss_bytes = excluded.peak_rss_bytes, memory_source = excluded.memory_source, attempts = excluded.attempts, error = excluded.error`,
     );
   }
 

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProcStat } from './process-identity.js';
+import { pidsWithEnv } from './proc-scan.js';
 
 /**
  * Ending what a dead Guild left behind: every process of a crashed run, found three ways, because
@@ -162,10 +163,10 @@ export async function endLeftovers(runId: string, leases: readonly LeftoverLease
   }
 
   // 3. The run's environment variable, until a look finds nothing new (everything found is stopped).
-  const needle = `\0GUILD_RUN_ID=${runId}\0`;
+  const marker = `GUILD_RUN_ID=${runId}`;
   for (let round = 0; round < o.rounds; round++) {
     let fresh = 0;
-    for (const pid of carriers(needle, o.procRoot, o.self)) {
+    for (const pid of pidsWithEnv([marker], o.self, o.procRoot)) {
       if (killed.has(pid)) continue;
       o.kill(pid, 'SIGSTOP');
       killed.add(pid);
@@ -199,30 +200,6 @@ export function describeEnded(e: LeftoversEnded): string {
   if (e.cgroupsLeft.length > 0) parts.push(`could not remove ${e.cgroupsLeft.join(', ')}`);
   if (e.survivors.length > 0) parts.push(`still alive: ${e.survivors.join(', ')}`);
   return parts.join('; ');
-}
-
-/** Pids (never `self`) whose initial environment holds `needle` (`\0NAME=value\0`). */
-function carriers(needle: string, procRoot: string, self: number): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(procRoot);
-  } catch {
-    return [];
-  }
-  const out: number[] = [];
-  for (const e of entries) {
-    const pid = Number(e);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === self) continue;
-    let env: string;
-    try {
-      // latin1: byte for byte, so no invalid UTF-8 elsewhere in the block can hide the match.
-      env = readFileSync(`${procRoot}/${e}/environ`, 'latin1');
-    } catch {
-      continue; // gone, or not ours to read
-    }
-    if (`\0${env}`.includes(needle)) out.push(pid);
-  }
-  return out;
 }
 
 interface TreeOptions {

@@ -48,6 +48,12 @@ export function readStartTime(pid: number, procRoot = '/proc'): number | null {
   return readProcStat(pid, procRoot)?.startTime ?? null;
 }
 
+/** A live process's start time, or null when it is gone or a zombie (nothing there to signal). */
+export function liveStartTime(pid: number, procRoot = '/proc'): number | null {
+  const st = readProcStat(pid, procRoot);
+  return st === null || st.state === 'Z' || st.state === 'X' ? null : st.startTime;
+}
+
 /** This process, as a lease records its owner. */
 export function selfIdentity(procRoot = '/proc'): ProcessIdentity {
   const startTime = readStartTime(process.pid, procRoot);

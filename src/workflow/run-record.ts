@@ -3,7 +3,6 @@ import { openDatabase, storeFile, type Db } from '../store/db.js';
 import { learnedProfiles, type LearnedProfile } from '../store/profiles.js';
 import type { RunLease } from '../store/lease.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
-import { readStartTime } from '../system/process-identity.js';
 import type { Supervised } from '../supervisor/supervised.js';
 import type { RunReport } from './report.js';
 import type { TaskState } from './task-state.js';
@@ -61,7 +60,7 @@ export class RunRecord {
    * (`handle.execution.lease`: its cgroups, or its leader's pid and start time).
    */
   attemptStarted(task: TaskState, handle: Supervised<unknown>): void {
-    if (this.#lease && handle.pid !== null) this.#lease.recordAttempt(task.id, task.attempts, leaseOf(handle.execution));
+    if (this.#lease && handle.pid !== null) this.#lease.recordAttempt(task.id, task.attempts, handle.execution.lease);
   }
 
   /** A task settled: its row is written with the next flush. */
@@ -77,6 +76,7 @@ export class RunRecord {
       ended_ms: s.endedMs,
       duration_ms: s.busyMs,
       peak_rss_bytes: s.peakRss,
+      memory_source: s.peakRss === null ? null : s.memorySource,
       attempts: s.attempts,
       error: s.error,
     });
@@ -122,8 +122,3 @@ export class RunRecord {
   }
 }
 
-/** Where an execution runs, for the run's lease: its own `lease` where the executor reports one, else its leader. */
-function leaseOf(exec: { readonly pid: number | null; readonly lease?: { cgroups: readonly string[]; pid: number | null; startTime: number | null } }): { cgroups: readonly string[]; pid: number | null; startTime: number | null } {
-  if (exec.lease) return exec.lease;
-  return { cgroups: [], pid: exec.pid, startTime: exec.pid === null ? null : readStartTime(exec.pid) };
-}

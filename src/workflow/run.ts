@@ -362,11 +362,14 @@ class WorkflowRun {
   #measured(m: Measurement): void {
     this.#gauges.measured(m, this.#running);
     this.#scheduler.setSystemAvailable(m.memory.availableBytes);
-    this.#scheduler.setLendBuffer(m.memory.usedBytes / m.memory.limitBytes < this.#config.governor.thresholds.moderate);
   }
 
   /** After the governor responded: settled rows to the store, the sample event, admissions. */
   #sampled(m: Measurement): void {
+    // The buffer pool is lent while nothing is near a limit as the governor judges it: memory
+    // that admission reserved and paid for is no sign of that (used ÷ limit would count it, and
+    // in a tight cgroup a full budget alone would hold the buffer back).
+    if (!m.final) this.#scheduler.setLendBuffer(this.#governor.level === 'optimal');
     this.#record.flush();
     this.#emit(
       this.#gauges.event(m, {

@@ -1,3 +1,4 @@
+import type { MemorySource } from '../executors/executor.js';
 import type { AgentProfile, TaskSpec } from '../config/resolve.js';
 import type { SchedulerJob } from '../scheduler/scheduler.js';
 import type { Timer } from '../supervisor/clock.js';
@@ -31,6 +32,8 @@ export interface TaskState extends SchedulerJob {
   busyMs: number;
   /** Highest memory measured over all attempts. */
   peakRss: number | null;
+  /** How `peakRss` was measured (learned profiles never mix sources). */
+  memorySource: MemorySource | null;
   error: string | null;
   /** The current attempt under supervision; null when not running. */
   handle: Supervised<unknown> | null;
@@ -73,6 +76,7 @@ export function newTaskState(spec: TaskSpec, profile: AgentProfile, estimate: Es
     endedMs: null,
     busyMs: 0,
     peakRss: null,
+    memorySource: null,
     error: null,
     handle: null,
     attemptStartedAt: 0,

@@ -42,9 +42,9 @@ export class TaskWatches {
       reservationBytes: s.memoryBytes,
       limitBytes: s.profile.limitBytes,
       onPressure: 'pause',
-      onSample: (bytes) => {
+      onSample: (bytes, sample) => {
         s.lastRss = bytes;
-        s.peakRss = Math.max(s.peakRss ?? 0, bytes);
+        if (bytes >= (s.peakRss ?? 0)) [s.peakRss, s.memorySource] = [bytes, sample.source];
         s.attemptPeak = Math.max(s.attemptPeak ?? 0, bytes);
         this.#c.scheduler.observe(s, bytes);
         // An agent above its type's estimate: tasks of that type not yet started now expect as much.
