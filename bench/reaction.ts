@@ -1,10 +1,10 @@
 /**
  * Governor reaction time: from a real agent crossing a line to Guild's response.
- *   1. Kill: an agent with `limit: 150MB` holds 60 MB (~67 MB as its cgroup counts it, ~105 MB as
- *      a tree's RSS), waits a random 150–650 ms, logs the time and jumps past its limit in one
- *      120 MB allocation (either way of measuring crosses it); Guild's alert for the kill is timed
+ *   1. Kill: an agent with `limit: 150MB` fills to 15 MB under it, as Guild measures it (its
+ *      cgroup, or its tree's RSS: bench/react-agent.mjs reads the same counters), waits a random
+ *      150–650 ms, logs the time and jumps past its limit in one 60 MB allocation; Guild's alert for the kill is timed
  *      in Guild's own process (same clock). Many trials, 4 at a time.
- *   2. Pause: a low-priority agent jumps 150 MB past its reservation and the `high` line (budget view); the
+ *   2. Pause: a low-priority agent just under its reservation jumps 150 MB past it and the `high` line (budget view); the
  *      governor's pause of it is timed the same way. One trial per run (the run is then aborted).
  * Reports p50 / p99 / max of each (goal: p99 <= 250 ms); the sampler runs every 100 ms near limits.
  * Peer in the same run: the sampling interval itself (a perfect sampler reacts in U(0, interval)).
@@ -33,7 +33,7 @@ async function killTrials(n: number, rand: () => number): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), 'guild-react-'));
   const log = join(dir, 'cross.log');
   writeFileSync(log, '');
-  const tasks = Array.from({ length: n }, (_, i) => `  - { id: t${i}, agent: a, run: "${process.execPath} ${AGENT} 60 ${150 + Math.floor(rand() * 500)} 120" }`);
+  const tasks = Array.from({ length: n }, (_, i) => `  - { id: t${i}, agent: a, run: "${process.execPath} ${AGENT} 150 15 ${150 + Math.floor(rand() * 500)} 60" }`);
   const file = join(dir, 'guild.yaml');
   writeFileSync(file, `budget: 4GB\nkeep_going: true\nagents: { a: { memory: 100MB, limit: 150MB, cpu: 0.1, concurrency: 4 } }\ntasks:\n${tasks.join('\n')}\n`);
   const reacted = new Map<string, number>();
@@ -57,19 +57,20 @@ async function pauseTrial(waitMs: number): Promise<number | null> {
   const dir = mkdtempSync(join(tmpdir(), 'guild-react-'));
   const log = join(dir, 'cross.log');
   writeFileSync(log, '');
-  // Budget view = (0.6 × reserved + memory above reservations) / budget. Both declare 250 MB, so
-  // 0.6 × 500 MB / 1 GB = 29 % while the burst agent stays within its reservation (~215 MB); it
-  // jumps by 150 MB to ~365 MB, and past ~90 MB above its reservation the view crosses `high` at
-  // 38 %. The anchor (oldest) is never paused.
+  // Budget view = (0.6 × reserved + memory above reservations) / budget. Both declare 300 MB, so
+  // the view reads 0.6 × 600 MB / 1 GB = 35 % (optimal, under 36 %) while the burst agent stays
+  // within its reservation, and `high` at 37 % is crossed ~19 MB above it. The agent fills to 10 MB
+  // under its reservation, as Guild measures it (growth inside a reservation neither raises the
+  // level nor projects), then jumps by 150 MB. The anchor (oldest) is never paused.
   const file = join(dir, 'guild.yaml');
   writeFileSync(
     file,
     `budget: 1GB
-governor: { moderate: 33%, high: 38%, critical: 90%, emergency: 95%, ceiling: 99%, hold: 300ms }
-agents: { a: { memory: 250MB, cpu: 0.1 } }
+governor: { moderate: 36%, high: 37%, critical: 90%, emergency: 95%, ceiling: 99%, hold: 300ms }
+agents: { a: { memory: 300MB, cpu: 0.1 } }
 tasks:
   - { id: anchor, agent: a, priority: critical, run: "sleep 30" }
-  - { id: burst, agent: a, priority: low, run: "${process.execPath} ${AGENT} 200 ${waitMs} 150" }
+  - { id: burst, agent: a, priority: low, run: "${process.execPath} ${AGENT} 300 10 ${waitMs} 150" }
 `,
   );
   const ac = new AbortController();
