@@ -3,8 +3,8 @@ import type { Clock } from './clock.js';
 import type { MemorySample } from './memory.js';
 import type { WatchOptions } from './watch.js';
 
-/** The kill reasons the supervisor uses; `recycle` joins KillReason with part `contain`. */
-export type StopReason = KillReason | 'recycle';
+/** Why the supervisor stopped an execution (the executor's own reasons, `recycle` among them). */
+export type StopReason = KillReason;
 
 /**
  * One execution under supervision, as its owner holds it. Across a recycle the handle stays and
