@@ -49,6 +49,26 @@ function joinCgroupPath(mount: MountEntry, cgroupPath: string): string {
   return rel ? `${mount.mountPoint}/${rel}` : mount.mountPoint;
 }
 
+/** One line of /proc/<pid>/cgroup: `<id>:<controllers>:<path>` (the path may itself hold ':'). */
+interface CgroupEntry {
+  /** The unified (v2) hierarchy: id 0 with no controllers listed. */
+  unified: boolean;
+  controllers: string[];
+  path: string;
+}
+
+function cgroupEntries(cgroupText: string): CgroupEntry[] {
+  const out: CgroupEntry[] = [];
+  for (const line of cgroupText.split('\n')) {
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    const controllers = line.slice(first + 1, second);
+    out.push({ unified: line.slice(0, first) === '0' && controllers === '', controllers: controllers.split(','), path: line.slice(second + 1) });
+  }
+  return out;
+}
+
 /**
  * Resolves the memory cgroup of this process from /proc/self/cgroup and /proc/self/mountinfo.
  * cgroup v2 wins when its memory controller is enabled for our group; hybrid hosts that mount
@@ -58,14 +78,9 @@ export function resolveMemoryCgroup(cgroupText: string, mountinfoText: string, e
   const mounts = parseMountinfo(mountinfoText);
   let v1Path: string | undefined;
   let v2Path: string | undefined;
-  for (const line of cgroupText.split('\n')) {
-    const first = line.indexOf(':');
-    const second = line.indexOf(':', first + 1);
-    if (first < 0 || second < 0) continue;
-    const controllers = line.slice(first + 1, second);
-    const path = line.slice(second + 1);
-    if (line.slice(0, first) === '0' && controllers === '') v2Path = path;
-    else if (controllers.split(',').includes('memory')) v1Path = path;
+  for (const e of cgroupEntries(cgroupText)) {
+    if (e.unified) v2Path = e.path;
+    else if (e.controllers.includes('memory')) v1Path = e.path;
   }
   if (v2Path !== undefined) {
     for (const m of mounts.filter((e) => e.fsType === 'cgroup2')) {
@@ -90,14 +105,8 @@ export function resolveMemoryCgroup(cgroupText: string, mountinfoText: string, e
  */
 export function resolveHierarchy(cgroupText: string, mountinfoText: string, controller: string | null): { dir: string; mountPoint: string } | null {
   const mounts = parseMountinfo(mountinfoText);
-  for (const line of cgroupText.split('\n')) {
-    const first = line.indexOf(':');
-    const second = line.indexOf(':', first + 1);
-    if (first < 0 || second < 0) continue;
-    const controllers = line.slice(first + 1, second);
-    const path = line.slice(second + 1);
-    const unified = line.slice(0, first) === '0' && controllers === '';
-    if (controller === null ? !unified : unified || !controllers.split(',').includes(controller)) continue;
+  for (const { unified, controllers, path } of cgroupEntries(cgroupText)) {
+    if (controller === null ? !unified : unified || !controllers.includes(controller)) continue;
     const m = mounts.find((e) => (controller === null ? e.fsType === 'cgroup2' : e.fsType === 'cgroup' && e.superOptions.includes(controller)));
     if (m) return { dir: joinCgroupPath(m, path), mountPoint: m.mountPoint };
   }
@@ -167,18 +176,14 @@ export function readCgroupMemory(loc: CgroupLocation, reader: ProcReader, unlimi
 /** CPU quota in cores from the cgroup (v2 cpu.max, v1 cfs quota/period), or null. */
 export function readCpuQuota(cgroupText: string, mountinfoText: string, reader: ProcReader): number | null {
   const mounts = parseMountinfo(mountinfoText);
-  for (const line of cgroupText.split('\n')) {
-    const parts = line.split(':');
-    if (parts.length < 3) continue;
-    const controllers = parts[1] ?? '';
-    const path = parts.slice(2).join(':');
-    if (parts[0] === '0' && controllers === '') {
+  for (const { unified, controllers, path } of cgroupEntries(cgroupText)) {
+    if (unified) {
       const m = mounts.find((e) => e.fsType === 'cgroup2');
       if (!m) continue;
       const t = reader.readOnce(`${joinCgroupPath(m, path)}/cpu.max`);
       const [quota, period] = (t ?? '').trim().split(' ');
       if (quota && quota !== 'max' && period) return Number(quota) / Number(period);
-    } else if (controllers.split(',').includes('cpu')) {
+    } else if (controllers.includes('cpu')) {
       const m = mounts.find((e) => e.fsType === 'cgroup' && e.superOptions.includes('cpu'));
       if (!m) continue;
       const dir = joinCgroupPath(m, path);
