@@ -78,11 +78,6 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
     this.#cgroups = options.containment ?? null;
   }
 
-  /** 'cgroup' when attempts get cgroups of their own, else 'tree'. */
-  get containment(): 'cgroup' | 'tree' {
-    return this.#cgroups ? 'cgroup' : 'tree';
-  }
-
   start(req: ProcessRequest): Execution {
     const t0 = performance.now();
     const runId = req.runId ?? `pid${process.pid}`;

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveHierarchy, resolveMemoryCgroup } from './cgroup.js';
+import { resolveHierarchy, resolveMemoryCgroup, statField } from './cgroup.js';
 import { ProcReader } from './proc-reader.js';
 
 /**
@@ -93,11 +93,6 @@ const parsePids = (text: string | null): number[] => {
   return out;
 };
 
-const statField = (text: string | null, key: string): number => {
-  if (!text) return 0;
-  const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-};
 
 /** A cgroup name from its parts: only [A-Za-z0-9_.-], never a kernel file name, within NAME_MAX. */
 export function cgroupName(runId: string, taskId: string, attempt: number): string {
@@ -115,12 +110,6 @@ export class CgroupControl {
   constructor(hierarchies: readonly Hierarchy[], deps: CgroupControlDeps = {}) {
     this.hierarchies = hierarchies;
     this.#deps = withDefaults(deps);
-  }
-
-  /** 'v2', or 'v1' naming the hierarchies, for messages. */
-  describe(): string {
-    const v = this.hierarchies[0]?.version ?? 1;
-    return v === 2 ? `cgroup v2 under ${this.hierarchies[0]!.parent}` : `cgroup v1 (${this.hierarchies.map((h) => h.parent).join(', ')})`;
   }
 
   /**
@@ -213,7 +202,8 @@ export class TaskCgroup {
     const stat = this.#reader.read(join(g.dir, 'memory.stat'));
     // v1 counts the whole subtree in total_*; a task group has no children, so either would do.
     const inactive = statField(stat, g.version === 2 ? 'inactive_file' : 'total_inactive_file');
-    return { bytes: Math.max(0, usage - inactive), pids: this.pids() };
+    // The memory group's members are all of them: the wrapper joins it first, before any other.
+    return { bytes: Math.max(0, usage - inactive), pids: parsePids(readText(join(g.dir, 'cgroup.procs'))) };
   }
 
   /**
@@ -268,11 +258,6 @@ export class TaskCgroup {
   resume(): void {
     if (this.#freezer) this.#thaw();
     else this.signalAll('SIGCONT');
-  }
-
-  /** True when the freezer reports the group frozen (false without a freezer). */
-  frozen(): boolean {
-    return this.#freezer !== null && this.#frozen();
   }
 
   /**

@@ -136,7 +136,8 @@ const readNumber = (reader: ProcReader, path: string): number | null => {
   return Number.isFinite(n) ? n : null;
 };
 
-const statField = (text: string | null, key: string): number => {
+/** A `key value` line of memory.stat, 0 when absent. */
+export const statField = (text: string | null, key: string): number => {
   if (!text) return 0;
   const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
