@@ -7,7 +7,20 @@ export type GuildErrorCode =
   | 'CONFIG_INVALID'
   | 'CONFIG_NOT_FOUND'
   | 'BUDGET_UNSATISFIABLE'
+  /** Bad CLI flags or arguments. */
   | 'USAGE'
+  /** A library caller passed an option or argument of the wrong type or range. */
+  | 'INVALID_OPTION'
+  /** A method called in a state that does not allow it (a closing supervisor, a duplicate id). */
+  | 'INVALID_STATE'
+  /** A prefix or name matches more than one thing (`guild report <prefix>`): give more of it. */
+  | 'AMBIGUOUS'
+  /** The port a server was asked to listen on is taken. */
+  | 'PORT_IN_USE'
+  /** A server cannot listen on the address asked for (privileges, not an address of this machine, unresolvable). */
+  | 'LISTEN_FAILED'
+  /** A path a task left behind (a symlink out of the project) or a restore would write outside the project. */
+  | 'UNSAFE_PATH'
   | 'STORE'
   | 'PROBE'
   | 'CACHE'
@@ -17,6 +30,29 @@ export type GuildErrorCode =
   | 'NOT_FOUND'
   /** Another live run holds the folder's run lock (`guild run --no-wait`, `runWorkflow({ wait: false })`). */
   | 'LOCKED';
+
+/**
+ * How the CLI exits for each code: 2 for input the user can correct (flags, config, a port), 1
+ * for a failure or something missing or busy. Every code is listed, so a new one must choose.
+ */
+export const EXIT_CODE_OF: Readonly<Record<GuildErrorCode, 1 | 2>> = {
+  CONFIG_INVALID: 2,
+  CONFIG_NOT_FOUND: 2,
+  BUDGET_UNSATISFIABLE: 2,
+  USAGE: 2,
+  INVALID_OPTION: 2,
+  AMBIGUOUS: 2,
+  PORT_IN_USE: 2,
+  LISTEN_FAILED: 2,
+  INVALID_STATE: 1,
+  UNSAFE_PATH: 1,
+  STORE: 1,
+  PROBE: 1,
+  CACHE: 1,
+  UNAVAILABLE: 1,
+  NOT_FOUND: 1,
+  LOCKED: 1,
+};
 
 export class GuildError extends Error {
   readonly code: GuildErrorCode;

@@ -155,7 +155,7 @@ describe('AlertManager: de-duplication and cooldown', () => {
   });
 
   test('options are validated once, with "Expected X, got Y"', () => {
-    assert.throws(() => new AlertManager({ cooldownMs: -1 }), (e: unknown) => e instanceof GuildError && e.code === 'USAGE' && /Expected cooldownMs .* got -1/.test(e.message));
+    assert.throws(() => new AlertManager({ cooldownMs: -1 }), (e: unknown) => e instanceof GuildError && e.code === 'INVALID_OPTION' && /Expected cooldownMs .* got -1/.test(e.message));
     assert.throws(() => new AlertManager({ webhook: { url: 'ftp://x' } }), /Expected an http or https webhook URL, got ftp:/);
     assert.throws(() => new AlertManager({ webhook: { url: 'not a url' } }), /Expected a webhook URL/);
     assert.throws(() => new AlertManager({ webhook: { url: 'http://x', retries: 1.5 } }), /Expected webhook retries to be an integer >= 0, got 1.5/);

@@ -204,10 +204,10 @@ function refused(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-function isUsage(message?: RegExp): (e: unknown) => boolean {
+function isCode(code: string, message?: RegExp): (e: unknown) => boolean {
   return (e) => {
     assert.ok(e instanceof GuildError, `expected a GuildError, got ${String(e)}`);
-    assert.equal(e.code, 'USAGE');
+    assert.equal(e.code, code);
     if (message) assert.match(e.message, message);
     return true;
   };
@@ -239,7 +239,7 @@ describe('binding', () => {
   it('refuses a non-loopback host without a token, before listening', async () => {
     const port = await freePort();
     for (const host of ['0.0.0.0', '::', '192.168.1.10']) {
-      await assert.rejects(startDashboard({ source: fakeSource(), host, port, token: null }), isUsage(/--token.*GUILD_DASHBOARD_TOKEN/));
+      await assert.rejects(startDashboard({ source: fakeSource(), host, port, token: null }), isCode('USAGE', /--token.*GUILD_DASHBOARD_TOKEN/));
     }
     assert.ok(await refused(port), 'nothing listens on the port');
   });
@@ -261,19 +261,19 @@ describe('binding', () => {
     }
   });
 
-  it('rejects a port in use with USAGE', async () => {
+  it('rejects a port in use with PORT_IN_USE', async () => {
     const first = await start({ source: fakeSource() });
     try {
-      await assert.rejects(start({ source: fakeSource(), port: first.port }), isUsage(new RegExp(`^port ${first.port} is in use`)));
+      await assert.rejects(start({ source: fakeSource(), port: first.port }), isCode('PORT_IN_USE', new RegExp(`^port ${first.port} is in use`)));
     } finally {
       await first.close();
     }
   });
 
   it('validates its options with "Expected X, got Y"', async () => {
-    await assert.rejects(start({ source: fakeSource(), port: 70000 }), isUsage(/Expected the dashboard port .* got 70000/));
-    await assert.rejects(start({ source: fakeSource(), token: '' }), isUsage(/Expected the dashboard token/));
-    await assert.rejects(start({ source: fakeSource(), maxClients: 0 }), isUsage(/Expected dashboard maxClients/));
+    await assert.rejects(start({ source: fakeSource(), port: 70000 }), isCode('INVALID_OPTION', /Expected the dashboard port .* got 70000/));
+    await assert.rejects(start({ source: fakeSource(), token: '' }), isCode('INVALID_OPTION', /Expected the dashboard token/));
+    await assert.rejects(start({ source: fakeSource(), maxClients: 0 }), isCode('INVALID_OPTION', /Expected dashboard maxClients/));
   });
 });
 

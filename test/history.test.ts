@@ -365,7 +365,7 @@ describe('history: resolveRunId', () => {
     assert.throws(
       () => history.resolveRunId('20250301-120000-aa'),
       (e: unknown) =>
-        e instanceof AmbiguousRunIdError && e.code === 'USAGE' && e.matches.join() === '20250301-120000-aaaa,20250301-120000-aabb' && e.message.includes('matches 2 runs'),
+        e instanceof AmbiguousRunIdError && e.code === 'AMBIGUOUS' && e.matches.join() === '20250301-120000-aaaa,20250301-120000-aabb' && e.message.includes('matches 2 runs'),
     );
     assert.throws(() => history.resolveRunId('2025'), (e: unknown) => e instanceof AmbiguousRunIdError && e.matches.length === 4);
   });
@@ -377,7 +377,7 @@ describe('history: resolveRunId', () => {
   });
 
   it('an empty reference is a usage error', () => {
-    assert.throws(() => history.resolveRunId('  '), (e: unknown) => e instanceof GuildError && e.code === 'USAGE');
+    assert.throws(() => history.resolveRunId('  '), (e: unknown) => e instanceof GuildError && e.code === 'INVALID_OPTION');
   });
 });
 

@@ -102,14 +102,14 @@ describe('rules', () => {
     const { cache } = memoryCache();
     const r = new RoutingCache({ cache, rules: RULES });
     for (const d of ['', '   \n\t']) {
-      await assert.rejects(r.route(d), (e: unknown) => e instanceof GuildError && e.code === 'USAGE' && e.message === 'Expected a task description, got an empty string');
+      await assert.rejects(r.route(d), (e: unknown) => e instanceof GuildError && e.code === 'INVALID_OPTION' && e.message === 'Expected a task description, got an empty string');
     }
-    await assert.rejects(r.route('?!'), (e: unknown) => e instanceof GuildError && e.code === 'USAGE');
+    await assert.rejects(r.route('?!'), (e: unknown) => e instanceof GuildError && e.code === 'INVALID_OPTION');
   });
 
   test('bad options are refused at construction', () => {
     const { cache } = memoryCache();
-    assert.throws(() => new RoutingCache({ cache, rules: RULES, similarity: 0 }), (e: unknown) => e instanceof GuildError && e.code === 'USAGE');
+    assert.throws(() => new RoutingCache({ cache, rules: RULES, similarity: 0 }), (e: unknown) => e instanceof GuildError && e.code === 'INVALID_OPTION');
     assert.throws(() => new RoutingCache({ cache, rules: { x: { patterns: ['('] } } }), /routing rule "x"\.patterns\[0\]/);
     assert.throws(() => new RoutingCache({ cache, rules: { x: { keywords: ['--'] } } }), /routing rule "x"\.keywords\[0\]/);
   });

@@ -140,23 +140,23 @@ export class RoutingCache {
   constructor(options: RoutingOptions) {
     const { cache, rules } = options;
     if (cache === null || typeof cache !== 'object' || typeof cache.get !== 'function') {
-      throw new GuildError('USAGE', `Expected a LayeredCache as cache, got ${describeValue(cache)}`);
+      throw new GuildError('INVALID_OPTION', `Expected a LayeredCache as cache, got ${describeValue(cache)}`);
     }
     if (rules === null || typeof rules !== 'object' || Array.isArray(rules)) {
-      throw new GuildError('USAGE', `Expected routing rules as an object of agent types, got ${describeValue(rules)}`);
+      throw new GuildError('INVALID_OPTION', `Expected routing rules as an object of agent types, got ${describeValue(rules)}`);
     }
     const threshold = options.similarity ?? DEFAULT_SIMILARITY;
     if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
-      throw new GuildError('USAGE', `Expected similarity to be a number in (0, 1], got ${describeValue(threshold)}`);
+      throw new GuildError('INVALID_OPTION', `Expected similarity to be a number in (0, 1], got ${describeValue(threshold)}`);
     }
     const fallback = options.fallback ?? null;
     if (fallback !== null && (typeof fallback !== 'string' || fallback === '')) {
-      throw new GuildError('USAGE', `Expected fallback to be an agent type or null, got ${describeValue(fallback)}`);
+      throw new GuildError('INVALID_OPTION', `Expected fallback to be an agent type or null, got ${describeValue(fallback)}`);
     }
     const now = options.now ?? Date.now;
-    if (typeof now !== 'function') throw new GuildError('USAGE', `Expected now to be a function returning epoch ms, got ${describeValue(now)}`);
+    if (typeof now !== 'function') throw new GuildError('INVALID_OPTION', `Expected now to be a function returning epoch ms, got ${describeValue(now)}`);
     const ns = options.namespace ?? 'routing';
-    if (typeof ns !== 'string' || ns === '') throw new GuildError('USAGE', `Expected namespace to be a non-empty string, got ${describeValue(ns)}`);
+    if (typeof ns !== 'string' || ns === '') throw new GuildError('INVALID_OPTION', `Expected namespace to be a non-empty string, got ${describeValue(ns)}`);
 
     this.#cache = cache;
     this.#rules = compileRules(rules);
@@ -177,9 +177,9 @@ export class RoutingCache {
     const normalized = typeof description === 'string' ? normalize(description) : '';
     if (normalized === '') {
       if (typeof description !== 'string' || description.trim() === '') {
-        throw new GuildError('USAGE', 'Expected a task description, got an empty string');
+        throw new GuildError('INVALID_OPTION', 'Expected a task description, got an empty string');
       }
-      throw new GuildError('USAGE', `Expected a task description with letters or digits, got ${JSON.stringify(description)}`);
+      throw new GuildError('INVALID_OPTION', `Expected a task description with letters or digits, got ${JSON.stringify(description)}`);
     }
     const key = sha256(normalized).slice(0, 32);
     const flight = this.#flights.get(key);
@@ -351,19 +351,19 @@ function compileRules(rules: RoutingRules): CompiledRule[] {
   const out: CompiledRule[] = [];
   for (const [agent, rule] of Object.entries(rules)) {
     const where = `routing rule ${JSON.stringify(agent)}`;
-    if (rule === null || typeof rule !== 'object') throw new GuildError('USAGE', `Expected ${where} to be an object with keywords or patterns, got ${describeValue(rule)}`);
+    if (rule === null || typeof rule !== 'object') throw new GuildError('INVALID_OPTION', `Expected ${where} to be an object with keywords or patterns, got ${describeValue(rule)}`);
     const keywords = (rule.keywords ?? []).map((k, i) => {
       const text = typeof k === 'string' ? normalize(k) : '';
-      if (text === '') throw new GuildError('USAGE', `Expected ${where}.keywords[${i}] to be a word with letters or digits, got ${describeValue(k)}`);
+      if (text === '') throw new GuildError('INVALID_OPTION', `Expected ${where}.keywords[${i}] to be a word with letters or digits, got ${describeValue(k)}`);
       return { text, padded: ` ${text} ` };
     });
     const patterns = (rule.patterns ?? []).map((p, i) => {
       if (p instanceof RegExp) return new RegExp(p.source, p.flags.replace(/[gy]/g, '')); // g/y make test() stateful
-      if (typeof p !== 'string' || p === '') throw new GuildError('USAGE', `Expected ${where}.patterns[${i}] to be a regular expression, got ${describeValue(p)}`);
+      if (typeof p !== 'string' || p === '') throw new GuildError('INVALID_OPTION', `Expected ${where}.patterns[${i}] to be a regular expression, got ${describeValue(p)}`);
       try {
         return new RegExp(p, 'i');
       } catch (cause) {
-        throw new GuildError('USAGE', `Expected ${where}.patterns[${i}] to be a valid regular expression, got ${JSON.stringify(p)}`, { cause });
+        throw new GuildError('INVALID_OPTION', `Expected ${where}.patterns[${i}] to be a valid regular expression, got ${JSON.stringify(p)}`, { cause });
       }
     });
     out.push({ agent, keywords, patterns });

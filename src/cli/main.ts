@@ -1,7 +1,7 @@
 import { closeSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULTS } from '../config/defaults.js';
-import { GuildError } from '../errors.js';
+import { ConfigErrors, EXIT_CODE_OF, GuildError } from '../errors.js';
 import type { DashboardServer, DashboardSource } from '../dashboard/server.js';
 import type { AlertRecord } from '../telemetry/state.js';
 import type { RunEvent } from '../workflow/events.js';
@@ -22,8 +22,8 @@ const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta
 
 function fail(e: unknown): never {
   if (e instanceof GuildError) {
-    process.stderr.write(`guild: ${e.message.includes('\n') ? `invalid configuration:\n${indent(e.message)}` : e.message}\n`);
-    exit(e.code === 'STORE' || e.code === 'PROBE' || e.code === 'CACHE' || e.code === 'UNAVAILABLE' || e.code === 'NOT_FOUND' || e.code === 'LOCKED' ? EXIT.failed : EXIT.usage);
+    process.stderr.write(`guild: ${e instanceof ConfigErrors && e.errors.length > 1 ? `invalid configuration:\n${indent(e.message)}` : e.message}\n`);
+    exit(EXIT_CODE_OF[e.code]);
   }
   process.stderr.write(`guild: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   exit(EXIT.failed);

@@ -57,7 +57,7 @@ export function resolveWith(loaded: LoadedWorkflow, probe: SystemProbe, options:
   if (options.budget !== undefined) {
     budgetBytes = parseSize(options.budget);
     if (budgetBytes === undefined || budgetBytes <= 0) {
-      throw new GuildError('USAGE', `Expected a budget such as 600MB or 1.5GB, got ${JSON.stringify(options.budget)}`);
+      throw new GuildError('INVALID_OPTION', `Expected a budget such as 600MB or 1.5GB, got ${JSON.stringify(options.budget)}`);
     }
   }
   return resolveConfig(loaded, probe, {

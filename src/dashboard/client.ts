@@ -13,7 +13,7 @@ export async function fetchState(baseUrl: string, token: string | null = null): 
   try {
     url = new URL('api/state', baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
   } catch {
-    throw new GuildError('USAGE', `Expected a URL such as http://127.0.0.1:8090/, got ${JSON.stringify(baseUrl)}`);
+    throw new GuildError('INVALID_OPTION', `Expected a URL such as http://127.0.0.1:8090/, got ${JSON.stringify(baseUrl)}`);
   }
   let res: Response;
   try {

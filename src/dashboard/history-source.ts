@@ -22,7 +22,7 @@ export class HistorySource implements DashboardSource {
    */
   constructor(dir: string, metrics: GuildMetrics) {
     const file = storeFile(dir);
-    if (!existsSync(file)) throw new GuildError('USAGE', `no run history in ${dir}: ${file} does not exist (run the workflow first)`);
+    if (!existsSync(file)) throw new GuildError('NOT_FOUND', `no run history in ${dir}: ${file} does not exist (run the workflow first)`);
     const db = openDatabase(file);
     this.#history = new TelemetryHistory(db);
     this.#close = () => db.close();

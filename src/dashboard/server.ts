@@ -85,8 +85,8 @@ interface Resolved {
 }
 
 /**
- * Starts the server. Rejects with `GuildError('USAGE')` before listening when a non-loopback host
- * has no token, and when the port is taken.
+ * Starts the server. Rejects before listening: `USAGE` when a non-loopback host has no token, `PORT_IN_USE` when
+ * the port is taken, `LISTEN_FAILED` when the address cannot be bound, `INVALID_OPTION` for a bad option.
  */
 export async function startDashboard(options: DashboardOptions): Promise<DashboardServer> {
   const o = resolveOptions(options);
@@ -195,17 +195,17 @@ const CLOSE_GRACE_MS = 1000;
 
 function resolveOptions(options: DashboardOptions): Resolved {
   if (typeof options !== 'object' || options === null || typeof options.source !== 'object' || options.source === null) {
-    throw new GuildError('USAGE', `Expected options.source to be a DashboardSource, got ${describeValue(options?.source)}`);
+    throw new GuildError('INVALID_OPTION', `Expected options.source to be a DashboardSource, got ${describeValue(options?.source)}`);
   }
   const host = options.host ?? DEFAULTS.dashboard.host;
-  if (typeof host !== 'string' || host.trim() === '') throw new GuildError('USAGE', `Expected the dashboard host to be a non-empty string, got ${describeValue(host)}`);
+  if (typeof host !== 'string' || host.trim() === '') throw new GuildError('INVALID_OPTION', `Expected the dashboard host to be a non-empty string, got ${describeValue(host)}`);
   const port = options.port ?? DEFAULTS.dashboard.port;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GuildError('USAGE', `Expected the dashboard port to be an integer 0..65535, got ${describeValue(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GuildError('INVALID_OPTION', `Expected the dashboard port to be an integer 0..65535, got ${describeValue(port)}`);
 
   let token: string | null;
   if (options.token === undefined) token = process.env[TOKEN_ENV] || null;
   else if (options.token === null) token = null;
-  else if (typeof options.token !== 'string' || options.token === '') throw new GuildError('USAGE', `Expected the dashboard token to be a non-empty string or null, got ${describeValue(options.token)}`);
+  else if (typeof options.token !== 'string' || options.token === '') throw new GuildError('INVALID_OPTION', `Expected the dashboard token to be a non-empty string or null, got ${describeValue(options.token)}`);
   else token = options.token;
 
   if (token === null && !isLoopbackHost(host)) {
@@ -229,7 +229,7 @@ function resolveOptions(options: DashboardOptions): Resolved {
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new GuildError('USAGE', `Expected dashboard ${name} to be a positive integer, got ${describeValue(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw new GuildError('INVALID_OPTION', `Expected dashboard ${name} to be a positive integer, got ${describeValue(value)}`);
   return value;
 }
 
@@ -250,16 +250,16 @@ function listen(server: ReturnType<typeof createServer>, host: string, port: num
 function bindError(err: NodeJS.ErrnoException, host: string, port: number): GuildError {
   switch (err.code) {
     case 'EADDRINUSE':
-      return new GuildError('USAGE', `port ${port} is in use on ${host}: stop what holds it, or pick another port (--dashboard <PORT>; 0 picks a free one)`, { cause: err });
+      return new GuildError('PORT_IN_USE', `port ${port} is in use on ${host}: stop what holds it, or pick another port (--dashboard <PORT>; 0 picks a free one)`, { cause: err });
     case 'EACCES':
-      return new GuildError('USAGE', `port ${port} on ${host} needs privileges this process lacks: pick a port above 1023`, { cause: err });
+      return new GuildError('LISTEN_FAILED', `port ${port} on ${host} needs privileges this process lacks: pick a port above 1023`, { cause: err });
     case 'EADDRNOTAVAIL':
-      return new GuildError('USAGE', `${host} is not an address of this machine: the dashboard cannot bind to it`, { cause: err });
+      return new GuildError('LISTEN_FAILED', `${host} is not an address of this machine: the dashboard cannot bind to it`, { cause: err });
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new GuildError('USAGE', `cannot resolve the dashboard host ${host}`, { cause: err });
+      return new GuildError('LISTEN_FAILED', `cannot resolve the dashboard host ${host}`, { cause: err });
     default:
-      return new GuildError('USAGE', `cannot serve the dashboard on ${host}:${port}: ${err.message}`, { cause: err });
+      return new GuildError('LISTEN_FAILED', `cannot serve the dashboard on ${host}:${port}: ${err.message}`, { cause: err });
   }
 }
 

@@ -35,14 +35,14 @@ export interface PruneResult {
   reports: number;
 }
 
-/** A prefix given to `resolveRunId` matches more than one run. Code `USAGE`: the user must type more. */
+/** A prefix given to `resolveRunId` matches more than one run. Code `AMBIGUOUS`: the user must type more. */
 export class AmbiguousRunIdError extends GuildError {
   /** What the user gave. */
   readonly ref: string;
   /** Some of the matching run ids (at most 5), in id order. */
   readonly matches: readonly string[];
   constructor(ref: string, matches: readonly string[], more: boolean) {
-    super('USAGE', `run id prefix '${ref}' matches ${more ? 'more than ' : ''}${matches.length} runs: ${matches.join(', ')}${more ? ', …' : ''}; give more of the id`);
+    super('AMBIGUOUS', `run id prefix '${ref}' matches ${more ? 'more than ' : ''}${matches.length} runs: ${matches.join(', ')}${more ? ', …' : ''}; give more of the id`);
     this.ref = ref;
     this.matches = matches;
   }
@@ -168,11 +168,11 @@ export class TelemetryHistory {
    * workflow. `last` wins over a run id that happens to begin with "last".
    * @returns the run id, or null when nothing matches.
    * @throws AmbiguousRunIdError when a prefix matches several runs.
-   * @throws GuildError `USAGE` when `ref` is empty.
+   * @throws GuildError `INVALID_OPTION` when `ref` is empty.
    */
   resolveRunId(ref: string, workflow?: string): string | null {
     const r = ref.trim();
-    if (r === '') throw new GuildError('USAGE', `Expected a run id, a prefix of one, or 'last', got '${ref}'`);
+    if (r === '') throw new GuildError('INVALID_OPTION', `Expected a run id, a prefix of one, or 'last', got '${ref}'`);
     if (r === 'last') {
       const id = this.#db
         .prepare(
@@ -248,7 +248,7 @@ export class TelemetryHistory {
 /** Validates a count at the boundary. */
 function wholeNumber(name: string, value: number, min: number): number {
   if (!Number.isInteger(value) || value < min) {
-    throw new GuildError('USAGE', `Expected ${name} to be a whole number >= ${min}, got ${String(value)}`);
+    throw new GuildError('INVALID_OPTION', `Expected ${name} to be a whole number >= ${min}, got ${String(value)}`);
   }
   return value;
 }

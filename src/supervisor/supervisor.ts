@@ -134,10 +134,10 @@ export class Supervisor {
    * for a process, its whole tree is gone): its handle's `done` settles then.
    */
   start<K extends keyof Executors & string>(kind: K, request: RequestOf<Executors, K>, watch: WatchOptions<RequestOf<Executors, K>>): Supervised<RequestOf<Executors, K>> {
-    if (this.#closing) throw new GuildError('USAGE', `Expected an open supervisor, got one closing (starting '${watch.id}')`);
-    if (this.#watched.has(watch.id)) throw new GuildError('USAGE', `Expected a unique execution id, got '${watch.id}' twice`);
+    if (this.#closing) throw new GuildError('INVALID_STATE', `Expected an open supervisor, got one closing (starting '${watch.id}')`);
+    if (this.#watched.has(watch.id)) throw new GuildError('INVALID_STATE', `Expected a unique execution id, got '${watch.id}' twice`);
     const executor = this.#executors[kind];
-    if (!executor) throw new GuildError('USAGE', `Expected an executor for kind '${kind}', got none`);
+    if (!executor) throw new GuildError('INVALID_OPTION', `Expected an executor for kind '${kind}', got none`);
     const exec = executor.start(request);
     const h = new Supervised<RequestOf<Executors, K>>(exec, watch, this.#clock);
     this.#watched.set(watch.id, h);

@@ -59,11 +59,11 @@ export class AlertManager {
   readonly #last = new Map<string, AlertRecord>();
 
   constructor(options: AlertManagerOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new GuildError('USAGE', `Expected alert options as an object, got ${describeValue(options)}`);
+    if (typeof options !== 'object' || options === null) throw new GuildError('INVALID_OPTION', `Expected alert options as an object, got ${describeValue(options)}`);
     const now = options.now ?? Date.now;
-    if (typeof now !== 'function') throw new GuildError('USAGE', `Expected now to be a function returning epoch ms, got ${describeValue(now)}`);
+    if (typeof now !== 'function') throw new GuildError('INVALID_OPTION', `Expected now to be a function returning epoch ms, got ${describeValue(now)}`);
     const onAlert = options.onAlert ?? (() => undefined);
-    if (typeof onAlert !== 'function') throw new GuildError('USAGE', `Expected onAlert to be a function, got ${describeValue(onAlert)}`);
+    if (typeof onAlert !== 'function') throw new GuildError('INVALID_OPTION', `Expected onAlert to be a function, got ${describeValue(onAlert)}`);
     this.#cooldownMs = options.cooldownMs ?? ALERT_DEFAULTS.cooldownMs;
     checkMs('cooldownMs', this.#cooldownMs, 0);
     this.#now = now;

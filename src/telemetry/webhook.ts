@@ -200,15 +200,15 @@ export function maskUrl(url: string): string {
 }
 
 function resolve(options: WebhookOptions): Resolved {
-  if (typeof options !== 'object' || options === null) throw new GuildError('USAGE', `Expected webhook options as an object, got ${describeValue(options)}`);
+  if (typeof options !== 'object' || options === null) throw new GuildError('INVALID_OPTION', `Expected webhook options as an object, got ${describeValue(options)}`);
   const { url: raw } = options;
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new GuildError('USAGE', `Expected a webhook URL such as https://example.com/hook, got ${typeof raw === 'string' ? JSON.stringify(maskUrl(raw)) : describeValue(raw)}`);
+    throw new GuildError('INVALID_OPTION', `Expected a webhook URL such as https://example.com/hook, got ${typeof raw === 'string' ? JSON.stringify(maskUrl(raw)) : describeValue(raw)}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new GuildError('USAGE', `Expected an http or https webhook URL, got ${u.protocol}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new GuildError('INVALID_OPTION', `Expected an http or https webhook URL, got ${u.protocol}`);
   const headers = new Headers(options.headers ?? {});
   if (u.username || u.password) {
     if (!headers.has('authorization')) headers.set('authorization', `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`);
@@ -228,16 +228,16 @@ function resolve(options: WebhookOptions): Resolved {
   };
   checkMs('webhook timeoutMs', o.timeoutMs, 1);
   checkMs('webhook backoffMs', o.backoffMs, 0);
-  if (!Number.isInteger(o.retries) || o.retries < 0) throw new GuildError('USAGE', `Expected webhook retries to be an integer >= 0, got ${describeValue(o.retries)}`);
-  if (typeof o.onError !== 'function') throw new GuildError('USAGE', `Expected webhook onError to be a function, got ${describeValue(o.onError)}`);
-  if (typeof o.fetch !== 'function') throw new GuildError('USAGE', `Expected webhook fetch to be a function, got ${describeValue(o.fetch)}`);
+  if (!Number.isInteger(o.retries) || o.retries < 0) throw new GuildError('INVALID_OPTION', `Expected webhook retries to be an integer >= 0, got ${describeValue(o.retries)}`);
+  if (typeof o.onError !== 'function') throw new GuildError('INVALID_OPTION', `Expected webhook onError to be a function, got ${describeValue(o.onError)}`);
+  if (typeof o.fetch !== 'function') throw new GuildError('INVALID_OPTION', `Expected webhook fetch to be a function, got ${describeValue(o.fetch)}`);
   return o;
 }
 
 /** @internal Shared with alerts.ts for its own "Expected X, got Y" checks. */
 export function checkMs(name: string, value: unknown, min: number): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new GuildError('USAGE', `Expected ${name} to be a number of ms >= ${min}, got ${describeValue(value)}`);
+    throw new GuildError('INVALID_OPTION', `Expected ${name} to be a number of ms >= ${min}, got ${describeValue(value)}`);
   }
 }
 
