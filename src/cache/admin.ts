@@ -5,6 +5,8 @@ import { GuildError } from '../errors.js';
 import { loadConfig } from '../config/load-config.js';
 import type { LayeredCache } from './layered-cache.js';
 import { storeFile } from '../store/db.js';
+import { FolderLock, type RunLockHolder } from '../store/lease.js';
+import { didYouMean } from '../util/did-you-mean.js';
 import { openCache } from './open.js';
 import { FALLBACK_POLICY, type NamespacePolicy } from '../config/cache-policy.js';
 import type { NamespaceStats, PruneResult, TierName } from './tier.js';
@@ -47,14 +49,46 @@ function cacheConfigOf(workflow: string): { config: ResolvedCache; dir: string }
   return { dir, config: resolveCache(undefined, undefined, dir) };
 }
 
-async function withCache<T>(workflow: string, body: (cache: LayeredCache, config: ResolvedCache, dir: string) => Promise<T>): Promise<T> {
+/** Options of the commands that change the cache: how they take the folder's run lock. */
+export interface CacheWriteOptions {
+  /** While a run (or another cache command) holds the folder's lock: wait for it (true) or throw `RunLockedError` (false). @default true */
+  wait?: boolean;
+  /** Called once, when the command first has to wait. */
+  onWait?: (holder: RunLockHolder) => void;
+  /** Aborting stops a wait. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Opens the cache of `workflow` for `body`. With `lock`, first takes the folder's run lock for
+ * that purpose, so no run stores or restores while entries go (`cache clear|prune`); readers
+ * (`cache stats`) take none.
+ */
+async function withCache<T>(
+  workflow: string,
+  lock: { purpose: string; options: CacheWriteOptions } | null,
+  body: (cache: LayeredCache, config: ResolvedCache, dir: string) => Promise<T>,
+): Promise<T> {
   const { config, dir } = cacheConfigOf(workflow);
-  const cache = await openCache(config, dir);
+  const held = lock ? await FolderLock.acquire(storeFile(dir), lock.purpose, lock.options) : null;
   try {
-    return await body(cache, config, dir);
+    const cache = await openCache(config, dir);
+    try {
+      return await body(cache, config, dir);
+    } finally {
+      await cache.close();
+    }
   } finally {
-    await cache.close();
+    held?.release();
   }
+}
+
+/** Every namespace the cache knows: configured ones, ones holding entries in a persistent tier, ones with counters. */
+async function knownNamespaces(cache: LayeredCache, config: ResolvedCache): Promise<{ names: Set<string>; report: Awaited<ReturnType<LayeredCache['stats']>> }> {
+  const report = await cache.stats();
+  const names = new Set([...Object.keys(config.namespaces), ...Object.keys(cache.persistedCounters())]);
+  for (const t of report.tiers) if (t.tier !== 'memory') for (const ns of Object.keys(t.namespaces)) names.add(ns);
+  return { names, report };
 }
 
 const policyOf = (p: NamespacePolicy): NamespaceReport['policy'] => ({
@@ -66,12 +100,10 @@ const policyOf = (p: NamespacePolicy): NamespaceReport['policy'] => ({
 
 /** What `guild cache stats` shows. */
 export function cacheStats(workflow: string): Promise<CacheStatsDocument> {
-  return withCache(workflow, async (cache, config, dir) => {
-    const report = await cache.stats();
+  return withCache(workflow, null, async (cache, config, dir) => {
+    const { names, report } = await knownNamespaces(cache, config);
     const counters = cache.persistedCounters();
-    const names = new Set([...Object.keys(config.namespaces), ...Object.keys(counters)]);
     const persistent = report.tiers.filter((t) => t.tier !== 'memory');
-    for (const t of persistent) for (const ns of Object.keys(t.namespaces)) names.add(ns);
     const namespaces: Record<string, NamespaceReport> = {};
     for (const ns of [...names].sort()) {
       const c = counters[ns];
@@ -103,18 +135,28 @@ export function cacheStats(workflow: string): Promise<CacheStatsDocument> {
   });
 }
 
-/** `guild cache clear [namespace]`: entries removed per tier. */
-export function clearCache(workflow: string, namespace?: string): Promise<Record<string, number>> {
-  return withCache(workflow, async (cache) => {
+/**
+ * `guild cache clear [namespace]`: entries removed per tier. Holds the folder's run lock while it
+ * clears. A namespace the cache does not know is `NOT_FOUND` (a typo must not read as success).
+ */
+export function clearCache(workflow: string, namespace?: string, options: CacheWriteOptions = {}): Promise<Record<string, number>> {
+  return withCache(workflow, { purpose: 'cache clear', options }, async (cache, config) => {
+    if (namespace !== undefined) {
+      const { names } = await knownNamespaces(cache, config);
+      if (!names.has(namespace)) {
+        const hint = didYouMean(namespace, names);
+        throw new GuildError('NOT_FOUND', `no cache namespace '${namespace}'${hint ? `; did you mean '${hint}'?` : ''} (known: ${[...names].sort().join(', ')})`);
+      }
+    }
     const removed = await cache.clear(namespace);
     delete removed.memory; // this process's own, empty memory tier says nothing
     return removed;
   });
 }
 
-/** `guild cache prune`: expired entries and entries over the caps, per tier. */
-export function pruneCache(workflow: string): Promise<Record<string, PruneResult>> {
-  return withCache(workflow, async (cache) => {
+/** `guild cache prune`: expired entries and entries over the caps, per tier. Holds the folder's run lock while it prunes. */
+export function pruneCache(workflow: string, options: CacheWriteOptions = {}): Promise<Record<string, PruneResult>> {
+  return withCache(workflow, { purpose: 'cache prune', options }, async (cache) => {
     const r = await cache.prune();
     delete r.memory;
     return r;

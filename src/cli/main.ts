@@ -1,4 +1,4 @@
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULTS } from '../config/defaults.js';
 import { ConfigErrors, EXIT_CODE_OF, GuildError } from '../errors.js';
@@ -6,7 +6,6 @@ import type { DashboardServer, DashboardSource } from '../dashboard/server.js';
 import type { AlertRecord } from '../telemetry/state.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { RunLockHolder } from '../store/lease.js';
-import { hostname } from 'node:os';
 
 /**
  * The `guild` command: parses flags, calls the library, prints. The only place that calls
@@ -196,8 +195,7 @@ program
     const onEvent = progress && telemetry ? (e: RunEvent): void => void (e.type !== 'alert' && progress(e)) : progress;
     let report;
     try {
-      const onWait = (h: RunLockHolder): void =>
-        void process.stderr.write(`guild: waiting for run ${h.runId} (pid ${h.pid}${h.host && h.host !== hostname() ? ` on ${h.host}` : ''}) to finish; --no-wait to refuse\n`);
+      const onWait = await lockWaitNotice();
       report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, wait: opts.wait, onWait, ...(onEvent ? { onEvent } : {}) });
     } catch (e) {
       await dashboard?.close();
@@ -262,6 +260,24 @@ program
     process.stdout.write(opts.json ? `${JSON.stringify(profiles, null, 2)}\n` : `${formatProfiles(profiles)}\n`);
   });
 
+/** Says once that a command waits for the folder's run lock (and how not to). */
+async function lockWaitNotice(): Promise<(h: RunLockHolder) => void> {
+  const { describeLockHolder } = await import('../store/lease.js');
+  return (h) => void process.stderr.write(`guild: waiting for ${describeLockHolder(h)} to finish; --no-wait to refuse\n`);
+}
+
+/**
+ * A workflow file named with -w must exist: a typo must not serve or change the store of the
+ * current folder. The default (guild.yaml) may be absent where a run left `.guild/`.
+ */
+function namedWorkflow(cmd: Command): string {
+  const file = cmd.getOptionValue('workflow') as string;
+  if (cmd.getOptionValueSource('workflow') !== 'default' && !existsSync(file)) {
+    throw new GuildError('NOT_FOUND', `no workflow file at ${file}`);
+  }
+  return file;
+}
+
 const cache = program.command('cache').description("the workflow's cache: statistics, clearing, pruning");
 const workflowOption = new Option('-w, --workflow <file>', 'workflow file whose cache (its .guild/guild.db, Redis if configured) to use').default('guild.yaml');
 
@@ -270,11 +286,11 @@ cache
   .description('entries, bytes, hits, misses and evictions per tier and namespace, summed over every run')
   .addOption(workflowOption)
   .option('--json', 'print JSON')
-  .action(async (opts: { workflow: string; json?: boolean }) => {
+  .action(async (opts: { workflow: string; json?: boolean }, cmd: Command) => {
     const { cacheStats } = await import('../cache/admin.js');
     const { formatCacheStats } = await import('./cache-format.js');
     try {
-      const stats = await cacheStats(opts.workflow);
+      const stats = await cacheStats(namedWorkflow(cmd));
       process.stdout.write(opts.json ? `${JSON.stringify(stats, null, 2)}\n` : `${formatCacheStats(stats)}\n`);
     } catch (e) {
       fail(e);
@@ -286,10 +302,11 @@ cache
   .description('remove every entry of a namespace (e.g. routing, tasks), or of all namespaces, in every tier')
   .argument('[namespace]', 'namespace to clear (default: all)')
   .addOption(workflowOption)
-  .action(async (namespace: string | undefined, opts: { workflow: string }) => {
+  .option('--no-wait', 'fail (exit 1, LOCKED) instead of waiting while a run holds the folder')
+  .action(async (namespace: string | undefined, opts: { workflow: string; wait: boolean }, cmd: Command) => {
     const { clearCache } = await import('../cache/admin.js');
     try {
-      const removed = await clearCache(opts.workflow, namespace);
+      const removed = await clearCache(namedWorkflow(cmd), namespace, { wait: opts.wait, onWait: await lockWaitNotice() });
       const parts = Object.entries(removed).map(([tier, n]) => `${n} from ${tier}`);
       process.stdout.write(`cleared ${namespace ? `namespace '${namespace}'` : 'every namespace'}: ${parts.join(', ')}\n`);
     } catch (e) {
@@ -301,10 +318,11 @@ cache
   .command('prune')
   .description('remove expired entries, then the least recently used beyond the byte and entry caps')
   .addOption(workflowOption)
-  .action(async (opts: { workflow: string }) => {
+  .option('--no-wait', 'fail (exit 1, LOCKED) instead of waiting while a run holds the folder')
+  .action(async (opts: { workflow: string; wait: boolean }, cmd: Command) => {
     const { pruneCache } = await import('../cache/admin.js');
     try {
-      const r = await pruneCache(opts.workflow);
+      const r = await pruneCache(namedWorkflow(cmd), { wait: opts.wait, onWait: await lockWaitNotice() });
       const parts = Object.entries(r).map(([tier, x]) => `${tier}: ${x.expired} expired, ${x.evicted} over the caps`);
       process.stdout.write(`pruned: ${parts.join('; ')}\n`);
     } catch (e) {
@@ -319,13 +337,13 @@ program
   .option('-p, --port <port>', `port (default ${DASHBOARD_PORT})`, port)
   .option('--host <address>', `address to bind (default ${DASHBOARD_HOST}; any other needs a token)`)
   .option('--token <token>', 'token every request must carry (default: $GUILD_DASHBOARD_TOKEN)')
-  .action(async (opts: { workflow: string; port?: number; host?: string; token?: string }) => {
+  .action(async (opts: { workflow: string; port?: number; host?: string; token?: string }, cmd: Command) => {
     const { dirname, resolve } = await import('node:path');
     const { HistorySource } = await import('../dashboard/history-source.js');
     const { GuildMetrics } = await import('../telemetry/metrics.js');
     let source;
     try {
-      source = new HistorySource(dirname(resolve(opts.workflow)), new GuildMetrics({ agents: [] }));
+      source = new HistorySource(dirname(resolve(namedWorkflow(cmd))), new GuildMetrics({ agents: [] }));
       const server = await serveDashboard(source, opts);
       const stop = (): void => void server.close().then(() => process.exit(EXIT.ok));
       process.once('SIGINT', stop);
@@ -359,10 +377,10 @@ program
   .argument('[run]', "a run id, a unique prefix of one, or 'last'", 'last')
   .addOption(new Option('-w, --workflow <file>', 'workflow file whose history (.guild/guild.db) to read').default('guild.yaml'))
   .option('--json', 'print the JSON report (the run --json document with KPIs and alerts)')
-  .action(async (ref: string, opts: { workflow: string; json?: boolean }) => {
+  .action(async (ref: string, opts: { workflow: string; json?: boolean }, cmd: Command) => {
     const { readReport } = await import('../telemetry/reports.js');
     try {
-      const r = readReport(opts.workflow, ref);
+      const r = readReport(namedWorkflow(cmd), ref);
       process.stdout.write(opts.json ? `${JSON.stringify(r.json, null, 2)}\n` : r.markdown.endsWith('\n') ? r.markdown : `${r.markdown}\n`);
     } catch (e) {
       fail(e);

@@ -127,4 +127,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN memory_source TEXT;
   UPDATE tasks SET memory_source = 'tree-rss' WHERE peak_rss_bytes IS NOT NULL;
   `,
+  // 7: the folder's lock held by something other than a run (`guild cache clear|prune`): one
+  // row per holder, with its owner as runs record theirs. A start finds the lock free only when
+  // neither a live `running` run nor a live row here holds it; rows of dead owners are deleted.
+  `
+  CREATE TABLE folder_locks (
+    id TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,            -- what holds it, as users read it: 'cache clear', 'cache prune', …
+    started_at INTEGER NOT NULL,      -- unix ms
+    owner_pid INTEGER NOT NULL,
+    owner_start_time INTEGER NOT NULL,
+    owner_host TEXT NOT NULL
+  );
+  `,
 ];
