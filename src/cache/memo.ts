@@ -2,12 +2,15 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AgentProfile, TaskSpec } from '../config/resolve.js';
-import { expandGlobs, hashFiles, readFiles, writeFiles, type BatchOptions, type FileData } from '../io/files.js';
+import { GuildError } from '../errors.js';
+import { expandGlobs, hashFiles, listOutputs, readFiles, writeFiles, type BatchOptions, type FileData } from '../io/files.js';
 import type { LayeredCache } from './layered-cache.js';
 
 /**
  * Bumped whenever what a fingerprint covers or how an entry is laid out changes: old entries
- * then simply stop matching.
+ * then simply stop matching. Not bumped for the output types (`type` in the header): that field
+ * is optional, an entry without it holds files only and restores as before, and a regular
+ * input's part of the fingerprint did not change, so entries stored before still serve.
  */
 export const CACHE_FORMAT_VERSION = 1;
 
@@ -43,8 +46,14 @@ interface Header {
   duration_ms: number;
   peak_rss_bytes: number | null;
   log_bytes: number;
-  outputs: { path: string; mode: number; size: number }[];
+  /**
+   * One per output, its bytes in this order after the log: a file's content, a symlink's target
+   * text. `type` absent (entries stored before links were kept): a file.
+   */
+  outputs: { path: string; type?: 'file' | 'symlink'; mode?: number; size: number }[];
 }
+
+const bytesOf = (o: FileData): Buffer => (o.type === 'file' ? o.data : Buffer.from(o.target));
 
 /** Code-unit order of [key, value] pairs: stable across locales, unlike localeCompare. */
 const byKey = ([a]: readonly [string, string], [b]: readonly [string, string]): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -59,12 +68,12 @@ export function encodeEntry(e: MemoEntry): Buffer {
     duration_ms: e.durationMs,
     peak_rss_bytes: e.peakRssBytes,
     log_bytes: e.log.length,
-    outputs: e.outputs.map((o) => ({ path: o.path, mode: o.mode, size: o.data.length })),
+    outputs: e.outputs.map((o) => (o.type === 'file' ? { path: o.path, type: o.type, mode: o.mode, size: o.data.length } : { path: o.path, type: o.type, size: Buffer.byteLength(o.target) })),
   };
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.allocUnsafe(4);
   len.writeUInt32BE(json.length, 0);
-  return Buffer.concat([len, json, e.log, ...e.outputs.map((o) => o.data)]);
+  return Buffer.concat([len, json, e.log, ...e.outputs.map(bytesOf)]);
 }
 
 /** Throws on anything that is not a whole entry of this format. */
@@ -73,6 +82,7 @@ export function decodeEntry(buf: Buffer): MemoEntry {
   const h = JSON.parse(buf.subarray(4, 4 + hlen).toString('utf8')) as Header;
   if (h.v !== CACHE_FORMAT_VERSION) throw new Error(`entry format ${h.v}, expected ${CACHE_FORMAT_VERSION}`);
   let at = 4 + hlen;
+  if (!Number.isSafeInteger(h.log_bytes) || h.log_bytes < 0 || !Array.isArray(h.outputs)) throw new Error('entry has a malformed header');
   const take = (n: number): Buffer => {
     if (at + n > buf.length) throw new Error('entry is truncated');
     const part = buf.subarray(at, at + n);
@@ -80,7 +90,13 @@ export function decodeEntry(buf: Buffer): MemoEntry {
     return part;
   };
   const log = take(h.log_bytes);
-  const outputs = h.outputs.map((o) => ({ path: o.path, mode: o.mode, data: take(o.size) }));
+  const outputs = h.outputs.map((o): FileData => {
+    if (typeof o.path !== 'string' || !Number.isSafeInteger(o.size) || o.size < 0) throw new Error('entry has a malformed output');
+    const data = take(o.size);
+    if (o.type === 'symlink') return { type: 'symlink', path: o.path, target: data.toString('utf8') };
+    if ((o.type !== undefined && o.type !== 'file') || typeof o.mode !== 'number') throw new Error(`entry has an output of unknown type ${String(o.type)}`);
+    return { type: 'file', path: o.path, mode: o.mode, data };
+  });
   if (at !== buf.length) throw new Error('entry has trailing bytes');
   return { task: h.task, fingerprint: h.fingerprint, createdAt: h.created_at, durationMs: h.duration_ms, peakRssBytes: h.peak_rss_bytes, log, outputs };
 }
@@ -89,7 +105,8 @@ export function decodeEntry(buf: Buffer): MemoEntry {
  * Task memoization in the style of Turborepo: a task's fingerprint covers its command, its agent
  * profile as declared, its declared env values, the content of every input file, the format
  * version and the fingerprints of the tasks it needs. A hit restores the outputs byte for byte
- * and the log; no process starts.
+ * (symlinks as the same links) and the log; no process starts. Nothing outside the project (the
+ * workflow's folder) is read to store or hash, nor written to restore.
  */
 export class TaskMemo {
   readonly #cache: LayeredCache;
@@ -113,7 +130,9 @@ export class TaskMemo {
       env: Object.entries(spec.env).sort(byKey),
       inputs: spec.inputs,
       outputs: spec.outputs,
-      files: digests.map((d) => [d.path, d.mode, d.sha256]),
+      // A regular file as ever ([path, mode, sha]); a link not followed or a special file names its
+      // type in place of the mode, so it never equals a file holding the same bytes.
+      files: digests.map((d) => (d.type === 'file' ? [d.path, d.mode, d.sha256] : [d.path, d.type, d.sha256])),
       needs: [...needs].sort(byKey),
     };
     return {
@@ -135,22 +154,43 @@ export class TaskMemo {
     }
   }
 
-  /** Writes the outputs and the log of a stored result. */
+  /**
+   * Writes the outputs and the log of a stored result. Outputs are never written through a
+   * symlink nor outside the project: an entry that would (a poisoned shared entry) is refused
+   * with UNSAFE_PATH, its paths checked before anything is written.
+   */
   async restore(entry: MemoEntry, logFile: string | null): Promise<void> {
-    await writeFiles(entry.outputs, this.#dir, this.#io);
+    try {
+      await writeFiles(entry.outputs, this.#dir, this.#io);
+    } catch (e) {
+      if (e instanceof GuildError && e.code === 'UNSAFE_PATH') throw new GuildError('UNSAFE_PATH', `task ${entry.task}: cached output ${e.message}: not restored`, { cause: e });
+      throw e;
+    }
     if (logFile !== null) {
       await mkdir(dirname(logFile), { recursive: true });
       await writeFile(logFile, entry.log);
     }
   }
 
-  /** Stores a successful result: the declared outputs as they are now, and the log. */
+  /**
+   * Stores a successful result: the declared outputs as they are now (files with their bytes and
+   * modes, symlinks as links), and the log. Rejects with UNSAFE_PATH, naming the task and the path,
+   * when an output is a symlink out of the project (or under one) or neither file nor link: such a
+   * result is not stored, and nothing outside the project is read.
+   */
   async save(fingerprint: string, spec: TaskSpec, logFile: string | null, durationMs: number, peakRssBytes: number | null): Promise<{ files: number; bytes: number }> {
-    const paths = await expandGlobs(spec.outputs, this.#dir);
-    const [outputs, log] = await Promise.all([readFiles(paths, this.#dir, this.#io), logFile ? readFile(logFile).catch(() => Buffer.alloc(0)) : Buffer.alloc(0)]);
+    let outputs: FileData[];
+    let log: Buffer;
+    try {
+      const paths = await listOutputs(spec.outputs, this.#dir);
+      [outputs, log] = await Promise.all([readFiles(paths, this.#dir, this.#io), logFile ? readFile(logFile).catch(() => Buffer.alloc(0)) : Buffer.alloc(0)]);
+    } catch (e) {
+      if (e instanceof GuildError && e.code === 'UNSAFE_PATH') throw new GuildError('UNSAFE_PATH', `task ${spec.id}: output ${e.message}: not stored`, { cause: e });
+      throw e;
+    }
     const value = encodeEntry({ task: spec.id, fingerprint, createdAt: Date.now(), durationMs, peakRssBytes, log, outputs });
     await this.#cache.set(TASKS_NAMESPACE, fingerprint, value);
     this.#cache.recordCompute(TASKS_NAMESPACE, durationMs);
-    return { files: outputs.length, bytes: outputs.reduce((n, o) => n + o.data.length, 0) };
+    return { files: outputs.length, bytes: outputs.reduce((n, o) => n + bytesOf(o).length, 0) };
   }
 }

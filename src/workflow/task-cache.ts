@@ -8,6 +8,9 @@ import { CACHE_DISABLED_TEXT, type CacheDisabledBy, type RunReport } from './rep
 import { round } from './run-report.js';
 import type { TaskState } from './task-state.js';
 
+/** A path refused by the cache: a link out of the project, or an entry that would write outside it. */
+const unsafe = (e: unknown): boolean => e instanceof GuildError && e.code === 'UNSAFE_PATH';
+
 /** Raises a run alert (the run owns the list and the event). */
 export type RaiseAlert = (severity: 'warning' | 'critical', message: string, rule: 'cache', key: string) => void;
 
@@ -152,6 +155,8 @@ export class TaskCache {
     } catch (e) {
       // Unreadable inputs or a failed restore: the task runs, and the summary says why.
       s.cache.reason = `cache: ${(e as Error).message}`;
+      // A stored result that would write outside the project (a poisoned shared entry) is worth an alert.
+      if (unsafe(e)) this.#c.alert('warning', (e as Error).message, 'cache', 'cache:restore');
       return undefined;
     }
   }
@@ -164,8 +169,10 @@ export class TaskCache {
     try {
       await this.#memo!.save(s.cache.fingerprint!, s.spec, this.#c.logFile(s), durationMs, s.peakRss);
     } catch (e) {
-      s.cache.reason = `not stored: ${(e as Error).message}`;
-      this.#c.alert('warning', `${s.id}: result not cached: ${(e as Error).message}`, 'cache', 'cache:store');
+      // An output refused (a link out of the project) says the task, the path and "not stored" itself.
+      const message = (e as Error).message;
+      s.cache.reason = unsafe(e) ? message : `not stored: ${message}`;
+      this.#c.alert('warning', unsafe(e) ? message : `${s.id}: result not cached: ${message}`, 'cache', 'cache:store');
     }
     this.#c.loop.stored(s);
   }
