@@ -25,13 +25,16 @@ const ALL: readonly TierName[] = ['memory', 'sqlite', 'redis'];
  * results (memoization) on disk and in Redis only: a run reads each once, so L1 would only cost
  * Guild memory.
  */
-export const DEFAULT_NAMESPACES: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
-  process: { ttlMs: null, maxEntries: 100, staleWhileRevalidateMs: null, tiers: ['memory'] },
-  agent: { ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ALL },
-  research: { ttlMs: HOUR, maxEntries: 50, staleWhileRevalidateMs: null, tiers: ALL },
-  routing: { ttlMs: 30 * MINUTE, maxEntries: 100, staleWhileRevalidateMs: null, tiers: ALL },
-  tasks: { ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ['sqlite', 'redis'] },
-});
+export const DEFAULT_NAMESPACES: Readonly<Record<string, NamespacePolicy>> = Object.freeze(
+  // No prototype: looked up by namespace names, `DEFAULT_NAMESPACES['constructor']` is no policy.
+  Object.assign(Object.create(null) as Record<string, NamespacePolicy>, {
+    process: { ttlMs: null, maxEntries: 100, staleWhileRevalidateMs: null, tiers: ['memory'] },
+    agent: { ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ALL },
+    research: { ttlMs: HOUR, maxEntries: 50, staleWhileRevalidateMs: null, tiers: ALL },
+    routing: { ttlMs: 30 * MINUTE, maxEntries: 100, staleWhileRevalidateMs: null, tiers: ALL },
+    tasks: { ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ['sqlite', 'redis'] },
+  } satisfies Record<string, NamespacePolicy>),
+);
 
 /** For namespaces nobody configured. */
 export const FALLBACK_POLICY: NamespacePolicy = Object.freeze({ ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ALL });
@@ -87,8 +90,10 @@ export function namespacePolicies(
   preset: ContextPreset | null,
   user: Readonly<Record<string, Partial<NamespacePolicy>>> = {},
 ): Record<string, NamespacePolicy> {
-  const out: Record<string, NamespacePolicy> = { ...DEFAULT_NAMESPACES };
-  if (preset !== null) for (const [ns, o] of Object.entries(PRESET_OVERRIDES[preset])) out[ns] = { ...(out[ns] ?? FALLBACK_POLICY), ...o };
-  for (const [ns, o] of Object.entries(user)) out[ns] = { ...(out[ns] ?? FALLBACK_POLICY), ...o };
+  // Namespaces are names users choose: no prototype, so `constructor` is a namespace like any other.
+  const out = Object.assign(Object.create(null) as Record<string, NamespacePolicy>, DEFAULT_NAMESPACES);
+  const base = (ns: string): NamespacePolicy => (Object.hasOwn(out, ns) ? out[ns]! : FALLBACK_POLICY);
+  if (preset !== null) for (const [ns, o] of Object.entries(PRESET_OVERRIDES[preset])) out[ns] = { ...base(ns), ...o };
+  for (const [ns, o] of Object.entries(user)) out[ns] = { ...base(ns), ...o };
   return out;
 }

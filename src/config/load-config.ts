@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
-import { stringify } from 'yaml';
 import { GuildError } from '../errors.js';
 import type { TaskFunction } from '../executors/function-executor.js';
 import { createSystemProbe, type SystemProbe } from '../system/probe.js';
 import { parseSize } from '../util/units.js';
-import { loadWorkflowFile, parseWorkflow, type LoadedWorkflow } from './load.js';
+import { checkWorkflow, loadWorkflowFile, type LoadedWorkflow } from './load.js';
+import { ObjectSource } from './source.js';
 import { resolveConfig, type ResolvedConfig } from './resolve.js';
 
 // Loading and resolving a workflow, from a file or an object: what `guild run` checks before
@@ -69,22 +69,25 @@ export function resolveWith(loaded: LoadedWorkflow, probe: SystemProbe, options:
 }
 
 /**
- * Reads a workflow file, or validates a definition object; a definition's task functions are
- * returned apart, by task id, since they cannot live in YAML.
+ * Reads a workflow file, or validates a definition object as it is (the same schema and checks;
+ * errors name its key path, `<definition>: tasks[3].agent: …`). A definition's task functions
+ * are returned apart, by task id; a function anywhere but a task's `run` is a config error.
  */
 export function prepareWorkflow(input: string | WorkflowDefinition, options: Pick<LoadConfigOptions, 'dir'>): { config: LoadedWorkflow; functions: Map<string, TaskFunction> } {
   const functions = new Map<string, TaskFunction>();
   if (typeof input === 'string') return { config: loadWorkflowFile(input), functions };
-  // Functions cannot live in YAML: validate a copy with a placeholder command, then reattach them.
-  const copy = {
-    ...input,
-    tasks: input.tasks.map((t) => {
-      if (typeof t.run !== 'function') return t;
-      functions.set(t.id, t.run);
-      return { ...t, run: `<function ${t.id}>` };
-    }),
-  };
+  // A plain copy: whatever else the object holds (a class, a cycle, a getter) is refused here.
+  const source = new ObjectSource(input);
+  const data = source.data as { tasks?: unknown } | null;
+  const tasks = typeof data === 'object' && data !== null && Array.isArray(data.tasks) ? (data.tasks as unknown[]) : [];
+  for (const t of tasks) {
+    if (typeof t !== 'object' || t === null) continue;
+    const task = t as { id?: unknown; run?: unknown };
+    if (typeof task.run !== 'function') continue;
+    // The schema checks a placeholder command (and the id); the function is reattached by id.
+    if (typeof task.id === 'string' && !functions.has(task.id)) functions.set(task.id, task.run as TaskFunction);
+    task.run = `<function ${typeof task.id === 'string' ? task.id : '?'}>`;
+  }
   const dir = resolve(options.dir ?? process.cwd());
-  const loaded = parseWorkflow(resolve(dir, '<definition>'), stringify(copy));
-  return { config: loaded, functions };
+  return { config: checkWorkflow(resolve(dir, '<definition>'), source), functions };
 }

@@ -170,13 +170,14 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
   else if (user.budget !== undefined) [budgetBytes, budgetSource] = [user.budget, 'workflow'];
   else if (perf?.budget !== undefined) [budgetBytes, budgetSource] = [perf.budget, 'instructions'];
   else [budgetBytes, budgetSource] = [Math.floor(limit * DEFAULTS.budgetShare), 'default'];
-  if (budgetBytes <= 0) throw new ConfigError({ file: loaded.file, key: 'budget' }, `Expected a budget above 0, got ${budgetBytes}`);
+  if (budgetBytes <= 0) throw source.error(['budget'], `Expected a budget above 0, got ${budgetBytes}`);
 
   const instrParallel = perf?.parallelization?.enabled === false ? 1 : perf?.parallelization?.max_parallel;
   const maxParallel = flags.maxParallel ?? user.max_parallel ?? instrParallel ?? null;
   const defaultTimeout = perf?.timeout ?? DEFAULTS.timeoutMs;
 
-  const agents: Record<string, AgentProfile> = {};
+  // Keyed by names the user chose: no prototype, so `agents['toString']` is an agent or nothing.
+  const agents = nameMap<AgentProfile>();
   for (const [name, a] of Object.entries(user.agents)) {
     agents[name] = {
       name,
@@ -252,7 +253,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
       run: t.run,
       priority: t.priority ?? 'medium',
       needs: t.needs ?? [],
-      env: t.env ?? {},
+      env: Object.assign(nameMap<string>(), t.env),
       timeoutMs: t.timeout ?? a.timeoutMs,
       retries: t.retries ?? a.retries,
       inputs: t.inputs ?? [],
@@ -312,7 +313,7 @@ export function resolveCache(cache: UserWorkflow['cache'], routing: UserWorkflow
     const preset = presetForBranch(branch);
     context = { preset, source: preset ? 'branch' : 'none', branch };
   } else context = { preset: choice === 'none' ? null : choice, source: choice === 'none' ? 'none' : 'workflow', branch: null };
-  const user_ns: Record<string, Partial<NamespacePolicy>> = {};
+  const user_ns = nameMap<Partial<NamespacePolicy>>();
   for (const [ns, p] of Object.entries(c.namespaces ?? {})) {
     user_ns[ns] = {
       ...(p.ttl !== undefined ? { ttlMs: p.ttl === 'none' || p.ttl === 0 ? null : p.ttl } : {}),
@@ -338,7 +339,7 @@ function resolveTelemetry(t: UserWorkflow['telemetry'], source: LoadedWorkflow['
   const a = t?.alerts ?? {};
   // Header values may name an environment variable (${VAR}) so that secrets stay out of the file.
   const errors: ConfigError[] = [];
-  const headers: Record<string, string> = {};
+  const headers = nameMap<string>();
   for (const [k, v] of Object.entries(a.webhook_headers ?? {})) {
     headers[k] = v.replace(/\$\{(\w+)\}/g, (_, name: string) => {
       const value = process.env[name];
@@ -355,6 +356,11 @@ function resolveTelemetry(t: UserWorkflow['telemetry'], source: LoadedWorkflow['
     alertCooldownMs: a.cooldown ?? DEFAULTS.telemetry.alertCooldownMs,
     webhook: a.webhook ? { url: a.webhook, headers } : null,
   };
+}
+
+/** A map keyed by user-chosen names, with no prototype: `__proto__`, `constructor` or `toString` are keys like any other (or absent). */
+function nameMap<V>(): Record<string, V> {
+  return Object.create(null) as Record<string, V>;
 }
 
 function loadNearestInstructions(dir: string): LoadedInstructions | null {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../util/units.js';
+import { formatDuration, MAX_DURATION_MS, parseDuration, parseSize } from '../util/units.js';
 
 /** Task priorities, most urgent first. */
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
@@ -14,14 +14,30 @@ const size = z.union([z.number(), z.string()], { error: 'a size such as 256MB' }
   return n;
 });
 
-const duration = z.union([z.number(), z.string()], { error: 'a duration such as 45s' }).transform((v, ctx) => {
+/** Durations a timer can wait: up to 2^31 − 1 ms (Node fires a longer `setTimeout` at once), and at least `minMs`. */
+function checkDuration(v: string | number, ctx: z.RefinementCtx, minMs: number): number {
   const n = parseDuration(v);
   if (n === undefined) {
     ctx.addIssue({ code: 'custom', message: `Expected a duration such as 250ms, 45s, 2m or 1h, got ${JSON.stringify(v)}` });
     return z.NEVER;
   }
+  if (n > MAX_DURATION_MS) {
+    ctx.addIssue({ code: 'custom', message: `Expected a duration of at most ${MAX_DURATION_MS} ms (about 596.5h, the longest timer Node.js can set), got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  if (n < minMs) {
+    ctx.addIssue({ code: 'custom', message: `Expected a duration of at least ${formatDuration(minMs)}, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
   return n;
-});
+}
+
+const durationAtLeast = (minMs: number) =>
+  z.union([z.number(), z.string()], { error: 'a duration such as 45s' }).transform((v, ctx) => checkDuration(v, ctx, minMs));
+const duration = durationAtLeast(0);
+
+/** Sampling every process tree more often costs more CPU than it tells (0 ms: hundreds of samples a second). */
+export const MIN_SAMPLE_INTERVAL_MS = 50;
 
 /** `70%` or `0.7` as a fraction; `allowZero` for shares that may be empty (a pool). */
 const percentage = (example: string, allowZero: boolean) =>
@@ -72,7 +88,15 @@ export const agentSchema = z.strictObject({
   response_target: duration.optional(),
 });
 
-const envValue = z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform((v) => String(v));
+/** What a process can receive as its environment: names without `=` or NUL (execve splits on the first `=`), values without NUL. */
+const envName = z.string().regex(/^[^=\0]+$/, 'Expected an environment variable name (not empty, no "=" and no NUL character)');
+const envValue = z
+  .union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' })
+  .transform((v) => String(v))
+  .refine((v) => !v.includes('\0'), 'Expected an environment value without a NUL character');
+
+/** Agent names: anything readable (they appear in messages, metrics and the history), not empty. */
+const agentName = z.string().regex(/^[^\x00-\x1f\x7f]+$/, 'Expected an agent name (not empty, no control characters)');
 
 export const TASK_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -80,10 +104,10 @@ export const TASK_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const taskSchema = z.strictObject({
   id: z.string().regex(TASK_ID_RE, 'Expected an id of letters, digits, ".", "_" or "-" (starting with a letter or digit)'),
   agent: z.string(),
-  run: z.string().min(1),
+  run: z.string().min(1).regex(/^[^\0]*$/, 'Expected a command without a NUL character'),
   priority: z.enum(PRIORITIES).optional(),
   needs: z.union([z.string().transform((s) => [s]), z.array(z.string())], { error: 'a task id or a list of task ids' }).optional(),
-  env: z.record(z.string(), envValue).optional(),
+  env: z.record(envName, envValue).optional(),
   timeout: duration.optional(),
   retries: nonNegativeInt.optional(),
   /** Files whose content the result depends on (globs relative to the workflow's folder): declaring them makes the task cacheable. */
@@ -100,7 +124,10 @@ const tierName = z.enum(['memory', 'sqlite', 'redis']);
 /** One cache namespace's policy. */
 const namespaceSchema = z.strictObject({
   /** Time to live; `0` or `none`: until evicted. */
-  ttl: z.union([z.literal('none'), duration], { error: 'a duration such as 30m, or none' }).optional(),
+  ttl: z
+    .union([z.number(), z.string()], { error: 'a duration such as 30m, or none' })
+    .transform((v, ctx) => (v === 'none' ? ('none' as const) : checkDuration(v, ctx, 0)))
+    .optional(),
   max_entries: positiveInt.optional(),
   /** After the TTL, serve the old value this long while one refresh runs. */
   stale_while_revalidate: duration.optional(),
@@ -115,8 +142,8 @@ export const workflowSchema = z.strictObject({
   /** Global cap on tasks running at once. @default no cap beyond memory and CPU */
   max_parallel: positiveInt.optional(),
   keep_going: z.boolean().optional(),
-  /** How often process trees are sampled. @default 200ms */
-  sample_interval: duration.optional(),
+  /** How often process trees are sampled; at least 50ms. @default 200ms */
+  sample_interval: durationAtLeast(MIN_SAMPLE_INTERVAL_MS).optional(),
   /** Time between TERM and KILL. @default 3s */
   kill_grace: duration.optional(),
   /** A waiting task gains one priority level per this much waiting. @default 60s */
@@ -203,7 +230,7 @@ export const workflowSchema = z.strictObject({
         .optional(),
     })
     .optional(),
-  agents: z.record(z.string(), agentSchema),
+  agents: z.record(agentName, agentSchema),
   tasks: z.array(taskSchema).min(1),
 });
 

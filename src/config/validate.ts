@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ConfigError, ConfigErrors } from '../errors.js';
 import { didYouMean } from '../util/did-you-mean.js';
-import type { KeyPath, YamlSource } from './source.js';
+import { describeValue, type ConfigSource, type KeyPath } from './source.js';
 
 /** Keys each schema object accepts, for did-you-mean on unknown keys. */
 function knownKeys(schema: z.ZodType, path: KeyPath): string[] {
@@ -10,7 +10,7 @@ function knownKeys(schema: z.ZodType, path: KeyPath): string[] {
     s = unwrap(s);
     const def = (s as { def?: Record<string, unknown> }).def;
     if (!def) return [];
-    if (def.type === 'object') s = (def.shape as Record<string, unknown>)[String(seg)];
+    if (def.type === 'object') s = Object.hasOwn(def.shape as object, String(seg)) ? (def.shape as Record<string, unknown>)[String(seg)] : undefined;
     else if (def.type === 'record') s = def.valueType;
     else if (def.type === 'array') s = def.element;
     else return [];
@@ -31,18 +31,13 @@ function unwrap(s: unknown): unknown {
   return s;
 }
 
-const describe = (v: unknown): string => {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a map';
-  return `${typeof v} ${JSON.stringify(v)}`;
-};
+const describe = describeValue;
 
+/** The value at `path` in plain data (own keys only: `toString` is no key of a map that lacks it). */
 function valueAt(data: unknown, path: KeyPath): unknown {
   let v = data;
   for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, seg)) return undefined;
     v = (v as Record<string | number, unknown>)[seg];
   }
   return v;
@@ -52,7 +47,7 @@ function valueAt(data: unknown, path: KeyPath): unknown {
  * Validates `source.data` against `schema` once; every problem becomes a ConfigError naming the
  * file, the line and the key, in "Expected X, got Y" form. Throws ConfigErrors when any.
  */
-export function validateSource<S extends z.ZodType>(source: YamlSource, schema: S, data: unknown = source.data, basePath: KeyPath = []): z.output<S> {
+export function validateSource<S extends z.ZodType>(source: ConfigSource, schema: S, data: unknown = source.data, basePath: KeyPath = []): z.output<S> {
   const result = schema.safeParse(data);
   if (result.success) return result.data;
   const errors: ConfigError[] = [];
@@ -64,7 +59,8 @@ export function validateSource<S extends z.ZodType>(source: YamlSource, schema: 
       case 'unrecognized_keys':
         for (const k of issue.keys) {
           const hint = didYouMean(k, knownKeys(schema, path));
-          errors.push(source.error([...full, k], `unknown key${hint ? `; did you mean '${hint}'?` : ''}`, { key: true }));
+          const fn = typeof valueAt(data, [...path, k]) === 'function' ? ` (it holds a function; only a task's \`run\` may be one)` : '';
+          errors.push(source.error([...full, k], `unknown key${fn}${hint ? `; did you mean '${hint}'?` : ''}`, { key: true }));
         }
         break;
       case 'invalid_type':
@@ -89,6 +85,13 @@ export function validateSource<S extends z.ZodType>(source: YamlSource, schema: 
         // Each union in the schema names what it takes (its `error`); zod's default says nothing.
         errors.push(source.error(full, `Expected ${issue.message === 'Invalid input' ? 'another value' : issue.message}, got ${describe(got)}`));
         break;
+      case 'invalid_key': {
+        // A record's key failed its own schema: say what a key must be (its first issue, custom messages first).
+        const inner = issue.issues.find((i) => i.code === 'custom' || i.code === 'invalid_format') ?? issue.issues[0];
+        const what = issue.message !== 'Invalid key in record' ? issue.message : inner?.code === 'too_small' ? 'Expected a non-empty name' : (inner?.message ?? issue.message);
+        errors.push(source.error(full, `${what.replace(/^Invalid input: /, '')}, got ${JSON.stringify(full[full.length - 1])}`, { key: true }));
+        break;
+      }
       default:
         errors.push(source.error(full, issue.message.replace(/^Invalid input: /, '')));
     }

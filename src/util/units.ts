@@ -13,33 +13,65 @@ const SIZE_UNITS: Record<string, number> = {
 
 const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/;
 
-/** Parses `256MB`, `1.5GB`, `512MiB`, `1048576` (bytes). Returns undefined when malformed. */
+/**
+ * Longer size or duration text is malformed without a look: the patterns backtrack
+ * quadratically on long runs of spaces, and no real value comes near this.
+ */
+const MAX_TEXT = 64;
+
+/**
+ * Parses `256MB`, `1.5GB`, `512MiB`, `1048576` (bytes). Returns undefined when malformed, and for
+ * anything that is not a whole number of bytes a number can hold exactly (above 2^53 − 1, 8 PiB).
+ */
 export function parseSize(input: string | number): number | undefined {
-  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? Math.round(input) : undefined;
-  const m = SIZE_RE.exec(input);
-  if (!m) return undefined;
-  const unit = (m[2] ?? '').toLowerCase();
-  const factor = unit === '' ? 1 : SIZE_UNITS[unit];
-  if (factor === undefined) return undefined;
-  return Math.round(Number(m[1]) * factor);
+  let n: number;
+  if (typeof input === 'number') n = input;
+  else if (typeof input !== 'string' || input.length > MAX_TEXT) return undefined;
+  else {
+    const m = SIZE_RE.exec(input);
+    if (!m) return undefined;
+    const unit = (m[2] ?? '').toLowerCase();
+    const factor = unit === '' ? 1 : Object.hasOwn(SIZE_UNITS, unit) ? SIZE_UNITS[unit]! : undefined;
+    if (factor === undefined) return undefined;
+    n = Number(m[1]) * factor;
+  }
+  return safeWhole(n);
 }
+
+/** `n` rounded, when it is a finite number from 0 to 2^53 − 1; else undefined. */
+function safeWhole(n: number): number | undefined {
+  if (!Number.isFinite(n) || n < 0) return undefined;
+  const r = Math.round(n);
+  return r <= Number.MAX_SAFE_INTEGER ? r : undefined;
+}
+
+/**
+ * The longest duration a timer can wait: Node's `setTimeout` takes at most 2^31 − 1 ms (about
+ * 596.5 h) and fires at once for anything longer, so configuration refuses more.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/;
 
-/** Parses `45s`, `250ms`, `2m`, `1.5h`; a bare number is milliseconds. Undefined when malformed. */
+/**
+ * Parses `45s`, `250ms`, `2m`, `1.5h`, `1m30s`; a bare number is milliseconds. Undefined when
+ * malformed, negative, or beyond what a number holds exactly (callers that arm a timer also check
+ * `MAX_DURATION_MS`).
+ */
 export function parseDuration(input: string | number): number | undefined {
-  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? Math.round(input) : undefined;
+  if (typeof input === 'number') return safeWhole(input);
+  if (typeof input !== 'string' || input.length > MAX_TEXT) return undefined;
   // Compound forms such as `1m30s`.
   const parts = input.trim().match(/\d+(?:\.\d+)?\s*(?:ms|s|m|h)/g);
   if (parts && parts.join('').replace(/\s/g, '') === input.trim().replace(/\s/g, '') && parts.length > 1) {
     let total = 0;
     for (const p of parts) total += parseDuration(p) ?? NaN;
-    return Number.isFinite(total) ? Math.round(total) : undefined;
+    return safeWhole(total);
   }
   const m = DURATION_RE.exec(input);
   if (!m) return undefined;
-  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
+  return safeWhole(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
 }
 
 /** `1536 MB` style, 1024-based, short. */
