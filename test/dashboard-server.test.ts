@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { createServer as createNetServer, connect } from 'node:net';
+import { createServer as createNetServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isLoopbackHost } from '../src/dashboard/auth.js';
-import { startDashboard, type DashboardOptions, type DashboardServer, type DashboardSource } from '../src/dashboard/server.js';
+import { defaultMaxConnections, startDashboard, type DashboardOptions, type DashboardServer, type DashboardSource } from '../src/dashboard/server.js';
 import { GuildError } from '../src/errors.js';
 import type { DashboardState, RunSummary } from '../src/telemetry/state.js';
 import { tempDir } from './helpers.js';
@@ -274,6 +274,118 @@ describe('binding', () => {
     await assert.rejects(start({ source: fakeSource(), port: 70000 }), isCode('INVALID_OPTION', /Expected the dashboard port .* got 70000/));
     await assert.rejects(start({ source: fakeSource(), token: '' }), isCode('INVALID_OPTION', /Expected the dashboard token/));
     await assert.rejects(start({ source: fakeSource(), maxClients: 0 }), isCode('INVALID_OPTION', /Expected dashboard maxClients/));
+    await assert.rejects(start({ source: fakeSource(), maxConnections: 1.5 }), isCode('INVALID_OPTION', /Expected dashboard maxConnections to be a positive integer, got 1.5/));
+    await assert.rejects(start({ source: fakeSource(), maxClients: 8, maxConnections: 8 }), isCode('INVALID_OPTION', /Expected dashboard maxConnections to be above maxClients \(8\).* got 8/));
+    await assert.rejects(start({ source: fakeSource(), headersTimeoutMs: 0 }), isCode('INVALID_OPTION', /Expected dashboard headersTimeoutMs/));
+    await assert.rejects(start({ source: fakeSource(), idleTimeoutMs: 2 ** 31 }), isCode('INVALID_OPTION', /Expected dashboard idleTimeoutMs to be at most 2147483647 ms/));
+  });
+});
+
+/** A raw TCP connection that sends `send` (nothing by default) and records what comes back and when it closes. */
+function rawSocket(port: number, send = ''): Promise<{ sock: Socket; received: () => string; closed: () => boolean; closedAt: Promise<number> }> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let data = '';
+    let done = false;
+    const closedAt = new Promise<number>((r) => sock.once('close', () => ((done = true), r(Date.now()))));
+    sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
+    sock.on('error', () => undefined); // a reset is a close here
+    sock.once('connect', () => {
+      if (send !== '') sock.write(send);
+      resolve({ sock, received: () => data, closed: () => done, closedAt });
+    });
+    sock.once('error', reject);
+  });
+}
+
+describe('bounds: connections and time', () => {
+  it('the default connection cap is a quarter of the open-files limit, at most 1024, and above maxClients', () => {
+    assert.equal(defaultMaxConnections(256, 1024), 288, 'a quarter (256) would leave no room beside 256 SSE clients');
+    assert.equal(defaultMaxConnections(256, 2000), 500);
+    assert.equal(defaultMaxConnections(256, 20_000), 1024);
+    assert.equal(defaultMaxConnections(256, null), 1024);
+    assert.equal(defaultMaxConnections(2000, 1_000_000), 2032);
+  });
+
+  it('a connection beyond maxConnections is closed on accept; the ones held stay; a freed slot serves again', async () => {
+    const server = await start({ source: fakeSource(), maxClients: 2, maxConnections: 4, headersTimeoutMs: 60_000 });
+    const held: Awaited<ReturnType<typeof rawSocket>>[] = [];
+    try {
+      for (let i = 0; i < 4; i++) held.push(await rawSocket(server.port));
+      const extra = await rawSocket(server.port);
+      await Promise.race([extra.closedAt, delay(5000)]);
+      assert.ok(extra.closed(), 'the fifth connection is closed at once (without the cap it stays open)');
+      assert.equal(extra.received(), '', 'closed without a byte: no request was ever read');
+      await assert.rejects(get(server.port, '/api/state'), 'a request over the cap gets no answer');
+      await delay(300);
+      assert.ok(held.every((h) => !h.closed()), 'the connections within the cap are kept');
+      held.pop()!.sock.destroy();
+      // The server learns of the close asynchronously: a request succeeds once it has.
+      let reply: Reply | null = null;
+      for (const end = Date.now() + 5000; reply === null && Date.now() < end; await delay(20)) reply = await get(server.port, '/api/state').catch(() => null);
+      assert.equal(reply?.status, 200);
+    } finally {
+      for (const h of held) h.sock.destroy();
+      await server.close();
+    }
+  });
+
+  it('a connection that sends nothing, or trickles its headers, is dropped after headersTimeoutMs', async () => {
+    const server = await start({ source: fakeSource(), headersTimeoutMs: 200 });
+    try {
+      const t0 = Date.now();
+      const silent = await rawSocket(server.port);
+      const trickle = await rawSocket(server.port, 'GET /api/state HTTP/1.1\r\n');
+      const drip = setInterval(() => trickle.sock.writable && trickle.sock.write('X'), 50);
+      try {
+        // Node's check runs every 50 ms here; 5 s is a bound for a loaded machine, the default would be 60 s + 30 s.
+        const [a, b] = await Promise.race([Promise.all([silent.closedAt, trickle.closedAt]), delay(5000).then(() => [NaN, NaN])]);
+        assert.ok(a! - t0 >= 200 && b! - t0 >= 200, `both dropped, not before the timeout (${a! - t0} ms, ${b! - t0} ms)`);
+      } finally {
+        clearInterval(drip);
+      }
+      assert.match(silent.received(), /^(HTTP\/1\.1 408|$)/);
+      // A complete request is unaffected.
+      assert.equal((await get(server.port, '/api/state')).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a response nobody reads is cut after idleTimeoutMs', async () => {
+    const page = pageDir();
+    const total = 48 * 1024 * 1024; // far more than the kernel's socket buffers on both ends
+    writeFileSync(join(page, 'big.bin'), Buffer.alloc(total, 1));
+    const server = await start({ source: fakeSource(), pageDir: page, idleTimeoutMs: 300 });
+    try {
+      const c = await rawSocket(server.port, 'GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      c.sock.pause();
+      await delay(2000); // several idle timeouts with the client not reading
+      let bytes = c.received().length;
+      c.sock.removeAllListeners('data');
+      c.sock.on('data', (d: Buffer) => (bytes += d.length));
+      c.sock.resume();
+      await Promise.race([c.closedAt, delay(10_000)]);
+      assert.ok(c.closed(), 'the server closed the connection');
+      assert.ok(bytes < total, `cut short: ${bytes} of ${total} bytes (and headers)`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('SSE streams are exempt from the idle and header timeouts', async () => {
+    const source = fakeSource();
+    const server = await start({ source, idleTimeoutMs: 100, headersTimeoutMs: 100, heartbeatMs: 60_000 });
+    try {
+      const sse = await openSse(server.port);
+      await delay(1000); // ten idle timeouts without a byte (the heartbeat is a minute away)
+      assert.equal(sse.closed, false);
+      source.emit('tick', '{"n":1}');
+      await until(() => sse.frames().some((f) => f.event === 'tick'), 'the event after the quiet second');
+      sse.destroy();
+    } finally {
+      await server.close();
+    }
   });
 });
 

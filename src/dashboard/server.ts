@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import type { DashboardState, RunSummary, SeriesPoint } from '../telemetry/state.js';
+import { openFilesLimit } from '../system/probe.js';
 import { Gate, isLoopbackHost, TOKEN_ENV } from './auth.js';
 
 /** What the server shows. The server owns no state of its own: the source resolves everything. */
@@ -58,6 +59,25 @@ export interface DashboardOptions {
   heartbeatMs?: number;
   /** An SSE client whose unsent bytes exceed this is dropped rather than buffered for. @default 1 MiB */
   maxBufferedBytes?: number;
+  /**
+   * Connections open at once, SSE streams included; one more is closed as soon as it is accepted.
+   * A flood of connections then costs the process this many descriptors at most, whatever the
+   * flood, and the run the dashboard watches keeps the rest. Must be above `maxClients`.
+   * @default min(1024, the soft open-files limit ÷ 4), but at least maxClients + 32
+   */
+  maxConnections?: number;
+  /**
+   * A client has this long from connecting to send a whole request (headers included): a
+   * connection that sends nothing, or trickles, is dropped (`server.headersTimeout` and
+   * `server.requestTimeout`). @default 10000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * A connection with no traffic either way for this long is closed (a client that stopped
+   * reading a response, a half-open socket). SSE streams are exempt: they are idle between
+   * events by design, and the heartbeat and `maxBufferedBytes` look after them. @default 30000
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface DashboardServer {
@@ -82,7 +102,22 @@ interface Resolved {
   maxClients: number;
   heartbeatMs: number;
   maxBufferedBytes: number;
+  maxConnections: number;
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
 }
+
+/** Where the dashboard's defaults live while config/defaults.ts has no entry for them. */
+const LIMITS = {
+  /** The connection cap never exceeds this, however many descriptors the process may open. */
+  maxConnections: 1024,
+  /** The share of the soft open-files limit the dashboard may hold (1/4): the run keeps the rest. */
+  fdShareDivisor: 4,
+  /** Connections beyond the SSE clients: page loads, /metrics scrapes, /api calls. */
+  nonSseConnections: 32,
+  headersTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+} as const;
 
 /**
  * Starts the server. Rejects before listening: `USAGE` when a non-loopback host has no token, `PORT_IN_USE` when
@@ -93,7 +128,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const assets = await Assets.open(o.pageDir);
   const hub = new EventHub(o.source, o.heartbeatMs, o.maxBufferedBytes);
   let gate!: Gate;
-  const server = createServer((req, res) => {
+  // Node checks headersTimeout and requestTimeout on this period (30 s by default, so a 10 s
+  // timeout could take 40 s); a few checks per timeout keep the bound near what it says.
+  const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(o.headersTimeoutMs / 4)));
+  const server = createServer({ connectionsCheckingInterval }, (req, res) => {
     handle(req, res).catch(() => {
       // Never a stack trace on the wire: the message of an internal error is nobody's business.
       if (!res.headersSent) sendJson(req, res, 500, { error: 'internal error' });
@@ -157,10 +195,20 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
     // Serialized before the headers go out, so a failing source still gets a clean 500.
     const head = `retry: ${DEFAULTS.dashboard.retryMs}\n\n${sseFrame('state', JSON.stringify(o.source.state()))}`;
+    // Long-lived by design: exempt from the idle timeout (a stream quiet between heartbeats is
+    // healthy). One that stops reading is still dropped, by maxBufferedBytes.
+    req.socket.setTimeout(0);
     res.writeHead(200, SSE_HEADERS);
     hub.add(res, head);
   }
 
+  // The bounds on what a client can hold: connections, and time. A connection over the cap is
+  // closed on accept; one that sends nothing is dropped after headersTimeoutMs (Node counts a
+  // socket that never sent a byte as a request in progress), one that goes quiet after idleTimeoutMs.
+  server.maxConnections = o.maxConnections;
+  server.headersTimeout = o.headersTimeoutMs;
+  server.requestTimeout = o.headersTimeoutMs; // GET and HEAD only: no body to wait for beyond the headers
+  server.timeout = o.idleTimeoutMs;
   await listen(server, o.host, o.port);
   // Once listening, the server emits 'error' only for failed accepts (EMFILE under a connection
   // flood). Without a listener that would throw and end the run the dashboard merely watches; the
@@ -215,16 +263,42 @@ function resolveOptions(options: DashboardOptions): Resolved {
         `Pass --token <TOKEN> or set ${TOKEN_ENV}, or bind to 127.0.0.1`,
     );
   }
+  const maxClients = positiveInt('maxClients', options.maxClients, DEFAULTS.dashboard.maxClients);
+  const maxConnections = positiveInt('maxConnections', options.maxConnections, defaultMaxConnections(maxClients, openFilesLimit()));
+  if (maxConnections <= maxClients) {
+    throw new GuildError('INVALID_OPTION', `Expected dashboard maxConnections to be above maxClients (${maxClients}): every SSE client holds a connection; got ${describeValue(options.maxConnections)}`);
+  }
   return {
     source: options.source,
     host,
     port,
     token,
     pageDir: options.pageDir ?? DEFAULT_PAGE_DIR,
-    maxClients: positiveInt('maxClients', options.maxClients, DEFAULTS.dashboard.maxClients),
+    maxClients,
     heartbeatMs: positiveInt('heartbeatMs', options.heartbeatMs, DEFAULTS.dashboard.heartbeatMs),
     maxBufferedBytes: positiveInt('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.dashboard.maxBufferedBytes),
+    maxConnections,
+    headersTimeoutMs: timeoutMs('headersTimeoutMs', options.headersTimeoutMs, LIMITS.headersTimeoutMs),
+    idleTimeoutMs: timeoutMs('idleTimeoutMs', options.idleTimeoutMs, LIMITS.idleTimeoutMs),
   };
+}
+
+/**
+ * The default cap: a quarter of the descriptors this process may open, at most 1024, but always
+ * room for every SSE client and a few requests besides.
+ */
+export function defaultMaxConnections(maxClients: number, softFdLimit: number | null): number {
+  const share = softFdLimit === null ? LIMITS.maxConnections : Math.floor(softFdLimit / LIMITS.fdShareDivisor);
+  return Math.max(maxClients + LIMITS.nonSseConnections, Math.min(LIMITS.maxConnections, share));
+}
+
+/** Timers above 2³¹−1 ms fire at once (Node clamps them to 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function timeoutMs(name: string, value: number | undefined, fallback: number): number {
+  const v = positiveInt(name, value, fallback);
+  if (v > MAX_TIMER_MS) throw new GuildError('INVALID_OPTION', `Expected dashboard ${name} to be at most ${MAX_TIMER_MS} ms, got ${describeValue(value)}`);
+  return v;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { ProcReader } from './proc-reader.js';
 import { parseMeminfo } from './meminfo.js';
@@ -42,6 +43,11 @@ export interface PsiSnapshot {
 /**
  * Everything Guild measures about the machine, behind one interface so that tests can inject
  * a fake and the core never reads /proc directly.
+ *
+ * The sampling methods (memory, cpuUsage, psi, tree, selfRss) never throw: they run on the sampling
+ * timer, where an exception would end the run. A read that fails (EMFILE when descriptors run out,
+ * anything else) gives the last good value, or null where the type allows one, and counts in
+ * `failedReads`.
  */
 export interface SystemProbe {
   memory(): MemorySnapshot;
@@ -55,6 +61,8 @@ export interface SystemProbe {
   forget(pid: number): void;
   /** This process's own resident memory in bytes. */
   selfRss(): number;
+  /** Reads that failed so far and were answered with the last good value or null. Absent: the probe cannot fail. */
+  readonly failedReads?: number;
   close(): void;
 }
 
@@ -63,16 +71,28 @@ export interface LinuxProbeOptions {
   procRoot?: string;
 }
 
-/** The real probe: cgroup v2, then cgroup v1, then /proc/meminfo. Never os.freemem(). */
+/**
+ * The real probe: cgroup v2, then cgroup v1, then /proc/meminfo. Never os.freemem().
+ *
+ * Descriptors: the files it reads on every sample stay open (ProcReader), and the machine's are
+ * opened here, in the constructor, while descriptors are plentiful; so once built, sampling the
+ * machine and this process opens nothing, and a process out of descriptors (a connection flood
+ * on the dashboard) still gets its samples. Only a new process's files need new descriptors.
+ */
 export class LinuxProbe implements SystemProbe {
-  readonly #reader = new ProcReader();
+  readonly #reader: ProcReader;
   readonly #threads = new ThreadCache();
   readonly #cgroup: CgroupLocation | null;
   readonly #pageSize: number;
   readonly #cpu: CpuInfo;
   #lastCpu: { busy: number; total: number } | null = null;
+  /** The last snapshot read whole: what a failed read answers (a zeroed one would read as "no memory left" and set off the governor). */
+  #lastMemory: MemorySnapshot | null = null;
+  #lastSelfRss = 0;
+  #failedReads = 0;
 
   constructor() {
+    this.#reader = new ProcReader(procDescriptorCache(openFilesLimit()));
     const cgroupText = this.#reader.readOnce('/proc/self/cgroup') ?? '';
     const mountinfo = this.#reader.readOnce('/proc/self/mountinfo') ?? '';
     this.#cgroup = resolveMemoryCgroup(cgroupText, mountinfo);
@@ -80,6 +100,16 @@ export class LinuxProbe implements SystemProbe {
     const online = availableParallelism();
     const quota = readCpuQuota(cgroupText, mountinfo, this.#reader);
     this.#cpu = quota !== null && quota < online ? { cores: quota, source: 'cgroup-quota' } : { cores: online, source: 'online-cpus' };
+    // Opens and keeps what every sample reads; the counter starts from a probe that has read once.
+    this.memory();
+    this.selfRss();
+    this.psi();
+    this.#reader.read('/proc/stat'); // the descriptor only: cpuUsage()'s first call still sets the baseline
+    this.#failedReads = 0;
+  }
+
+  get failedReads(): number {
+    return this.#failedReads;
   }
 
   get cgroup(): CgroupLocation | null {
@@ -91,8 +121,21 @@ export class LinuxProbe implements SystemProbe {
   }
 
   memory(): MemorySnapshot {
+    try {
+      const m = this.#readMemory();
+      if (m !== null) return (this.#lastMemory = m);
+    } catch {
+      // counted below, as an unreadable /proc/meminfo
+    }
+    this.#failedReads++;
+    return this.#lastMemory ?? this.#hostSnapshot(totalmem(), 0, this.#cgroup?.dir ?? null, null);
+  }
+
+  /** null when /proc/meminfo cannot be read: it always exists, so that is a failed read, not an answer. */
+  #readMemory(): MemorySnapshot | null {
     const info = parseMeminfo(this.#reader.read('/proc/meminfo') ?? '');
-    const hostTotal = info.totalBytes || totalmem();
+    if (info.totalBytes === 0) return null;
+    const hostTotal = info.totalBytes;
     if (this.#cgroup) {
       const cg = readCgroupMemory(this.#cgroup, this.#reader, hostTotal);
       if (cg.limitBytes !== null) {
@@ -131,7 +174,10 @@ export class LinuxProbe implements SystemProbe {
 
   cpuUsage(): number | null {
     const text = this.#reader.read('/proc/stat');
-    if (!text) return null;
+    if (!text) {
+      this.#failedReads++; // /proc/stat always exists
+      return null;
+    }
     const line = text.slice(0, text.indexOf('\n'));
     const v = line.trim().split(/\s+/).slice(1).map(Number);
     const idle = (v[3] ?? 0) + (v[4] ?? 0);
@@ -157,7 +203,13 @@ export class LinuxProbe implements SystemProbe {
   }
 
   tree(rootPid: number): TreeSample {
-    return sampleTree(rootPid, this.#reader, this.#pageSize, this.#threads);
+    try {
+      return sampleTree(rootPid, this.#reader, this.#pageSize, this.#threads);
+    } catch {
+      // sampleTree catches its reads itself; this is the contract, not an expected path.
+      this.#failedReads++;
+      return { rssBytes: 0, pids: [] };
+    }
   }
 
   forget(pid: number): void {
@@ -165,8 +217,20 @@ export class LinuxProbe implements SystemProbe {
     this.#threads.forget(pid);
   }
 
+  /**
+   * From /proc/self/statm on a kept descriptor: process.memoryUsage.rss() opens /proc/self/stat on
+   * every call, and throws EMFILE when the process is out of descriptors.
+   */
   selfRss(): number {
-    return process.memoryUsage.rss();
+    const statm = this.#reader.read('/proc/self/statm');
+    const pages = statm === null ? NaN : Number(statm.split(' ')[1]);
+    if (pages > 0) return (this.#lastSelfRss = pages * this.#pageSize);
+    this.#failedReads++;
+    try {
+      return (this.#lastSelfRss = process.memoryUsage.rss());
+    } catch {
+      return this.#lastSelfRss;
+    }
   }
 
   close(): void {
@@ -185,6 +249,31 @@ function detectPageSize(reader: ProcReader): number {
     for (const size of [4096, 16384, 65536]) if (Math.abs(guess - size) / size < 0.2) return size;
   }
   return 4096;
+}
+
+/**
+ * This process's soft limit on open files (RLIMIT_NOFILE), from /proc/self/limits; null when
+ * unlimited or unreadable. Node raises the soft limit to the hard one at startup, so under
+ * `prlimit --nofile=1024:1024` (or `ulimit -Hn 1024`) this is 1024.
+ */
+export function openFilesLimit(procRoot = '/proc'): number | null {
+  let text: string;
+  try {
+    text = readFileSync(`${procRoot}/self/limits`, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^Max open files\s+(\S+)/m.exec(text);
+  const n = Number(m?.[1]);
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
+/**
+ * Descriptors the probe keeps open at most: a quarter of the soft limit (the dashboard may hold
+ * another quarter; tasks, logs and the store the rest), between 64 and 4096.
+ */
+function procDescriptorCache(softLimit: number | null): number {
+  return softLimit === null ? 4096 : Math.max(64, Math.min(4096, Math.floor(softLimit / 4)));
 }
 
 /** The probe for this machine. */

@@ -23,7 +23,10 @@ export interface WebhookOptions {
   headers?: Readonly<Record<string, string>>;
   /** One attempt gives up after this long (ms). @default 5000 */
   timeoutMs?: number;
-  /** Attempts after the first one, on network errors, timeouts, 5xx and 429; other 4xx are not retried. @default 3 */
+  /**
+   * Attempts after the first one, on network errors, timeouts, 5xx and 429; other 4xx are not
+   * retried, nor is a redirect (3xx), which is never followed: it is a failed delivery. @default 3
+   */
   retries?: number;
   /** Wait before retry n is `backoffMs × 2^(n-1)`: 500 ms, 1 s, 2 s by default. @default 500 */
   backoffMs?: number;
@@ -160,11 +163,16 @@ export class WebhookSender {
         method: 'POST',
         headers,
         body,
+        // A redirect is a failed delivery, never followed: fetch would carry every configured
+        // header (an `X-Api-Key`, anything but Authorization) to whatever origin the answer names.
+        redirect: 'manual',
         signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#closing.signal]),
       });
       // The body is never read; cancelling it frees the connection for the next delivery.
       await res.body?.cancel().catch(() => undefined);
       if (res.ok) return { ok: true };
+      // Not retried: the same URL would answer the same redirect.
+      if (res.status >= 300 && res.status < 400) return { ok: false, retry: false, reason: redirectReason(res, url) };
       return { ok: false, retry: res.status >= 500 || res.status === 429, reason: `HTTP ${res.status}` };
     } catch (e) {
       if ((e as Error | undefined)?.name === 'TimeoutError') return { ok: false, retry: true, reason: `no answer within ${timeoutMs} ms` };
@@ -239,6 +247,23 @@ export function checkMs(name: string, value: unknown, min: number): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     throw new GuildError('INVALID_OPTION', `Expected ${name} to be a number of ms >= ${min}, got ${describeValue(value)}`);
   }
+}
+
+/**
+ * `answered 302 → https://other.example: redirects are not followed`. Only the target's origin is
+ * shown: its path and query may carry a token of their own.
+ */
+function redirectReason(res: Response, url: string): string {
+  const location = res.headers.get('location');
+  let target = '';
+  if (location !== null) {
+    try {
+      target = ` → ${new URL(location, url).origin}`;
+    } catch {
+      target = ' → (an unparseable Location)';
+    }
+  }
+  return `answered ${res.status}${target}: redirects are not followed`;
 }
 
 /** fetch reports network failures as `TypeError: fetch failed` with the reason in `cause`. */
