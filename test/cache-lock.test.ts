@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { FolderLock, RunLockedError } from '../src/store/lease.js';
+import { runWorkflow } from '../src/workflow/run-workflow.js';
 import { storeFile } from '../src/store/db.js';
 import { guild, tempDir, writeWorkflow } from './helpers.js';
 import { lines, runIdOf, startGuild, until } from './lease-helpers.js';
@@ -112,6 +114,46 @@ tasks:
     void dead; // never released: its owner "died"
     const r = await guild(['run', file, '--no-wait'], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
+  });
+});
+
+describe('a result is stored only by a run that held the lock for the task\'s whole life', () => {
+  it('a run whose lock was taken over while its task ran stores nothing, and says why', async () => {
+    const dir = tempDir('guild-cachelock-');
+    const go = join(dir, 'go');
+    writeFileSync(join(dir, 'in.txt'), 'x\n');
+    const file = writeWorkflow(
+      `agents: { a: { memory: 10MB } }
+tasks:
+  - id: t
+    agent: a
+    inputs: in.txt
+    outputs: out.txt
+    timeout: 10m
+    run: 'echo one > out.txt; while [ ! -f ${go} ]; do sleep 0.05; done'
+`,
+      dir,
+    );
+    let started = false;
+    const running = runWorkflow(file, { telemetry: false, onEvent: (e) => void (e.type === 'task-start' && (started = true)) });
+    await until(() => started, 'the task started');
+    // As a start on another host that judged this run dead would: the row is no longer ours.
+    const db = new Database(storeFile(dir));
+    db.prepare(`UPDATE runs SET owner_host = 'elsewhere' WHERE status = 'running'`).run();
+    db.close();
+    writeFileSync(go, '');
+    const report = await running;
+    const t = report.tasks.find((x) => x.id === 't')!;
+    assert.equal(t.status, 'succeeded');
+    assert.equal(t.cache.reason, "not stored: this run no longer holds the folder's run lock");
+    assert.ok(report.alerts.some((a) => a.rule === 'cache' && a.message === "t: result not cached: this run no longer holds the folder's run lock"), JSON.stringify(report.alerts));
+    const db2 = new Database(storeFile(dir), { readonly: true });
+    try {
+      const n = db2.prepare(`SELECT count(*) AS n FROM cache_entries`).get() as { n: number };
+      assert.equal(n.n, 0);
+    } finally {
+      db2.close();
+    }
   });
 });
 

@@ -8,11 +8,12 @@ import type { LayeredCache } from './layered-cache.js';
 
 /**
  * Bumped whenever what a fingerprint covers or how an entry is laid out changes: old entries
- * then simply stop matching. Not bumped for the output types (`type` in the header): that field
- * is optional, an entry without it holds files only and restores as before, and a regular
- * input's part of the fingerprint did not change, so entries stored before still serve.
+ * then simply stop matching. 2: outputs carry their type (a symlink is stored as its target),
+ * and links out of the project are refused. Entries of version 1 may hold what a followed link
+ * read outside the project (and a shared Redis may hold such entries of other checkouts), so
+ * they miss once rather than serve. The decoder still reads an output without `type` as a file.
  */
-export const CACHE_FORMAT_VERSION = 1;
+export const CACHE_FORMAT_VERSION = 2;
 
 /** The namespace task results live in. */
 export const TASKS_NAMESPACE = 'tasks';

@@ -68,6 +68,7 @@ export function runParts(config: ResolvedConfig, options: ExecuteOptions, shared
     now: () => loop.now(),
     alert: (...a) => alerts.raise(...a),
     loop,
+    lock: shared.lease,
   });
   const scheduler = new Scheduler<TaskState>({
     budgetBytes: config.budgetBytes,

@@ -35,6 +35,11 @@ export interface TaskCacheContext {
   now: () => number;
   alert: RaiseAlert;
   loop: CacheLoop;
+  /**
+   * The run's hold on the folder (its lease); null without a store. Results are restored and
+   * stored only under it: without one, two runs of a folder could mix each other's outputs.
+   */
+  lock: { holds(): boolean } | null;
 }
 
 /**
@@ -79,6 +84,8 @@ export class TaskCache {
       }
       this.#owns = true;
     } else return;
+    // No run lock (no store): the cache still answers the governor, but nothing is memoized.
+    if (!this.#c.lock) return;
     this.#memo = new TaskMemo(this.#cache, this.#config.dir);
   }
 
@@ -166,6 +173,13 @@ export class TaskCache {
    * a failure is kept on the task and alerted. The task is done either way.
    */
   async save(s: TaskState, durationMs: number): Promise<void> {
+    if (!this.#c.lock!.holds()) {
+      // Another start took this run over as dead: what the task left may be mixed with its work.
+      s.cache.reason = "not stored: this run no longer holds the folder's run lock";
+      this.#c.alert('warning', `${s.id}: result not cached: this run no longer holds the folder's run lock`, 'cache', 'cache:lock');
+      this.#c.loop.stored(s);
+      return;
+    }
     try {
       await this.#memo!.save(s.cache.fingerprint!, s.spec, this.#c.logFile(s), durationMs, s.peakRss);
     } catch (e) {
