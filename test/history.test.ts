@@ -141,6 +141,7 @@ function fixtureReport(id: string, over: Partial<ReportDocument> = {}): ReportDo
     max_parallel: null,
     sample_interval_ms: 200,
     samples: 16,
+    failed_samples: 0,
     admissions: { admitted: 3, backfilled: 1, denied: { memory: 2, cpu: 0 } },
     pools: {
       critical: { share: 0.2, bytes: 307 * MB },

@@ -106,13 +106,13 @@ export function cacheStats(workflow: string): Promise<CacheStatsDocument> {
     const persistent = report.tiers.filter((t) => t.tier !== 'memory');
     const namespaces: Record<string, NamespaceReport> = {};
     for (const ns of [...names].sort()) {
-      const c = counters[ns];
+      const c = Object.hasOwn(counters, ns) ? counters[ns] : undefined;
       const hits = c?.hits ?? 0;
       const misses = c?.misses ?? 0;
       const tiers: Partial<Record<TierName, NamespaceStats>> = {};
-      for (const t of persistent) if (t.namespaces[ns]) tiers[t.tier] = t.namespaces[ns];
+      for (const t of persistent) if (Object.hasOwn(t.namespaces, ns)) tiers[t.tier] = t.namespaces[ns];
       namespaces[ns] = {
-        policy: policyOf(config.namespaces[ns] ?? FALLBACK_POLICY),
+        policy: policyOf(Object.hasOwn(config.namespaces, ns) ? config.namespaces[ns]! : FALLBACK_POLICY),
         hits,
         misses,
         hit_rate: hits + misses === 0 ? null : hits / (hits + misses),

@@ -134,7 +134,8 @@ export class LayeredCache implements MemoryConsumer {
   }
 
   policy(namespace: string): NamespacePolicy {
-    return this.#policies[namespace] ?? this.#default;
+    // Own keys only: a namespace called `constructor` must not find Object's.
+    return Object.hasOwn(this.#policies, namespace) ? this.#policies[namespace]! : this.#default;
   }
 
   /**

@@ -25,7 +25,7 @@ export interface OpenCacheOptions {
  * not reachable: a shared cache that silently is not shared would be worse.
  */
 export async function openCache(config: ResolvedCache, dir: string, options: OpenCacheOptions = {}): Promise<LayeredCache> {
-  const limits: LimitsOf = (ns) => ({ maxEntries: (config.namespaces[ns] ?? FALLBACK_POLICY).maxEntries });
+  const limits: LimitsOf = (ns) => ({ maxEntries: (Object.hasOwn(config.namespaces, ns) ? config.namespaces[ns]! : FALLBACK_POLICY).maxEntries });
   const now = options.now ?? Date.now;
   const tiers: CacheTier[] = [
     new MemoryTier({ maxBytes: config.memoryBytes, limits, now }),

@@ -183,7 +183,7 @@ export class SqliteTier implements CacheTier {
 
   stats(): TierStats {
     this.flush();
-    const namespaces: Record<string, NamespaceStats> = {};
+    const namespaces: Record<string, NamespaceStats> = Object.create(null) as Record<string, NamespaceStats>; // keyed by names read from the store
     const rows = this.#db.prepare('SELECT ns, hits, misses, evictions, expired, corrupt FROM cache_stats WHERE tier = ?').all(this.name) as (NamespaceStats & { ns: string })[];
     for (const r of rows) namespaces[r.ns] = { hits: r.hits, misses: r.misses, evictions: r.evictions, expired: r.expired, corrupt: r.corrupt, entries: 0, bytes: 0 };
     const sizes = this.#db.prepare('SELECT ns, COUNT(*) AS n, SUM(size) AS bytes FROM cache_entries GROUP BY ns').all() as { ns: string; n: number; bytes: number }[];

@@ -55,8 +55,27 @@ export const DEFAULTS = {
     /** Webhook deliveries: per-attempt timeout, retries, first backoff (doubling). */
     webhook: { timeoutMs: 5000, retries: 3, backoffMs: 500 },
   },
-  /** The dashboard: address, SSE clients at once, heartbeat, unsent bytes before a client is dropped, /api/runs limits, EventSource retry. */
-  dashboard: { host: '127.0.0.1', port: 8090, maxClients: 256, heartbeatMs: 15_000, maxBufferedBytes: 1024 * 1024, runsLimit: 50, runsLimitMax: 500, retryMs: 2000 },
+  /**
+   * The dashboard: address, SSE clients at once, heartbeat, unsent bytes before a client is
+   * dropped, /api/runs limits, EventSource retry; and its bounds: connections at most
+   * min(maxConnections, soft nofile ÷ fdShareDivisor) but always maxClients + nonSseConnections,
+   * time to send headers, idle time of a non-SSE connection.
+   */
+  dashboard: {
+    host: '127.0.0.1',
+    port: 8090,
+    maxClients: 256,
+    heartbeatMs: 15_000,
+    maxBufferedBytes: 1024 * 1024,
+    runsLimit: 50,
+    runsLimitMax: 500,
+    retryMs: 2000,
+    maxConnections: 1024,
+    fdShareDivisor: 4,
+    nonSseConnections: 32,
+    headersTimeoutMs: 10_000,
+    idleTimeoutMs: 30_000,
+  },
   /** The seed's response-time targets per component kind (ms). */
   kindTargetsMs: { 'code-analysis': 200, knowledge: 300, coordination: 500, 'file-ops': 100 },
 } as const;

@@ -107,17 +107,6 @@ interface Resolved {
   idleTimeoutMs: number;
 }
 
-/** Where the dashboard's defaults live while config/defaults.ts has no entry for them. */
-const LIMITS = {
-  /** The connection cap never exceeds this, however many descriptors the process may open. */
-  maxConnections: 1024,
-  /** The share of the soft open-files limit the dashboard may hold (1/4): the run keeps the rest. */
-  fdShareDivisor: 4,
-  /** Connections beyond the SSE clients: page loads, /metrics scrapes, /api calls. */
-  nonSseConnections: 32,
-  headersTimeoutMs: 10_000,
-  idleTimeoutMs: 30_000,
-} as const;
 
 /**
  * Starts the server. Rejects before listening: `USAGE` when a non-loopback host has no token, `PORT_IN_USE` when
@@ -278,8 +267,8 @@ function resolveOptions(options: DashboardOptions): Resolved {
     heartbeatMs: positiveInt('heartbeatMs', options.heartbeatMs, DEFAULTS.dashboard.heartbeatMs),
     maxBufferedBytes: positiveInt('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.dashboard.maxBufferedBytes),
     maxConnections,
-    headersTimeoutMs: timeoutMs('headersTimeoutMs', options.headersTimeoutMs, LIMITS.headersTimeoutMs),
-    idleTimeoutMs: timeoutMs('idleTimeoutMs', options.idleTimeoutMs, LIMITS.idleTimeoutMs),
+    headersTimeoutMs: timeoutMs('headersTimeoutMs', options.headersTimeoutMs, DEFAULTS.dashboard.headersTimeoutMs),
+    idleTimeoutMs: timeoutMs('idleTimeoutMs', options.idleTimeoutMs, DEFAULTS.dashboard.idleTimeoutMs),
   };
 }
 
@@ -288,8 +277,8 @@ function resolveOptions(options: DashboardOptions): Resolved {
  * room for every SSE client and a few requests besides.
  */
 export function defaultMaxConnections(maxClients: number, softFdLimit: number | null): number {
-  const share = softFdLimit === null ? LIMITS.maxConnections : Math.floor(softFdLimit / LIMITS.fdShareDivisor);
-  return Math.max(maxClients + LIMITS.nonSseConnections, Math.min(LIMITS.maxConnections, share));
+  const share = softFdLimit === null ? DEFAULTS.dashboard.maxConnections : Math.floor(softFdLimit / DEFAULTS.dashboard.fdShareDivisor);
+  return Math.max(maxClients + DEFAULTS.dashboard.nonSseConnections, Math.min(DEFAULTS.dashboard.maxConnections, share));
 }
 
 /** Timers above 2³¹−1 ms fire at once (Node clamps them to 1 ms). */

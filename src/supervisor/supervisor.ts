@@ -78,6 +78,7 @@ export class Supervisor {
   #timer: Timer | null = null;
   #delay = 0;
   #sampling = false;
+  readonly #sampleFailures: { count: number; first: string | null } = { count: 0, first: null };
   #closing = false;
   #nearLimit = false;
   /** Reused per instant: what each execution contributes to the reading. */
@@ -153,6 +154,11 @@ export class Supervisor {
     this.#earlyLook(h, exec);
     this.#follow(h, kind, exec);
     return h;
+  }
+
+  /** Timer instants that threw (counted, never fatal), and the first error's message. */
+  get sampleFailures(): { readonly count: number; readonly first: string | null } {
+    return this.#sampleFailures;
   }
 
   /** Measures now, then keeps measuring on the adaptive timer until `close()`. */
@@ -240,7 +246,14 @@ export class Supervisor {
     });
     this.#timer = this.#clock.setTimer(() => {
       this.#timer = null;
-      this.sample();
+      try {
+        this.sample();
+      } catch (e) {
+        // A failed instant (EMFILE in a read, an owner's callback that threw) is a failed
+        // sample: counted, its first error kept for the report; sampling goes on.
+        this.#sampleFailures.count++;
+        this.#sampleFailures.first ??= e instanceof Error ? e.message : String(e);
+      }
       // Sampling may have started executions (the owner admits on each instant); arm once.
       if (this.#sampling && this.#timer === null) this.#arm();
     }, this.#delay);

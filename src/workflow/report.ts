@@ -138,6 +138,8 @@ export interface RunReport {
   max_parallel: number | null;
   sample_interval_ms: number;
   samples: number;
+  /** Sampling instants at which a read failed (EMFILE, a vanished file, an owner's error): their figures are the last good ones. */
+  failed_samples: number;
   admissions: { admitted: number; backfilled: number; denied: { memory: number; cpu: number } };
   /** The budget's pools: shares, sizes, and the peak reserved by critical and other tasks. */
   pools: PoolsReport;

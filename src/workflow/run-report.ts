@@ -27,6 +27,8 @@ export interface RunTotals {
   guildPeak: number;
   health: SelfHealth;
   samples: number;
+  /** Samples with a failed read, and the first error seen (for the warning). */
+  failedSamples: { count: number; first: string | null };
   guildKills: number;
   scheduler: SchedulerStats;
   governor: Governor;
@@ -116,6 +118,7 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
     max_parallel: config.maxParallel,
     sample_interval_ms: config.sampleIntervalMs,
     samples: t.samples,
+    failed_samples: t.failedSamples.count,
     admissions: { admitted: t.scheduler.admitted, backfilled: t.scheduler.backfilled, denied: { ...t.scheduler.denied } },
     pools: poolReport(config.pools, config.budgetBytes, t.scheduler.peakReserved),
     counts,
@@ -132,7 +135,13 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
     cache: cacheReport(config, states.values(), cache),
     alerts: t.alerts,
     kpis: null,
-    warnings: [...config.warnings, ...t.notes],
+    warnings: [
+      ...config.warnings,
+      ...t.notes,
+      ...(t.failedSamples.count > 0
+        ? [`${t.failedSamples.count} of ${t.samples} samples failed${t.failedSamples.first ? ` (first: ${t.failedSamples.first})` : ''}; their figures are the last good ones`]
+        : []),
+    ],
     log_dir: t.logDir,
     tasks,
   };

@@ -177,6 +177,7 @@ class WorkflowRun {
         guildPeak: this.#gauges.guildPeak,
         health,
         samples: this.#gauges.samples,
+        failedSamples: { count: this.#gauges.failedSamples + this.#supervisor.sampleFailures.count, first: this.#supervisor.sampleFailures.first },
         guildKills: this.#watches.kills,
         scheduler: this.#scheduler.stats,
         governor: this.#governor,
@@ -258,9 +259,20 @@ class WorkflowRun {
     s.lastRss = null;
     s.attemptPeak = null;
     const fn = this.#opts.functions?.get(s.id);
-    const handle = fn
-      ? this.#supervisor.start('function', { ...baseRequest(s, this.#config), fn }, this.#watches.of(s))
-      : this.#supervisor.start('process', processRequest(s, this.#config, this.#runId, this.#logFile(s)!), this.#watches.of(s));
+    let handle;
+    try {
+      handle = fn
+        ? this.#supervisor.start('function', { ...baseRequest(s, this.#config), fn }, this.#watches.of(s))
+        : this.#supervisor.start('process', processRequest(s, this.#config, this.#runId, this.#logFile(s)!), this.#watches.of(s));
+    } catch (e) {
+      // Not started (EMFILE opening its log, …): a failed attempt, retried as any other, never a
+      // crashed run. It ends on the next tick: this may run inside the scheduler's pump.
+      this.#running.add(s);
+      this.#emit({ type: 'task-start', t: now, id: s.id, agent: s.type, attempt: s.attempts, pid: null });
+      const outcome = { exitCode: null, signal: null, killedBy: null, error: `could not start: ${(e as Error).message}`, durationMs: 0 };
+      void Promise.resolve().then(() => this.#attemptEnded(s, outcome));
+      return;
+    }
     s.handle = handle;
     this.#running.add(s);
     this.#record.attemptStarted(s, handle);
