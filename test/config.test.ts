@@ -306,6 +306,9 @@ describe('guild run exits 2 on config errors before anything starts', () => {
       ['duplicate id', `agents: { a: {} }\ntasks:\n  - { id: x, agent: a, run: "true" }\n  - { id: x, agent: a, run: "true" }\n`, /:4:\d+: tasks\[1\]\.id: duplicate task id 'x'/],
       ['never fits', `budget: 100MB\nagents: { a: { memory: 90MB } }\ntasks:\n  - { id: x, agent: a, run: "true" }\n`, /:2:\d+: agents\.a\.memory: .*can never start/],
       ['bad size', `agents: { a: { memory: lots } }\ntasks:\n  - { id: x, agent: a, run: "true" }\n`, /:1:\d+: agents\.a\.memory: Expected a size/],
+      ['no tasks', `agents: { a: {} }\n`, /:1:1: tasks: no tasks to run: `guild run` needs `tasks:` \(and `agents:`\)$/m],
+      ['no agents', `tasks:\n  - { id: x, agent: a, run: "true" }\n`, /:1:1: agents: required key is missing \(expected record\)$/m],
+      ['bad mcp server', `agents: { a: {} }\ntasks:\n  - { id: x, agent: a, run: "true" }\nmcp:\n  servers:\n    fs: { command: npx, memory: lots }\n`, /:6:\d+: mcp\.servers\.fs\.memory: Expected a size/],
     ];
     for (const [name, yaml, re] of cases) {
       const r = await guild(['run', writeWorkflow(yaml), '--json']);

@@ -76,6 +76,31 @@ export const DEFAULTS = {
     headersTimeoutMs: 10_000,
     idleTimeoutMs: 30_000,
   },
+  /**
+   * The MCP gateway's backends (the seed's agent pool, for long-lived servers).
+   * `memoryBytes`: one instance's expected RSS when a server declares no `memory`. The reference
+   * servers (server-everything, server-memory, server-filesystem) measured 67–69 MB RSS each once
+   * started (issue 12: 15 of them came to 991 MB); 100 MB leaves them about 45% to grow under
+   * load (results held, caches warmed) and is the same estimate an undeclared agent gets, so an
+   * admitted instance rarely outgrows its reservation. Heavier servers (Serena with its language
+   * servers, Python servers with models) declare their own.
+   * `instances`: per (server, project): started on first use, at most 5 (the seed's pool).
+   * `scaleUpWaiting`: a new instance when more than this many calls wait on the busiest one.
+   * `idleTimeoutMs`: an instance idle this long is stopped (down to `instances.min`).
+   * `admissionWaitMs`: a call still waiting for memory after this fails with an MCP error naming the budget.
+   * `toolTtlMs`: how long a cached tool result is served.
+   * `drainTimeoutMs`: a recycled instance's calls in flight get this long to finish.
+   */
+  mcp: {
+    memoryBytes: 100 * 1024 ** 2,
+    instances: { min: 1, max: 5 },
+    scaleUpWaiting: 3,
+    idleTimeoutMs: 60_000,
+    admissionWaitMs: 30_000,
+    toolTtlMs: 300_000,
+    isolation: 'per-project',
+    drainTimeoutMs: 30_000,
+  },
   /** The seed's response-time targets per component kind (ms). */
   kindTargetsMs: { 'code-analysis': 200, knowledge: 300, coordination: 500, 'file-ops': 100 },
 } as const;

@@ -3,9 +3,9 @@ import { GuildError } from '../errors.js';
 import type { TaskFunction } from '../executors/function-executor.js';
 import { createSystemProbe, type SystemProbe } from '../system/probe.js';
 import { parseSize } from '../util/units.js';
-import { checkWorkflow, loadWorkflowFile, type LoadedWorkflow } from './load.js';
+import { checkWorkflow, loadGatewayFile, loadWorkflowFile, type LoadedFile, type LoadedGatewayFile, type LoadedWorkflow } from './load.js';
 import { ObjectSource } from './source.js';
-import { resolveConfig, type ResolvedConfig } from './resolve.js';
+import { resolveConfig, type GatewayConfig, type ResolvedConfig } from './resolve.js';
 
 // Loading and resolving a workflow, from a file or an object: what `guild run` checks before
 // anything starts, and what the cache commands read. It sits in config, below the cache and the
@@ -23,6 +23,8 @@ export interface WorkflowDefinition {
   starvation_limit?: string | number;
   agents: Record<string, Record<string, unknown>>;
   tasks: (Record<string, unknown> & { id: string; agent: string; run: string | TaskFunction })[];
+  /** MCP servers for the gateway, as in guild.yaml's `mcp:`. */
+  mcp?: { servers: Record<string, Record<string, unknown>>; tool_ttl?: string | number };
 }
 
 /** What loading reads of `RunWorkflowOptions`: the flags that win over the file, and the folder. */
@@ -51,8 +53,27 @@ export function loadConfig(input: string | WorkflowDefinition, options: LoadConf
   }
 }
 
-/** Resolves a loaded workflow with the flags of `options` (a bad `budget` is a `USAGE` error). */
-export function resolveWith(loaded: LoadedWorkflow, probe: SystemProbe, options: LoadConfigOptions): ResolvedConfig {
+/**
+ * Loads and resolves a file for the MCP gateway (`guild mcp serve FILE`): a workflow file with
+ * `mcp:` (tasks are not needed) or a client's `.mcp.json` read as it is. Everything a run has
+ * besides (budget, governor, pools, cache, telemetry) is resolved the same way; `options.budget`
+ * wins over the file's. Config errors are ConfigError(s) naming file, line and key (exit 2).
+ */
+export function loadGatewayConfig(file: string, options: Pick<LoadConfigOptions, 'budget'> = {}, probe?: SystemProbe): GatewayConfig {
+  const loaded = loadGatewayFile(file);
+  if (probe) return resolveWith(loaded, probe, options);
+  const own = createSystemProbe();
+  try {
+    return resolveWith(loaded, own, options);
+  } finally {
+    own.close();
+  }
+}
+
+/** Resolves a loaded workflow with the flags of `options` (a bad `budget` is an `INVALID_OPTION` error). */
+export function resolveWith(loaded: LoadedGatewayFile, probe: SystemProbe, options: LoadConfigOptions): GatewayConfig;
+export function resolveWith(loaded: LoadedFile, probe: SystemProbe, options: LoadConfigOptions): ResolvedConfig;
+export function resolveWith(loaded: LoadedFile, probe: SystemProbe, options: LoadConfigOptions): ResolvedConfig {
   let budgetBytes: number | undefined;
   if (options.budget !== undefined) {
     budgetBytes = parseSize(options.budget);

@@ -4,23 +4,53 @@ import { ConfigError, ConfigErrors } from '../errors.js';
 import { didYouMean } from '../util/did-you-mean.js';
 import { findCycle } from '../util/dag.js';
 import { formatSize } from '../util/units.js';
-import { workflowSchema, type UserWorkflow } from './schema.js';
+import { checkClientServers, checkMcpSection, type LoadedMcp } from './mcp.js';
+import { fileSchema, type UserFile, type UserWorkflow } from './schema.js';
 import { describeValue, YamlSource, type ConfigSource } from './source.js';
 import { validateSource } from './validate.js';
 
-/** A workflow that passed the schema and the graph checks, with its source for locations. */
-export interface LoadedWorkflow {
-  /** The workflow file; for a definition object, `<dir>/<definition>` (its folder is the workflow's). */
+/** A Guild file that passed the schema and the graph checks, with its source for locations. */
+export interface LoadedFile {
+  /** The file; for a definition object, `<dir>/<definition>` (its folder is the workflow's). */
   file: string;
   source: ConfigSource;
+  /** Agents and tasks may be absent (a file for the gateway). */
+  user: UserFile;
+  /** The MCP servers it declares (`mcp:`, or a client's `mcpServers`); null when none. */
+  mcp: LoadedMcp | null;
+  /** Located notes that do not stop loading (keys of a client's `.mcp.json` Guild does not read). */
+  warnings: readonly string[];
+}
+
+/** A workflow to run: agents and tasks are there. */
+export interface LoadedWorkflow extends LoadedFile {
   user: UserWorkflow;
+}
+
+/** A file for the gateway: its MCP servers are there. */
+export interface LoadedGatewayFile extends LoadedFile {
+  mcp: LoadedMcp;
 }
 
 /** Workflow files larger than this are refused unread (a real one is a few hundred KB at most). */
 export const MAX_WORKFLOW_BYTES = 16 * 1024 ** 2;
 
-/** Reads, parses and validates a workflow file. Throws ConfigError(s) naming file, line and key. */
+/** Reads, parses and validates a workflow file to run. Throws ConfigError(s) naming file, line and key. */
 export function loadWorkflowFile(file: string): LoadedWorkflow {
+  return parseWorkflow(file, readConfigText(file));
+}
+
+/**
+ * Reads, parses and validates a file for the MCP gateway: a workflow file with `mcp:` (agents
+ * and tasks optional, checked when present), or a client's `.mcp.json` (a `*.json` file with
+ * `mcpServers`), read as it is. Throws ConfigError(s) naming file, line and key.
+ */
+export function loadGatewayFile(file: string): LoadedGatewayFile {
+  return checkFile(file, YamlSource.parse(file, readConfigText(file)), 'gateway') as LoadedGatewayFile;
+}
+
+/** The text of a Guild file, at most MAX_WORKFLOW_BYTES. */
+function readConfigText(file: string): string {
   const abs = resolve(file);
   let text: string;
   let fd: number | undefined;
@@ -41,41 +71,102 @@ export function loadWorkflowFile(file: string): LoadedWorkflow {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  return parseWorkflow(file, text);
+  return text;
 }
 
-/** Validates workflow YAML text; `file` is used in error messages. */
+/** Validates workflow YAML text to run; `file` is used in error messages. */
 export function parseWorkflow(file: string, text: string): LoadedWorkflow {
   return checkWorkflow(file, YamlSource.parse(file, text));
 }
 
 /**
- * The schema, then the graph and cache checks, of a source of either kind: a YAML file, or an
- * object (an `ObjectSource`: errors name its key path, `<definition>: tasks[3].agent: …`).
- * `file` stands for the workflow in the resolved config: its folder is where tasks run.
+ * The schema, then the graph and cache checks, of a workflow to run from a source of either
+ * kind: a YAML file, or an object (an `ObjectSource`: errors name its key path,
+ * `<definition>: tasks[3].agent: …`). `file` stands for the workflow in the resolved config: its
+ * folder is where tasks run. A file without tasks is an error that says so.
  */
 export function checkWorkflow(file: string, source: ConfigSource): LoadedWorkflow {
-  if (source.data === null || typeof source.data !== 'object' || Array.isArray(source.data)) {
-    throw new ConfigErrors([source.error([], `Expected a map with \`agents:\` and \`tasks:\`, got ${describeValue(source.data)}`)]);
+  return checkFile(file, source, 'run') as LoadedWorkflow;
+}
+
+/** A client's MCP configuration: a `*.json` file whose top level has `mcpServers` (Claude Code's `.mcp.json`, Claude Desktop's config, …). */
+function isClientConfig(file: string, data: Record<string, unknown>): boolean {
+  return /\.json$/i.test(file) && Object.hasOwn(data, 'mcpServers');
+}
+
+/** The checks for a run (agents and tasks required) or for the gateway (`mcp:` required). */
+function checkFile(file: string, source: ConfigSource, purpose: 'run' | 'gateway'): LoadedFile {
+  const data = source.data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    const what = purpose === 'run' ? '`agents:` and `tasks:`' : '`mcp:` (or a client\'s `mcpServers`)';
+    throw new ConfigErrors([source.error([], `Expected a map with ${what}, got ${describeValue(data)}`)]);
   }
-  const user = validateSource(source, workflowSchema);
-  checkGraph(source, user);
-  checkCacheKeys(source, user);
-  return { file, source, user };
+  const map = data as Record<string, unknown>;
+  const errors: ConfigError[] = [];
+
+  if (isClientConfig(source.file, map)) {
+    if (purpose === 'run') {
+      throw new ConfigErrors([
+        source.error(['mcpServers'], "no tasks to run: this is a client's MCP configuration (`mcpServers`); serve its servers with `guild mcp serve FILE`", { key: true }),
+      ]);
+    }
+    const notes: ConfigError[] = [];
+    for (const key of Object.keys(map)) {
+      if (key !== 'mcpServers') notes.push(source.error([key], "ignored: a client's MCP configuration is read for `mcpServers` only", { key: true }));
+    }
+    const mcp = checkClientServers(source, map.mcpServers, ['mcpServers'], errors, notes);
+    if (errors.length > 0) throw new ConfigErrors(errors);
+    // In file order, as errors are.
+    notes.sort((a, b) => (a.location.line ?? 0) - (b.location.line ?? 0) || (a.location.column ?? 0) - (b.location.column ?? 0));
+    return { file, source, user: Object.create(null) as UserFile, mcp, warnings: notes.map((n) => n.message) };
+  }
+
+  let checked: Record<string, unknown> = map;
+  if (Object.hasOwn(map, 'mcpServers')) {
+    // A client's key in a Guild file: say where the servers go instead of a bare "unknown key".
+    errors.push(source.error(['mcpServers'], "unknown key: declare MCP servers under `mcp: { servers: … }` (`mcpServers` is read only from a client's `.json` file)", { key: true }));
+    checked = Object.assign(Object.create(null) as Record<string, unknown>, map);
+    delete checked.mcpServers;
+  }
+  let user: UserFile | undefined;
+  try {
+    user = validateSource(source, fileSchema, checked);
+  } catch (e) {
+    if (!(e instanceof ConfigErrors)) throw e;
+    errors.push(...e.errors);
+  }
+  const mcp = Object.hasOwn(map, 'mcp') ? checkMcpSection(source, map.mcp, ['mcp'], errors) : null;
+  const has = (key: string): boolean => Object.hasOwn(map, key) && map[key] !== undefined;
+  if (purpose === 'run') {
+    if (!has('tasks')) {
+      const why = has('mcp') ? '; its `mcp:` servers are served by `guild mcp serve FILE`' : '';
+      errors.push(source.error(['tasks'], `no tasks to run: \`guild run\` needs \`tasks:\` (and \`agents:\`)${why}`, { key: true }));
+    } else if (!has('agents')) errors.push(source.error(['agents'], 'required key is missing (expected record)'));
+  } else if (!has('mcp')) {
+    errors.push(source.error(['mcp'], 'no MCP servers: the gateway needs `mcp: { servers: { <name>: { command, args } } }`', { key: true }));
+  }
+  if (errors.length > 0 || user === undefined) throw new ConfigErrors(errors);
+  if (user.tasks !== undefined) {
+    checkGraph(source, user);
+    checkCacheKeys(source, user);
+  }
+  return { file, source, user, mcp, warnings: [] };
 }
 
 /** Duplicate ids, unknown agents, unknown dependencies and cycles, all reported together. */
-function checkGraph(source: ConfigSource, user: UserWorkflow): void {
+function checkGraph(source: ConfigSource, user: UserFile): void {
   const errors: ConfigError[] = [];
-  const agentNames = Object.keys(user.agents);
+  const agents = user.agents ?? {};
+  const tasks = user.tasks ?? [];
+  const agentNames = Object.keys(agents);
   const firstIndex = new Map<string, number>();
-  user.tasks.forEach((t, i) => {
+  tasks.forEach((t, i) => {
     const prev = firstIndex.get(t.id);
     if (prev !== undefined) errors.push(source.error(['tasks', i, 'id'], `duplicate task id '${t.id}' (first declared at tasks[${prev}])`));
     else firstIndex.set(t.id, i);
-    if (!Object.hasOwn(user.agents, t.agent)) errors.push(source.error(['tasks', i, 'agent'], unknownAgent(t.agent, agentNames)));
+    if (!Object.hasOwn(agents, t.agent)) errors.push(source.error(['tasks', i, 'agent'], unknownAgent(t.agent, agentNames)));
   });
-  user.tasks.forEach((t, i) => {
+  tasks.forEach((t, i) => {
     (t.needs ?? []).forEach((dep, j) => {
       if (dep === t.id) errors.push(source.error(['tasks', i, 'needs', j], `task '${t.id}' needs itself`));
       else if (!firstIndex.has(dep)) {
@@ -85,7 +176,7 @@ function checkGraph(source: ConfigSource, user: UserWorkflow): void {
     });
   });
   if (errors.length === 0) {
-    const cycle = findCycle(user.tasks.map((t) => ({ id: t.id, needs: t.needs ?? [] })));
+    const cycle = findCycle(tasks.map((t) => ({ id: t.id, needs: t.needs ?? [] })));
     if (cycle) {
       const i = firstIndex.get(cycle[0]!)!;
       errors.push(source.error(['tasks', i, 'needs'], `dependency cycle: ${cycle.join(' → ')}`));
@@ -95,9 +186,10 @@ function checkGraph(source: ConfigSource, user: UserWorkflow): void {
 }
 
 /** Globs that would write outside the workflow's folder, route patterns that do not compile, an unknown fallback. */
-function checkCacheKeys(source: ConfigSource, user: UserWorkflow): void {
+function checkCacheKeys(source: ConfigSource, user: UserFile): void {
   const errors: ConfigError[] = [];
-  user.tasks.forEach((t, i) => {
+  const agents = user.agents ?? {};
+  (user.tasks ?? []).forEach((t, i) => {
     for (const key of ['inputs', 'outputs'] as const) {
       (t[key] ?? []).forEach((g, j) => {
         if (isAbsolute(g)) errors.push(source.error(['tasks', i, key, j], `Expected a glob relative to the workflow's folder, got '${g}'`));
@@ -106,7 +198,7 @@ function checkCacheKeys(source: ConfigSource, user: UserWorkflow): void {
       });
     }
   });
-  for (const [name, a] of Object.entries(user.agents)) {
+  for (const [name, a] of Object.entries(agents)) {
     (a.route?.patterns ?? []).forEach((p, j) => {
       try {
         new RegExp(p, 'i');
@@ -116,7 +208,7 @@ function checkCacheKeys(source: ConfigSource, user: UserWorkflow): void {
     });
   }
   const fallback = user.routing?.fallback;
-  if (fallback !== undefined && !Object.hasOwn(user.agents, fallback)) errors.push(source.error(['routing', 'fallback'], unknownAgent(fallback, Object.keys(user.agents))));
+  if (fallback !== undefined && !Object.hasOwn(agents, fallback)) errors.push(source.error(['routing', 'fallback'], unknownAgent(fallback, Object.keys(agents))));
   if (errors.length > 0) throw new ConfigErrors(errors);
 }
 

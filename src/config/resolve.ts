@@ -4,7 +4,8 @@ import type { SystemProbe } from '../system/probe.js';
 import { formatBytes } from '../util/units.js';
 import { DEFAULTS } from './defaults.js';
 import { findInstructions, loadInstructions, type LoadedInstructions } from './instructions.js';
-import type { LoadedWorkflow } from './load.js';
+import type { LoadedFile, LoadedGatewayFile } from './load.js';
+import { resolveMcp, type ResolvedMcp } from './mcp.js';
 import type { Priority, UserWorkflow } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
 import { poolLimitShare, type Pools } from './pools.js';
@@ -129,8 +130,19 @@ export interface ResolvedConfig {
   readonly cache: ResolvedCache;
   readonly telemetry: ResolvedTelemetry;
   readonly instructionsFile: string | null;
+  /** The MCP gateway's backends (`mcp:`, or a client's `.mcp.json`); null when the file declares none. */
+  readonly mcp: ResolvedMcp | null;
   /** Things worth telling the user that do not stop the run. */
   readonly warnings: readonly string[];
+}
+
+/**
+ * What the MCP gateway runs with: a whole configuration (budget, governor, pools, cache,
+ * telemetry; the dashboard's defaults are in DEFAULTS.dashboard) whose `mcp` is there. Agents
+ * and tasks are empty when the file declares none.
+ */
+export interface GatewayConfig extends ResolvedConfig {
+  readonly mcp: ResolvedMcp;
 }
 
 /** Values from the command line; they win over everything else. */
@@ -154,10 +166,12 @@ export function effectiveLimit(probe: SystemProbe): number {
 }
 
 /**
- * Applies precedence once and checks what needs the budget: a task that can never fit is an
- * error here, before anything starts.
+ * Applies precedence once and checks what needs the budget: a task (or an MCP server's
+ * instance) that can never fit is an error here, before anything starts.
  */
-export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags: ConfigFlags = {}, instructions?: LoadedInstructions | null): ResolvedConfig {
+export function resolveConfig(loaded: LoadedGatewayFile, probe: SystemProbe, flags?: ConfigFlags, instructions?: LoadedInstructions | null): GatewayConfig;
+export function resolveConfig(loaded: LoadedFile, probe: SystemProbe, flags?: ConfigFlags, instructions?: LoadedInstructions | null): ResolvedConfig;
+export function resolveConfig(loaded: LoadedFile, probe: SystemProbe, flags: ConfigFlags = {}, instructions?: LoadedInstructions | null): ResolvedConfig {
   const { user, source } = loaded;
   const dir = dirname(resolve(loaded.file));
   const instr = instructions === undefined ? loadNearestInstructions(dir) : instructions;
@@ -178,7 +192,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
 
   // Keyed by names the user chose: no prototype, so `agents['toString']` is an agent or nothing.
   const agents = nameMap<AgentProfile>();
-  for (const [name, a] of Object.entries(user.agents)) {
+  for (const [name, a] of Object.entries(user.agents ?? {})) {
     agents[name] = {
       name,
       memoryBytes: a.memory ?? DEFAULTS.agentMemoryBytes,
@@ -197,7 +211,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
 
   const headroom = DEFAULTS.headroom;
   const errors: ConfigError[] = [];
-  const warnings: string[] = [];
+  const warnings: string[] = [...loaded.warnings];
   // zod leaves keys the user did not write absent, so a spread applies defaults key by key.
   const pools: PoolShares = { ...DEFAULTS.pools, ...user.pools };
   const poolSum = pools.critical + pools.execution + pools.caching + pools.buffer;
@@ -226,7 +240,7 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     if (a.limitBytes !== null && a.limitBytes < a.memoryBytes) {
       errors.push(source.error(['agents', name, 'limit'], `Expected a limit >= memory (${formatBytes(a.memoryBytes)}), got ${formatBytes(a.limitBytes)}`));
     }
-    const heap = user.agents[name]!.node_heap;
+    const heap = user.agents![name]!.node_heap;
     if (heap === 'auto' && a.limitBytes === null) {
       errors.push(source.error(['agents', name, 'node_heap'], 'node_heap: auto derives the heap from `limit`; declare a limit or give a size'));
     } else if (heap !== undefined) {
@@ -243,9 +257,11 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
       errors.push(source.error(['governor', order[i]!], `Expected ${order[i]} above ${order[i - 1]} (${Math.round(thresholds[order[i - 1]!] * 100)}%), got ${Math.round(thresholds[order[i]!] * 100)}%`));
     }
   }
+  const mcp = loaded.mcp ? resolveMcp(loaded.mcp, source, dir, errors) : null;
+  if (mcp) checkMcpBudget(mcp, loaded.mcp!.serversPath, source, budgetBytes, budgetSource, headroom, errors, warnings);
   if (errors.length > 0) throw new ConfigErrors(errors);
 
-  const tasks: TaskSpec[] = user.tasks.map((t) => {
+  const tasks: TaskSpec[] = (user.tasks ?? []).map((t) => {
     const a = agents[t.agent]!;
     return {
       id: t.id,
@@ -299,8 +315,49 @@ export function resolveConfig(loaded: LoadedWorkflow, probe: SystemProbe, flags:
     cache: resolveCache(user.cache, user.routing, dir, flags),
     telemetry: resolveTelemetry(user.telemetry, source),
     instructionsFile: instr?.file ?? null,
+    mcp,
     warnings,
   });
+}
+
+/**
+ * An MCP server whose one instance cannot be admitted under the budget (its memory × headroom
+ * above it) can never start: an error. First instances of every server that do not fit together
+ * are a warning: they start as memory frees, and calls wait meanwhile.
+ */
+function checkMcpBudget(
+  mcp: ResolvedMcp,
+  serversPath: readonly (string | number)[],
+  source: LoadedFile['source'],
+  budgetBytes: number,
+  budgetSource: BudgetSource,
+  headroom: number,
+  errors: ConfigError[],
+  warnings: string[],
+): void {
+  let kept = 0;
+  let largest = 0;
+  for (const s of mcp.servers) {
+    const need = s.memoryBytes * headroom;
+    if (need > budgetBytes) {
+      errors.push(
+        source.error(
+          [...serversPath, s.name, 'memory'],
+          `MCP server '${s.name}' expects ${formatBytes(s.memoryBytes)} per instance; with ${headroom}× headroom an instance needs ${formatBytes(need)} free, ` +
+            `but the budget is ${formatBytes(budgetBytes)} (${budgetSource}): it can never start. Raise the budget or lower the estimate.`,
+        ),
+      );
+    }
+    kept += s.memoryBytes * Math.max(1, s.instances.min);
+    largest = Math.max(largest, s.memoryBytes);
+  }
+  const together = kept + largest * (headroom - 1);
+  if (mcp.servers.length > 1 && together > budgetBytes && errors.length === 0) {
+    warnings.push(
+      `the first instances of the ${mcp.servers.length} MCP servers expect ${formatBytes(kept)} together (${formatBytes(together)} with headroom), more than the budget ${formatBytes(budgetBytes)} (${budgetSource}): ` +
+        'they cannot all run at once, and calls to a server that is not admitted wait for memory',
+    );
+  }
 }
 
 /** The cache section with every default applied (also what `guild cache` uses where there is no workflow file). */
@@ -335,7 +392,7 @@ export function resolveCache(cache: UserWorkflow['cache'], routing: UserWorkflow
   };
 }
 
-function resolveTelemetry(t: UserWorkflow['telemetry'], source: LoadedWorkflow['source']): ResolvedTelemetry {
+function resolveTelemetry(t: UserWorkflow['telemetry'], source: LoadedFile['source']): ResolvedTelemetry {
   const a = t?.alerts ?? {};
   // Header values may name an environment variable (${VAR}) so that secrets stay out of the file.
   const errors: ConfigError[] = [];

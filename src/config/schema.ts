@@ -134,8 +134,108 @@ const namespaceSchema = z.strictObject({
   tiers: z.array(tierName).min(1).optional(),
 });
 
-/** The workflow file (guild.yaml) after schema validation. */
-export const workflowSchema = z.strictObject({
+/**
+ * MCP server names become the prefix of every tool, resource and prompt name the gateway
+ * exposes (`<server>__<tool>`), so they must read back unambiguously within MCP's 128-character
+ * names: letters, digits, `_` and `-`, starting with a letter or digit, no `__` inside (the
+ * separator) and no `_` at the end (`a_` + `__tool` would read as `a` + `_tool`), and at most 32
+ * characters, so that `<server>__` leaves 94 characters: any tool name within the 64 that MCP
+ * recommends fits.
+ */
+export const MCP_SERVER_NAME_MAX = 32;
+export const MCP_NAME_MAX = 128;
+const MCP_SERVER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** True when `name` can prefix tool names (see MCP_SERVER_NAME_MAX). */
+export function isMcpServerName(name: string): boolean {
+  return name.length <= MCP_SERVER_NAME_MAX && MCP_SERVER_NAME_RE.test(name) && !name.includes('__') && !name.endsWith('_');
+}
+
+export const MCP_SERVER_NAME_RULE =
+  `Expected a server name of letters, digits, "_" and "-" (starting with a letter or digit, no "__", not ending in "_", at most ${MCP_SERVER_NAME_MAX} characters): ` +
+  'tools are exposed as <server>__<tool>';
+
+const mcpServerName = z.string().refine(isMcpServerName, MCP_SERVER_NAME_RULE);
+
+/** A tool name as its server lists it (MCP: 1 to 128 characters); no spaces or control characters. */
+const MCP_TOOL_RE = new RegExp(`^[^\\s\\x00-\\x1f\\x7f]{1,${MCP_NAME_MAX}}$`);
+const toolName = z.string().regex(MCP_TOOL_RE, `Expected a tool name of 1 to ${MCP_NAME_MAX} characters without spaces or control characters`);
+const argumentName = z.string().min(1).regex(/^[^\x00-\x1f\x7f]+$/, 'Expected an argument name (no control characters)');
+const noNul = (what: string) => z.string().min(1).regex(/^[^\0]*$/, `Expected ${what} without a NUL character`);
+
+/** Command-line arguments: YAML numbers and booleans are written as text (`--port`, `8080`). */
+const argValue = z
+  .union([z.string(), z.number(), z.boolean()], { error: 'a string (or a number)' })
+  .transform((v) => String(v))
+  .refine((v) => !v.includes('\0'), 'Expected an argument without a NUL character');
+
+/** How far instances of a server are shared: by every client, by the clients of one project, or not at all. */
+export const MCP_ISOLATIONS = ['shared', 'per-project', 'per-session'] as const;
+export type McpIsolation = (typeof MCP_ISOLATIONS)[number];
+
+/**
+ * One MCP server: the shape of an `.mcp.json` `mcpServers` entry (command, args, env; `type:
+ * stdio`), plus Guild's keys. Remote servers (`url`, `type: http|sse`) are sorted out before
+ * this schema (config/mcp.ts): only stdio servers run under Guild for now.
+ */
+export const mcpServerSchema = z.strictObject({
+  /** Written by clients for a stdio server; the only transport Guild runs. */
+  type: z.literal('stdio').optional(),
+  command: noNul('a command'),
+  args: z.array(argValue).optional(),
+  /** Added to Guild's environment. */
+  env: z.record(envName, envValue).optional(),
+  /** The server's working folder, relative to the file's folder. @default the project's folder */
+  cwd: noNul('a folder').optional(),
+  /** Expected peak RSS of one instance's process tree. @default 100MB */
+  memory: size.optional(),
+  /** An instance over this RSS is recycled (drained, then replaced). @default none */
+  limit: size.optional(),
+  instances: z
+    .strictObject({
+      /** Instances kept when idle, per project. @default 1 */
+      min: nonNegativeInt.optional(),
+      /** @default 5 (or `min` when larger) */
+      max: positiveInt.optional(),
+      /** Calls in flight per instance. @default no bound */
+      concurrency: positiveInt.optional(),
+    })
+    .optional(),
+  /** An instance idle this long is stopped (down to `instances.min`). @default 60s */
+  idle_timeout: duration.optional(),
+  /** @default per-project */
+  isolation: z.enum(MCP_ISOLATIONS).optional(),
+  /** Tools whose results may be cached: a name, or `{ tool, paths: [argument names] }` for tools whose arguments name files. */
+  cacheable: z
+    .array(
+      z.union([toolName, z.strictObject({ tool: toolName, paths: z.array(argumentName).optional() })], {
+        error: `a tool name (1 to ${MCP_NAME_MAX} characters, no spaces) or { tool: name, paths: [argument names] }`,
+      }),
+    )
+    .optional(),
+  /** Expose names as `<server>__<name>`. @default true with several servers, false with one */
+  prefix: z.boolean().optional(),
+});
+
+/** `mcpServers` of a client's `.mcp.json`, or `mcp.servers` of a workflow file. */
+export const mcpServersSchema = z.record(mcpServerName, mcpServerSchema);
+
+/** The `mcp:` section of a workflow file. */
+export const mcpSchema = z.strictObject({
+  servers: mcpServersSchema,
+  /** How long a cached tool result is served; at least 1 ms. @default 5m */
+  tool_ttl: durationAtLeast(1).optional(),
+});
+
+export type UserMcpServer = z.output<typeof mcpServerSchema>;
+export type UserMcp = z.output<typeof mcpSchema>;
+
+/**
+ * A Guild file (guild.yaml): every key of a workflow. `agents` and `tasks` are optional here
+ * (a file with only `mcp:` serves the gateway); a run requires them (config/load.ts says so).
+ * `mcp:` is checked on its own (config/mcp.ts), where a client's keys are sorted out first.
+ */
+export const fileSchema = z.strictObject({
   name: z.string().optional(),
   /** Memory Guild may give to agents. @default 75% of the effective memory limit */
   budget: size.optional(),
@@ -230,13 +330,18 @@ export const workflowSchema = z.strictObject({
         .optional(),
     })
     .optional(),
-  agents: z.record(agentName, agentSchema),
-  tasks: z.array(taskSchema).min(1),
+  /** MCP servers for the gateway (`guild mcp serve`), checked by config/mcp.ts against `mcpSchema`. */
+  mcp: z.unknown().optional(),
+  agents: z.record(agentName, agentSchema).optional(),
+  tasks: z.array(taskSchema).min(1).optional(),
 });
 
 export type UserAgent = z.output<typeof agentSchema>;
 export type UserTask = z.output<typeof taskSchema>;
-export type UserWorkflow = z.output<typeof workflowSchema>;
+/** Any Guild file as validated: agents and tasks may be absent (a gateway-only file). */
+export type UserFile = Omit<z.output<typeof fileSchema>, 'mcp'>;
+/** A workflow to run: a file with agents and tasks. */
+export type UserWorkflow = UserFile & { agents: NonNullable<UserFile['agents']>; tasks: NonNullable<UserFile['tasks']> };
 
 /** The `performance:` block of .guild/instructions.md (the seed's format). Unknown sections pass. */
 export const instructionsSchema = z.looseObject({

@@ -7,7 +7,7 @@ import { describeValue, type ConfigSource, type KeyPath } from './source.js';
 function knownKeys(schema: z.ZodType, path: KeyPath): string[] {
   let s: unknown = schema;
   for (const seg of path) {
-    s = unwrap(s);
+    s = objectOf(unwrap(s), seg);
     const def = (s as { def?: Record<string, unknown> }).def;
     if (!def) return [];
     if (def.type === 'object') s = Object.hasOwn(def.shape as object, String(seg)) ? (def.shape as Record<string, unknown>)[String(seg)] : undefined;
@@ -15,9 +15,17 @@ function knownKeys(schema: z.ZodType, path: KeyPath): string[] {
     else if (def.type === 'array') s = def.element;
     else return [];
   }
-  s = unwrap(s);
-  const def = (s as { def?: Record<string, unknown> }).def;
+  const def = (objectOf(unwrap(s), undefined) as { def?: Record<string, unknown> } | undefined)?.def;
   return def?.type === 'object' ? Object.keys(def.shape as object) : [];
+}
+
+/** A union (`cacheable: [name | { tool, paths }]`) stands for its object member: the one with `seg` as a key, else the first. */
+function objectOf(s: unknown, seg: string | number | undefined): unknown {
+  const def = (s as { def?: { type?: string; options?: unknown[] } }).def;
+  if (def?.type !== 'union' || !def.options) return s;
+  const objects = def.options.map(unwrap).filter((o) => (o as { def?: { type?: string } }).def?.type === 'object');
+  const shapeOf = (o: unknown): object => (o as { def: { shape: object } }).def.shape;
+  return (seg !== undefined ? objects.find((o) => Object.hasOwn(shapeOf(o), String(seg))) : undefined) ?? objects[0] ?? s;
 }
 
 function unwrap(s: unknown): unknown {
