@@ -89,7 +89,7 @@ export const DEFAULTS = {
    * `idleTimeoutMs`: an instance idle this long is stopped (down to `instances.min`).
    * `admissionWaitMs`: a call still waiting for memory after this fails with an MCP error naming the budget.
    * `toolTtlMs`: how long a cached tool result is served.
-   * `drainTimeoutMs`: a recycled instance's calls in flight get this long to finish.
+   * `drainTimeoutMs`: a recycled instance's calls in flight get this long to finish (the MCP SDK's default request timeout).
    */
   mcp: {
     memoryBytes: 100 * 1024 ** 2,
@@ -99,7 +99,7 @@ export const DEFAULTS = {
     admissionWaitMs: 30_000,
     toolTtlMs: 300_000,
     isolation: 'per-project',
-    drainTimeoutMs: 30_000,
+    drainTimeoutMs: 60_000,
   },
   /** The seed's response-time targets per component kind (ms). */
   kindTargetsMs: { 'code-analysis': 200, knowledge: 300, coordination: 500, 'file-ops': 100 },

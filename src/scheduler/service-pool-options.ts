@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 // Type-only: the supervisor sits above the scheduler, but its clock's shape is what every caller
 // already holds (the gateway passes the supervisor's clock), so the pool names it rather than a copy.
@@ -45,13 +46,13 @@ export interface GroupOptions {
  * timeout, so a recycle never cuts a call the backend itself would still have answered.
  */
 export const POOL_DEFAULTS: Readonly<GroupOptions> = Object.freeze({
-  min: 1,
-  max: 5,
+  min: DEFAULTS.mcp.instances.min,
+  max: DEFAULTS.mcp.instances.max,
   concurrency: null,
-  idleTimeoutMs: 60_000,
-  scaleUpWaiting: 3,
-  admissionWaitMs: 30_000,
-  drainTimeoutMs: 60_000,
+  idleTimeoutMs: DEFAULTS.mcp.idleTimeoutMs,
+  scaleUpWaiting: DEFAULTS.mcp.scaleUpWaiting,
+  admissionWaitMs: DEFAULTS.mcp.admissionWaitMs,
+  drainTimeoutMs: DEFAULTS.mcp.drainTimeoutMs,
 });
 
 /** The pool's options: the hooks it is driven through, and the groups' defaults. */
