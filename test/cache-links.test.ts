@@ -300,3 +300,25 @@ describe('entries stored before outputs had a type', () => {
     assert.deepEqual(decodeEntry(asLink).outputs, [{ type: 'symlink', path: 'out/x', target: 'old.txt' }]);
   });
 });
+
+describe('inputs the user names outside the project are still read', () => {
+  it('a change to an input under the project or to one named ../ outside it is a miss (never a stale hit)', async () => {
+    const parent = tempDir('guild-links-parent-');
+    const dir = join(parent, 'proj');
+    mkdirSync(join(dir, 'src'), { recursive: true });
+    writeFileSync(join(dir, 'src', 'a.txt'), 'a\n');
+    writeFileSync(join(parent, 'tool-version'), '1\n');
+    const file = writeWorkflow(
+      `agents: { a: { memory: 10MB } }\ntasks:\n  - { id: t, agent: a, run: 'true', inputs: [src/**, ../tool-version] }\n`,
+      dir,
+    );
+    const statusOf = async (): Promise<string> => (await runWorkflow(file, { telemetry: false })).tasks[0]!.status;
+    assert.equal(await statusOf(), 'succeeded');
+    assert.equal(await statusOf(), 'cached');
+    writeFileSync(join(dir, 'src', 'a.txt'), 'b\n');
+    assert.equal(await statusOf(), 'succeeded', 'a change inside the project re-runs the task');
+    writeFileSync(join(parent, 'tool-version'), '2\n');
+    assert.equal(await statusOf(), 'succeeded', 'a change to the declared outside input re-runs the task');
+    assert.equal(await statusOf(), 'cached');
+  });
+});

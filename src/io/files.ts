@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, lstat as lstatCb, readdir as readdirCb, realpath as realpathCb, type Dirent, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readlink, realpath, rename, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, createReadStream, lstat as lstatCb, readdir as readdirCb, realpath as realpathCb, type Dirent, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readFile, readlink, realpath, rename, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { glob, type FileSystemAdapter } from 'tinyglobby';
 import { GuildError } from '../errors.js';
@@ -202,9 +202,18 @@ const sorted = (paths: Iterable<string>): string[] => [...new Set(paths)].sort()
  * text. Sorting makes a fingerprint independent of the order in which the file system lists entries.
  */
 export async function expandGlobs(patterns: readonly string[], dir: string): Promise<string[]> {
-  const { paths, escapes } = await walk(patterns, await rootOf(dir), 'inside');
-  return sorted([...paths, ...escapes]);
+  // A glob that itself names a place outside (`../../node_modules/typescript/package.json`) is
+  // the user's declaration: it is listed and read as written. Walking it with the project's
+  // containment would find nothing, and a change there would go unnoticed (a stale hit).
+  const named = patterns.filter(namesOutside);
+  const own = patterns.filter((p) => !namesOutside(p));
+  const { paths, escapes } = await walk(own, await rootOf(dir), 'inside');
+  const declared = named.length > 0 ? await glob([...named], { cwd: dir, dot: true, onlyFiles: true, expandDirectories: false }) : [];
+  return sorted([...paths, ...escapes, ...declared]);
 }
+
+/** A glob or path that leaves the folder by its own `..` segments (not through a link). */
+const namesOutside = (p: string): boolean => normalize(p).split(/[\\/]/)[0] === '..';
 
 /**
  * Outputs matching `patterns` under `dir`, sorted, relative: regular files, symlinks (never
@@ -276,6 +285,8 @@ export async function hashFiles(paths: readonly string[], dir: string, options: 
   const streamAbove = options.streamAboveBytes ?? STREAM_ABOVE;
   const textDigest = (path: string, type: 'symlink' | 'other', text: string): FileDigest => ({ path, type, size: 0, mode: 0, sha256: sha256(text) });
   return inBatches(paths, same, options.concurrency ?? DEFAULT_CONCURRENCY, async (path) => {
+    // Declared outside by the user (see expandGlobs): read as written.
+    if (namesOutside(path)) return hashDeclared(path, resolve(dir, path), streamAbove);
     const parent = await dirOf(dirname(path));
     if (parent.escape) return textDigest(path, 'symlink', `${parent.escape.link} -> ${parent.escape.target}`);
     const full = join(parent.real, basename(path));
@@ -306,6 +317,15 @@ export async function hashFiles(paths: readonly string[], dir: string, options: 
     }
     return { path, type: 'file', size: st.size, mode: st.mode & 0o777, sha256: hash.digest('hex') };
   });
+}
+
+/** An input the user named outside the project, hashed as it is (following links, as before links were handled). */
+async function hashDeclared(path: string, full: string, streamAbove: number): Promise<FileDigest> {
+  const st = await stat(full);
+  const hash = createHash('sha256');
+  if (st.size > streamAbove) for await (const chunk of createReadStream(full, { highWaterMark: 256 * 1024 })) hash.update(chunk as Buffer);
+  else hash.update(await readFile(full));
+  return { path, type: 'file', size: st.size, mode: st.mode & 0o777, sha256: hash.digest('hex') };
 }
 
 /**
