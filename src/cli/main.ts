@@ -6,6 +6,7 @@ import type { DashboardServer, DashboardSource } from '../dashboard/server.js';
 import type { AlertRecord } from '../telemetry/state.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { RunLockHolder } from '../store/lease.js';
+import { addMcpCommands } from './mcp-commands.js';
 
 /**
  * The `guild` command: parses flags, calls the library, prints. The only place that calls
@@ -400,6 +401,8 @@ program
     probe.close();
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
   });
+
+addMcpCommands(program, fail, exit);
 
 try {
   await program.parseAsync(process.argv);

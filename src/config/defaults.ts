@@ -92,6 +92,10 @@ export const DEFAULTS = {
    * `drainTimeoutMs`: a recycled instance's calls in flight get this long to finish (the MCP SDK's default request timeout).
    */
   mcp: {
+    /** `guild mcp serve`'s port (the dashboard's is 8090). */
+    port: 8091,
+    /** A client session with no request and no open stream for this long is closed. */
+    sessionIdleMs: 30 * 60_000,
     memoryBytes: 100 * 1024 ** 2,
     instances: { min: 1, max: 5 },
     scaleUpWaiting: 3,

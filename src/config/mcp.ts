@@ -33,6 +33,8 @@ export interface ResolvedMcpServer {
   readonly cacheable: readonly { readonly tool: string; readonly paths: readonly string[] }[];
   /** Final: names are `<server>__<name>` when true (default: true with several servers, false with one). */
   readonly prefix: boolean;
+  /** For the response-time target (DEFAULTS.kindTargetsMs); null: none. */
+  readonly kind: 'code-analysis' | 'knowledge' | 'coordination' | 'file-ops' | null;
 }
 
 /** The gateway's backends. */
@@ -238,6 +240,7 @@ export function resolveMcp(
       isolation: s.isolation ?? DEFAULTS.mcp.isolation,
       cacheable,
       prefix: s.prefix ?? names.length > 1,
+      kind: s.kind ?? null,
     });
   }
   return { servers, toolTtlMs: loaded.toolTtlMs ?? DEFAULTS.mcp.toolTtlMs };

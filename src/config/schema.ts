@@ -215,6 +215,8 @@ export const mcpServerSchema = z.strictObject({
     .optional(),
   /** Expose names as `<server>__<name>`. @default true with several servers, false with one */
   prefix: z.boolean().optional(),
+  /** What the server is, for its response-time target (code-analysis 200 ms, knowledge 300 ms). @default none */
+  kind: z.enum(['code-analysis', 'knowledge', 'coordination', 'file-ops'], { error: 'one of code-analysis, knowledge, coordination, file-ops' }).optional(),
 });
 
 /** `mcpServers` of a client's `.mcp.json`, or `mcp.servers` of a workflow file. */

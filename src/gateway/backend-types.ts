@@ -89,6 +89,12 @@ export interface McpBackendOptions {
   reservationBytes: number;
   /** Above this measured memory the supervisor ends it (exit `recycled`, reason `limit`). @default null: no limit */
   limitBytes?: number | null;
+  /**
+   * `recycle`: the governor may end it at an emergency (exit `recycled`, reason `pressure`);
+   * `owner`: the governor never picks it, its owner answers pressure (the gateway's pool does).
+   * @default 'recycle'
+   */
+  pressurePolicy?: 'recycle' | 'owner';
   /** Decides, with age, who goes first under pressure. @default 'medium' */
   priority?: Priority;
   /** Names its cgroup and marks its environment. @default the executor's (`pid<Guild's pid>`) */

@@ -168,7 +168,7 @@ export class McpBackend {
       limitBytes: o.limitBytes,
       // Never paused: its callers would hang. Over its limit or at an emergency it ends, and its
       // owner starts a fresh one (no `restart` here: the SDK client cannot follow a new process).
-      onPressure: 'recycle',
+      onPressure: o.pressurePolicy ?? 'recycle',
       onSample: (bytes, sample) => o.onMemory?.(bytes, sample),
       onKill: (notice) => {
         this.#notice ??= notice;
@@ -481,6 +481,7 @@ function resolve(options: McpBackendOptions): Resolved {
     id: o.id ?? `mcp-${o.server.name}-${++sequence}`,
     limitBytes: o.limitBytes ?? null,
     priority: o.priority ?? 'medium',
+    pressurePolicy: o.pressurePolicy ?? 'recycle',
     baseEnv: o.baseEnv ?? process.env,
     startTimeoutMs,
     exitGraceMs,

@@ -102,9 +102,9 @@ export class Supervised<R = unknown> {
     return this.watch.onPressure === 'pause' && this.#exec.canPause;
   }
 
-  /** Whether the governor may act on it at all (pause or kill). */
+  /** Whether the governor may act on it at all (pause or kill): not when its owner answers pressure itself. */
   get controllable(): boolean {
-    return this.#exec.canKill;
+    return this.#exec.canKill && this.watch.onPressure !== 'owner';
   }
 
   /**

@@ -10,9 +10,12 @@ import type { MemorySample } from './memory.js';
  * - `kill-requeue`: a task that must not be stopped mid-way (it holds a lock, talks to a peer) —
  *   never paused; killed at an emergency, requeued by its owner;
  * - `recycle`: a long-lived server — never paused (callers would hang); at an emergency or over
- *   its hard limit it is stopped and its owner's `restart` starts a fresh one in its place.
+ *   its hard limit it is stopped and its owner's `restart` starts a fresh one in its place;
+ * - `owner`: a pooled server whose owner answers pressure itself (the MCP gateway recycles the
+ *   largest idle instance first, and fails calls it cuts with a clear error) — never paused and
+ *   never picked by the governor; its memory still counts in every reading, and its hard limit holds.
  */
-export type PressurePolicy = 'pause' | 'kill-requeue' | 'recycle';
+export type PressurePolicy = 'pause' | 'kill-requeue' | 'recycle' | 'owner';
 
 /** Why the supervisor is stopping an execution, told to its owner before the signal goes. */
 export interface KillNotice {
