@@ -1,7 +1,28 @@
 /**
  * Guild's public API. Everything a library user may import is named here; the rest is internal.
  */
-export { runWorkflow, runResolved, type RunWorkflowOptions } from './workflow/run-workflow.js';
+import { gatewayServices } from './gateway/run-services.js';
+import { runWorkflow as runWorkflowOnly, type RunWorkflowOptions, type WorkflowDefinition as Definition } from './workflow/run-workflow.js';
+import type { RunReport as Report } from './workflow/report.js';
+export { runResolved, type RunWorkflowOptions } from './workflow/run-workflow.js';
+
+/**
+ * Loads, validates and runs a workflow; a workflow with `mcp:` gets its MCP gateway for the run
+ * (`GUILD_MCP_URL` in every task). Resolves with the run's report whatever the tasks did; rejects
+ * only on bad configuration or an unusable store.
+ *
+ * @example
+ * const report = await runWorkflow('guild.yaml', { budget: '2GB' });
+ * if (!report.ok) console.log(report.tasks.filter((t) => t.status !== 'succeeded'));
+ */
+export function runWorkflow(input: string | Definition, options: RunWorkflowOptions = {}): Promise<Report> {
+  return runWorkflowOnly(input, { services: gatewayServices, ...options });
+}
+// The MCP gateway: `guild mcp serve` as a function, a run's gateway, and what they report.
+export { startStandalone as startGateway, type StandaloneOptions as GatewayOptions, type Standalone as RunningGateway } from './gateway/standalone.js';
+export { gatewayServices } from './gateway/run-services.js';
+export type { GatewayStatus, McpBackendStatus, McpServerStatus, McpLatencyStatus, McpCallEvent, McpCallOutcome } from './telemetry/mcp-status.js';
+export type { RunServices, RunServiceContext, StartedServices } from './workflow/execute-options.js';
 export { loadConfig, type LoadConfigOptions, type WorkflowDefinition } from './config/load-config.js';
 export type { RunReport, TaskReport, TaskStatus, LowerBound } from './workflow/report.js';
 export type { RunEvent, RunningTaskView } from './workflow/events.js';

@@ -194,10 +194,12 @@ program
       }
     }
     const onEvent = progress && telemetry ? (e: RunEvent): void => void (e.type !== 'alert' && progress(e)) : progress;
+    // `mcp:` beside tasks: the run's own MCP gateway, for as long as the run lasts.
+    const services = config.mcp ? (await import('../gateway/run-services.js')).gatewayServices(config) : null;
     let report;
     try {
       const onWait = await lockWaitNotice();
-      report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, wait: opts.wait, onWait, ...(onEvent ? { onEvent } : {}) });
+      report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, wait: opts.wait, onWait, ...(onEvent ? { onEvent } : {}), ...(services ? { services } : {}) });
     } catch (e) {
       await dashboard?.close();
       telemetry?.close();

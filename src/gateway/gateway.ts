@@ -157,7 +157,9 @@ export class Gateway {
         const why = g.#admit(key, 'demand');
         if (why !== null) throw new GuildError('BUDGET_UNSATISFIABLE', `MCP server '${s.name}' cannot start: ${why}`);
         const b = await g.#start(key);
-        g.#pool.adopt(key, b);
+        // A per-session server's instances belong to sessions: this one only taught the catalog.
+        if (s.isolation === 'per-session') await b.stop('idle');
+        else g.#pool.adopt(key, b);
       }
     } catch (e) {
       await g.close();

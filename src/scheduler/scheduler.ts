@@ -37,6 +37,8 @@ export interface SchedulerOptions<J extends SchedulerJob> {
   pools?: Pools | null;
   /** Bytes the caches hold now (taken out of what tasks may borrow from the caching pool). @default () => 0 */
   cacheBytes?: () => number;
+  /** Bytes held on the same budget by what is not a task (a run's MCP gateway backends): out of every class's share. @default () => 0 */
+  otherBytes?: () => number;
   /** Called once when a head starts waiting for memory: caches should give memory back. */
   reclaim?: () => void;
 }
@@ -109,6 +111,7 @@ export class Scheduler<J extends SchedulerJob> {
       concurrency: () => null,
       now: () => performance.now(),
       cacheBytes: () => 0,
+      otherBytes: () => 0,
       reclaim: () => undefined,
       ...options,
       maxParallel: options.maxParallel ?? null,
@@ -353,7 +356,7 @@ export class Scheduler<J extends SchedulerJob> {
         ? this.#opts.budgetBytes
         : this.#opts.budgetBytes * poolLimitShare(p, job.priority === 'critical', this.#criticalQueued > 0, this.#lendBuffer) -
           (job.priority === 'critical' ? 0 : Math.min(this.#opts.cacheBytes(), this.#opts.budgetBytes * p.caching));
-    c.accountedBytes = this.#accounted;
+    c.accountedBytes = this.#accounted + this.#opts.otherBytes();
     c.systemFreeBytes = this.#systemAvailable === null ? null : this.#systemAvailable - this.#untouched;
     c.cpuCap = this.#opts.cpuCap;
     c.cpuUsed = this.#cpuUsed;

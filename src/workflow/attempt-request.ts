@@ -12,13 +12,13 @@ export function baseRequest(s: TaskState, config: ResolvedConfig): ExecRequest {
  * An attempt of a shell task: its command in the workflow's folder, output to its log, in a
  * cgroup named for the run (with the kernel's backstop above the task's own limit).
  */
-export function processRequest(s: TaskState, config: ResolvedConfig, runId: string, logFile: string): ProcessRequest {
-  return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env: taskEnv(s, runId), logFile, runId, limitBytes: s.profile.limitBytes };
+export function processRequest(s: TaskState, config: ResolvedConfig, runId: string, logFile: string, services: Readonly<Record<string, string>> = {}): ProcessRequest {
+  return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env: taskEnv(s, runId, services), logFile, runId, limitBytes: s.profile.limitBytes };
 }
 
-/** The child's whole environment: Guild's, the task's own, and who it is. */
-export function taskEnv(s: TaskState, runId: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...s.spec.env, GUILD_RUN_ID: runId, GUILD_TASK_ID: s.id, GUILD_ATTEMPT: String(s.attempts) };
+/** The child's whole environment: Guild's, the task's own, the run's services (`GUILD_MCP_URL`), and who it is. */
+export function taskEnv(s: TaskState, runId: string, services: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...s.spec.env, ...services, GUILD_RUN_ID: runId, GUILD_TASK_ID: s.id, GUILD_ATTEMPT: String(s.attempts) };
   // node_heap: V8 collects before the agent's hard limit is reached, instead of growing into it.
   if (s.profile.nodeHeapMb !== null) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --max-old-space-size=${s.profile.nodeHeapMb}`.trim();
   return env;

@@ -4,6 +4,7 @@ import type { Executor } from '../executors/executor.js';
 import type { FunctionRequest, TaskFunction } from '../executors/function-executor.js';
 import type { ProcessRequest } from '../executors/process-executor.js';
 import type { Clock } from '../supervisor/clock.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
 import type { RunLockHolder } from '../store/lease.js';
 import type { SystemProbe } from '../system/probe.js';
 import type { RunEvent } from './events.js';
@@ -50,6 +51,36 @@ export interface ExecuteOptions {
   executors?: RunExecutors;
   /** Time for sampling, retry backoff and every time the run reports. @default realClock */
   clock?: Clock;
+  /**
+   * Long-lived services the run's tasks use (the MCP gateway of a workflow with `mcp:`), started
+   * under the run's supervisor before any task is admitted and ended after the last. @default none
+   */
+  services?: RunServices;
+}
+
+/** What a run gives the services it starts. */
+export interface RunServiceContext {
+  supervisor: Supervisor;
+  runId: string;
+  /** Bytes the run's tasks hold on the budget now (Σ max(expected, measured)). */
+  tasksBytes(): number;
+  /** The run's layered cache (tool results go in their own namespace); null without one. */
+  cache: LayeredCache | null;
+}
+
+/** Services as a run sees them once started. */
+export interface StartedServices {
+  /** Added to every task's environment (`GUILD_MCP_URL`). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Bytes they hold on the run's budget now: tasks are admitted against what is left. */
+  bytes(): number;
+  /** What the report shows of them, under its key (`mcp`). */
+  report(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export interface RunServices {
+  start(context: RunServiceContext): Promise<StartedServices>;
 }
 
 /** A time-sortable run id: `20261122-041700-3fa2`. */

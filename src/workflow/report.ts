@@ -1,3 +1,4 @@
+import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import type { PoolsReport } from '../config/pools.js';
 import { CACHE_DISABLED_TEXT, type BudgetSource, type CacheDisabledBy } from '../config/resolve.js';
 import type { Priority } from '../config/schema.js';
@@ -163,6 +164,8 @@ export interface RunReport {
   warnings: string[];
   log_dir: string | null;
   tasks: TaskReport[];
+  /** The run's MCP gateway (`mcp:`): its servers and backends (pid, project, peak RSS, calls, cache hits, restarts, recycles). Absent without one. */
+  mcp?: GatewayStatus;
 }
 
 /**

@@ -24,6 +24,8 @@ export interface RunLoop extends CacheLoop {
   /** Each sampling instant, before the governor reads it, and after it responded. */
   measured(m: Measurement): void;
   sampled(m: Measurement): void;
+  /** Bytes the run's services (the MCP gateway) hold on the budget now. */
+  servicesBytes(): number;
 }
 
 /** What every part shares: the run's identity, clock, events and task states. */
@@ -82,6 +84,7 @@ export function runParts(config: ResolvedConfig, options: ExecuteOptions, shared
     start: (s) => loop.startAttempt(s),
     pools: config.pools,
     cacheBytes: () => cache.layered?.bytes() ?? 0,
+    otherBytes: () => loop.servicesBytes(),
     reclaim: () => cache.layered?.reclaim(),
   });
   const supervisor = runSupervisor(config, options, shared.clock, { scheduler, cache, alerts, measured: (m) => loop.measured(m), sampled: (m) => loop.sampled(m) });

@@ -7,7 +7,7 @@ import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
 import type { RunLockHolder } from '../store/lease.js';
 import { executeWorkflow } from './run.js';
-import type { RunExecutors } from './execute-options.js';
+import type { RunExecutors, RunServices } from './execute-options.js';
 import type { Clock } from '../supervisor/clock.js';
 import { RunTelemetry } from '../telemetry/run-telemetry.js';
 
@@ -54,6 +54,12 @@ export interface RunWorkflowOptions {
   executors?: RunExecutors;
   /** Time for sampling, retry backoff and every time the run reports (a test's fake clock). @default the real clock */
   clock?: Clock;
+  /**
+   * Services the tasks use, started before any task under the run's supervisor and budget: the
+   * MCP gateway of a workflow with `mcp:` (Guild's `runWorkflow` from the package root passes it).
+   * A function is given the resolved config. @default none
+   */
+  services?: RunServices | ((config: ResolvedConfig) => RunServices | null);
 }
 
 /**
@@ -89,6 +95,7 @@ export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkf
         user?.(e);
       }
     : user;
+  const services = typeof options.services === 'function' ? options.services(config) : options.services;
   try {
     const report = await executeWorkflow(config, {
       probe: options.probe,
@@ -101,6 +108,7 @@ export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkf
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.wait !== undefined ? { wait: options.wait } : {}),
       ...(options.onWait ? { onWait: options.onWait } : {}),
+      ...(services ? { services } : {}),
     });
     return telemetry ? await telemetry.finish(report) : report;
   } finally {

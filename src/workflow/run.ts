@@ -11,7 +11,7 @@ import type { SystemProbe } from '../system/probe.js';
 import { SelfMonitor, type SelfHealth } from '../telemetry/self-monitor.js';
 import { attemptStatus, retryBackoffMs, taskEndEvent } from './attempt-outcome.js';
 import { baseRequest, processRequest } from './attempt-request.js';
-import { newRunId, type ExecuteOptions } from './execute-options.js';
+import { newRunId, type ExecuteOptions, type StartedServices } from './execute-options.js';
 import type { RunEvent } from './events.js';
 import type { RunReport, TaskStatus } from './report.js';
 import type { TaskEstimates } from './estimates.js';
@@ -80,6 +80,8 @@ class WorkflowRun {
   #stopping: 'failure' | 'interrupted' | null = null;
   #finish!: () => void;
   #oomAtStart: number | null = null;
+  /** The run's services (the MCP gateway), once started. */
+  #services: StartedServices | null = null;
 
   constructor(config: ResolvedConfig, options: ExecuteOptions, lease: RunLease | null) {
     this.#config = config;
@@ -112,6 +114,7 @@ class WorkflowRun {
         startAttempt: (s) => this.#startAttempt(s),
         measured: (m) => this.#measured(m),
         sampled: (m) => this.#sampled(m),
+        servicesBytes: () => this.#services?.bytes() ?? 0,
       },
     ));
   }
@@ -147,8 +150,14 @@ class WorkflowRun {
     this.#oomAtStart = this.#probe.memory().oomKills;
     this.#self.start();
     let health: SelfHealth;
+    let servicesReport: Record<string, unknown> | null = null;
     try {
       this.#supervisor.startSampling();
+      // Services first (each MCP server's first instance admitted before any task), so tasks are
+      // admitted against what they leave, and find them running.
+      if (this.#opts.services && !signal?.aborted) {
+        this.#services = await this.#opts.services.start({ supervisor: this.#supervisor, runId: this.#runId, tasksBytes: () => this.#scheduler.accountedBytes, cache: this.#cache.layered ?? null });
+      }
       if (signal?.aborted) onAbort();
       else
         this.#scheduler.batch(() => {
@@ -161,6 +170,8 @@ class WorkflowRun {
     } finally {
       health = this.#self.stop();
       signal?.removeEventListener('abort', onAbort);
+      servicesReport = this.#services?.report() ?? null;
+      await this.#services?.close();
       // Nothing is left running after a normal end; after an error, this ends and reaps what is.
       await this.#supervisor.close();
     }
@@ -190,6 +201,7 @@ class WorkflowRun {
       this.#estimates,
       this.#cache,
     );
+    if (servicesReport !== null) Object.assign(report, servicesReport);
     this.#record.flush();
     await this.#cache.close(report);
     this.#record.finished(report, Date.now());
@@ -263,7 +275,7 @@ class WorkflowRun {
     try {
       handle = fn
         ? this.#supervisor.start('function', { ...baseRequest(s, this.#config), fn }, this.#watches.of(s))
-        : this.#supervisor.start('process', processRequest(s, this.#config, this.#runId, this.#logFile(s)!), this.#watches.of(s));
+        : this.#supervisor.start('process', processRequest(s, this.#config, this.#runId, this.#logFile(s)!, this.#services?.env), this.#watches.of(s));
     } catch (e) {
       // Not started (EMFILE opening its log, …): a failed attempt, retried as any other, never a
       // crashed run. It ends on the next tick: this may run inside the scheduler's pump.
