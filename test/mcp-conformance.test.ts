@@ -10,7 +10,7 @@
  * a Node 22 binary outside the repository's dependencies. Without it, the tests skip and say why.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import {
@@ -29,19 +29,25 @@ import {
 } from './conformance-helpers.js';
 import { tempDir } from './helpers.js';
 
-/** Scenarios any working MCP server passes; they passing directly shows the harness itself works. */
+/** Scenarios any working MCP server passes: their passing directly shows the harness itself works. */
 const BASIC = ['server-initialize', 'ping', 'tools-list'];
 
 /** Runs the suite against `target` into a fresh folder and reads the verdict; the suite's output goes to diagnostics when it read nothing. */
 async function measure(t: TestContext, suite: ConformanceSuite, target: Started, label: string): Promise<ConformanceResults> {
-  const out = join(tempDir('guild-conformance-'), label);
+  const root = tempDir('guild-conformance-');
+  const out = join(root, label);
   mkdirSync(out);
-  const run = await runSuite(suite, target.url, out);
-  // Exit 1 = some check failed (always, against server-everything); anything else is the harness breaking.
-  assert.ok(run.signal === null && (run.code === 0 || run.code === 1), `the suite ended with ${run.signal ?? `code ${run.code}`}:\n${run.output}`);
-  const results = readResults(out);
-  if (results.scenarios.size === 0) t.diagnostic(`${label}: the suite wrote no results:\n${run.output}`);
-  return results;
+  try {
+    const run = await runSuite(suite, target.url, out);
+    // Exit 1 = some check failed (always, against server-everything); anything else is the harness breaking.
+    assert.ok(run.signal === null && (run.code === 0 || run.code === 1), `the suite ended with ${run.signal ?? `code ${run.code}`}:\n${run.output}`);
+    const results = readResults(out);
+    if (results.scenarios.size === 0) t.diagnostic(`${label}: the suite wrote no results:\n${run.output}`);
+    return results;
+  } finally {
+    // What a failure needs (each failing check and its message) is in the assertion's text.
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 /** The direct run, shared by both tests (the second measures it itself when run alone). */
@@ -91,6 +97,7 @@ describe('MCP conformance suite (server-everything direct vs through guild mcp s
     } finally {
       const ended = await stop(gateway.child);
       t.diagnostic(`gateway ended with ${ended.signal ?? `code ${ended.code}`} after SIGTERM`);
+      rmSync(dir, { recursive: true, force: true });
     }
 
     t.diagnostic(`direct:  ${tally(base)}`);
