@@ -409,8 +409,9 @@ export class Gateway {
         id,
         ...(this.#logDir !== null && { logFile: join(this.#logDir, `${id}.log`) }),
         reservationBytes: s.memoryBytes,
-        // The limit recycles gracefully (below); twice the limit is where a backend still growing while it drains is ended.
-        limitBytes: s.limitBytes === null ? null : s.limitBytes * 2,
+        // The limit recycles gracefully (onMemory below), never by a kill: a backend still growing
+        // while it drains is bounded by the budget and the governor's levels, like any process.
+        limitBytes: null,
         pressurePolicy: 'owner',
         priority: 'high',
         ...(this.#o.runId !== undefined && { runId: this.#o.runId }),
@@ -526,8 +527,9 @@ export class Gateway {
   /**
    * The issue's responses, by level: moderate → no scale-up; high → idle instances stopped (and
    * the cache evicts, through the governor's caching response); critical → one instance per
-   * server; emergency → the largest idle instance recycled, and only then one with calls in flight
-   * (those calls fail with an MCP error naming the pressure). Public so a test can steer it.
+   * server; emergency → the largest idle instance stopped, and only when none is idle the largest
+   * with calls in flight (those calls fail with an MCP error naming the pressure), one every 2 s
+   * while it lasts. Public so a test can steer it.
    */
   respond(level: PressureLevel): void {
     if (this.#closed) return;
@@ -535,7 +537,8 @@ export class Gateway {
     this.#level = level;
     const rank = levelRank(level);
     if (rank < levelRank(was)) this.#pool.pump();
-    if (rank >= levelRank('high') && rank > levelRank(was)) this.#pool.stopIdle();
+    // Emergency is answered one instance at a time, the largest idle first (below), not by stopping every idle one.
+    if ((level === 'high' || level === 'critical') && rank > levelRank(was)) this.#pool.stopIdle();
     if (rank >= levelRank('critical')) this.#pool.shrinkTo(1);
     if (level === 'emergency') this.#emergency();
   }

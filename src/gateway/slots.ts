@@ -25,9 +25,11 @@ export interface Slot {
   crashed: boolean;
 }
 
+/** Instances started in this process: ids stay unique across gateways (they name cgroups). */
+let started = 0;
+
 export class Slots {
   readonly #slots = new Map<string, Slot>();
-  readonly #ids = new Map<string, number>();
 
   /** The key of (server, project, session), its slot made on first use. */
   key(server: ResolvedMcpServer, project: string, session: string | null): string {
@@ -56,11 +58,9 @@ export class Slots {
     return out;
   }
 
-  /** A supervisor id for the next instance of `server`: `mcp-<server>-<n>`. */
+  /** A supervisor id for the next instance of `server`: `mcp-<server>-<n>`, n unique in the process (ids name cgroups). */
   nextId(server: string): string {
-    const n = (this.#ids.get(server) ?? 0) + 1;
-    this.#ids.set(server, n);
-    return `mcp-${server}-${n}`;
+    return `mcp-${server}-${++started}`;
   }
 
   report(slot: Slot, stats: PoolGroupStats | undefined, members: readonly PoolMember<McpBackend>[]): McpBackendStatus {
