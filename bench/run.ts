@@ -10,8 +10,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmtMB, fmtRatio, REPO_ROOT } from './lib.js';
+import type { McpGatewayResult } from './mcp-gateway.js';
 
-const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'memo-quickstart', 'dashboard-overhead'] as const;
+const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'memo-quickstart', 'dashboard-overhead', 'mcp-gateway'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -133,5 +134,51 @@ if (selected.includes('memo-quickstart')) {
     console.log(
       `memo-quickstart       again / cold makespan ${fmtRatio(s.warmOverCold)} (goal <= 0.3), hit rate ${s.warmHitRate.toFixed(2)} (goal >= 0.7), median serve ${s.serveMedianMs.toFixed(1)} ms (goal < 20 ms), saved ${(s.warmSavedMs / 1000).toFixed(1)} s; +1 byte / cold ${fmtRatio(s.changedOverCold)}`,
     );
+  }
+}
+if (selected.includes('mcp-gateway')) {
+  const r = load('mcp-gateway') as McpGatewayResult | null;
+  if (r) {
+    const p = 'mcp-gateway          ';
+    const ms = (x: number | null | undefined): string => (x == null ? '—' : `${x.toFixed(2)} ms`);
+    if (r.gatewayMissing) console.log(`${p} ${r.gatewayMissing.split(':')[0]}: direct figures only`);
+    for (const where of ['host', 'cgroup'] as const) {
+      const rows = r.memory.filter((m) => m.where === where);
+      if (rows.length === 0) continue;
+      const label = where === 'host' ? 'on the host' : 'in a 4 GiB cgroup';
+      const cells = rows.map((m) =>
+        m.pssRatio !== null && m.rssRatio !== null
+          ? `${m.clients}: PSS ${fmtRatio(m.pssRatio)}, RSS ${fmtRatio(m.rssRatio)}${m.cgroupRatio !== null ? `, charged ${fmtRatio(m.cgroupRatio)}` : ''}`
+          : `${m.clients}: direct ${m.direct.processes} procs, PSS ${fmtMB(m.direct.pssBytes)}, RSS ${fmtMB(m.direct.rssBytes)}`,
+      );
+      const what = rows.some((m) => m.pssRatio !== null) ? 'memory gateway / direct' : 'memory direct only';
+      console.log(`${p} ${what} ${label}, by clients: ${cells.join('; ')} (goal at 5 clients <= 0.3)`);
+    }
+    if (r.memory.length > 0 && r.cgroupSkipped && !r.memory.some((m) => m.where === 'cgroup')) console.log(`${p} memory in a 4 GiB cgroup: skipped (${r.cgroupSkipped})`);
+    const l = r.latency;
+    if (l) {
+      const pa = l.paths;
+      if (l.overheadUncachedP50Ms !== null) {
+        console.log(
+          `${p} echo p50 overhead uncached (gateway − direct HTTP) ${ms(l.overheadUncachedP50Ms)} (goal <= 2 ms); cached beyond the gateway's ping ${ms(l.cachedOverPingP50Ms)} (goal <= 1 ms; absolute ${ms(l.cachedP50Ms)})`,
+        );
+      }
+      const gwP50 = pa['gateway uncached'] ? `, gateway uncached ${ms(pa['gateway uncached'].p50Ms)}, cached ${ms(pa['gateway cached']?.p50Ms)}` : '';
+      console.log(`${p} echo p50: direct stdio ${ms(pa['direct stdio']?.p50Ms)}, direct HTTP ${ms(pa['direct HTTP']?.p50Ms)}${gwP50}`);
+      if (l.long.gatewayUncached && l.long.gatewayCached) {
+        console.log(`${p} 300 ms tool p50: gateway uncached ${ms(l.long.gatewayUncached.p50Ms)}, cached ${ms(l.long.gatewayCached.p50Ms)} (direct stdio ${ms(l.long.directStdio.p50Ms)})`);
+      }
+    }
+    const t = r.throughput;
+    if (t) {
+      const rate = (x: number | null): string => (x === null ? '—' : `${Math.round(x)}/s`);
+      const direct = `direct stdio ${rate(t.directStdio)}, direct HTTP ${rate(t.directHttp)}`;
+      console.log(
+        t.uncachedOverStdio === null
+          ? `${p} echo calls/s, ${t.clients} clients: ${direct}`
+          : `${p} echo calls/s, ${t.clients} clients: gateway / direct stdio ${fmtRatio(t.uncachedOverStdio)} uncached, ${fmtRatio(t.cachedOverStdio ?? NaN)} cached (no goal set); ${direct}, gateway ${rate(t.gatewayUncached)}, cached ${rate(t.gatewayCached)}`,
+      );
+    }
+    if (r.gatewayFailures.length > 0) console.log(`${p} gateway FAILED ${r.gatewayFailures.length} time(s): ${r.gatewayFailures[0]!.split('\n')[0]}`);
   }
 }
