@@ -1,6 +1,7 @@
 /**
  * The dashboard's HTTP server: `/metrics` (Prometheus), `/api/state`, `/api/runs`, `/api/events`
- * (server-sent events) and the page. Read-only: no route writes anything or runs a command.
+ * (server-sent events) and the page. With an MCP gateway source, the state carries its snapshot
+ * (`mcp`) and the stream an `mcp` event. Read-only: no route writes anything or runs a command.
  *
  * node:http and nothing else. Six routes need no router, and a framework would add RSS and
  * per-request work to a process whose own footprint is part of what it measures (< 200 MB with 50
@@ -15,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
+import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import type { DashboardState, RunSummary, SeriesPoint } from '../telemetry/state.js';
 import { openFilesLimit } from '../system/probe.js';
 import { Gate, isLoopbackHost, TOKEN_ENV } from './auth.js';
@@ -38,6 +40,15 @@ export interface DashboardSource {
 
 export interface DashboardOptions {
   source: DashboardSource;
+  /**
+   * The MCP gateway's snapshot, when this process runs one (null while it is not up). `/api/state`
+   * then carries it as `mcp`, each SSE client gets it in its first `state`, and an `mcp` event
+   * brings a fresh one every `mcpIntervalMs` while clients are attached (read once per period for
+   * all of them). @default none: `/api/state` has no `mcp`, and the page shows no gateway panel
+   */
+  mcp?: () => GatewayStatus | null;
+  /** The period of the `mcp` event. @default 1000 */
+  mcpIntervalMs?: number;
   /**
    * The address to bind. Anything but loopback (127.0.0.0/8, ::1, localhost) requires `token`.
    * @default '127.0.0.1'
@@ -95,6 +106,8 @@ export interface DashboardServer {
 
 interface Resolved {
   source: DashboardSource;
+  mcp: (() => GatewayStatus | null) | null;
+  mcpIntervalMs: number;
   host: string;
   port: number;
   token: string | null;
@@ -115,7 +128,9 @@ interface Resolved {
 export async function startDashboard(options: DashboardOptions): Promise<DashboardServer> {
   const o = resolveOptions(options);
   const assets = await Assets.open(o.pageDir);
-  const hub = new EventHub(o.source, o.heartbeatMs, o.maxBufferedBytes);
+  const hub = new EventHub(o.source, o.heartbeatMs, o.maxBufferedBytes, o.mcp, o.mcpIntervalMs);
+  /** The source's state, with the gateway's snapshot when there is a gateway source (the page keys its panel on `mcp`). */
+  const state = (): DashboardState | (DashboardState & { mcp: GatewayStatus | null }) => (o.mcp === null ? o.source.state() : { ...o.source.state(), mcp: o.mcp() });
   let gate!: Gate;
   // Node checks headersTimeout and requestTimeout on this period (30 s by default, so a 10 s
   // timeout could take 40 s); a few checks per timeout keep the bound near what it says.
@@ -155,7 +170,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const m = await o.source.metrics();
       return send(req, res, 200, { 'content-type': m.contentType, 'cache-control': 'no-store' }, m.body);
     }
-    if (path === '/api/state') return sendJson(req, res, 200, o.source.state());
+    if (path === '/api/state') return sendJson(req, res, 200, state());
     if (path === '/api/events') return events(req, res);
     if (path === '/api/runs') {
       const limit = parseLimit(query?.get('limit') ?? null);
@@ -183,7 +198,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       return sendJson(req, res, 503, { error: `too many dashboard clients (at most ${o.maxClients})` });
     }
     // Serialized before the headers go out, so a failing source still gets a clean 500.
-    const head = `retry: ${DEFAULTS.dashboard.retryMs}\n\n${sseFrame('state', JSON.stringify(o.source.state()))}`;
+    const head = `retry: ${DEFAULTS.dashboard.retryMs}\n\n${sseFrame('state', JSON.stringify(state()))}`;
     // Long-lived by design: exempt from the idle timeout (a stream quiet between heartbeats is
     // healthy). One that stops reading is still dropped, by maxBufferedBytes.
     req.socket.setTimeout(0);
@@ -227,6 +242,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
 }
 
+/** The default period of the `mcp` event: the gateway's figures (RSS, calls) move on the scale of seconds. */
+const MCP_INTERVAL_MS = 1000;
+
 /** How long close() lets SSE streams flush before cutting connections. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -257,8 +275,11 @@ function resolveOptions(options: DashboardOptions): Resolved {
   if (maxConnections <= maxClients) {
     throw new GuildError('INVALID_OPTION', `Expected dashboard maxConnections to be above maxClients (${maxClients}): every SSE client holds a connection; got ${describeValue(options.maxConnections)}`);
   }
+  if (options.mcp !== undefined && typeof options.mcp !== 'function') throw new GuildError('INVALID_OPTION', `Expected options.mcp to be a function returning a GatewayStatus or null, got ${describeValue(options.mcp)}`);
   return {
     source: options.source,
+    mcp: options.mcp ?? null,
+    mcpIntervalMs: timeoutMs('mcpIntervalMs', options.mcpIntervalMs, MCP_INTERVAL_MS),
     host,
     port,
     token,
@@ -410,13 +431,18 @@ class EventHub {
   readonly #source: DashboardSource;
   readonly #heartbeatMs: number;
   readonly #maxBuffered: number;
+  readonly #mcp: (() => GatewayStatus | null) | null;
+  readonly #mcpMs: number;
   #unsubscribe: (() => void) | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
+  #mcpTimer: NodeJS.Timeout | null = null;
 
-  constructor(source: DashboardSource, heartbeatMs: number, maxBuffered: number) {
+  constructor(source: DashboardSource, heartbeatMs: number, maxBuffered: number, mcp: (() => GatewayStatus | null) | null, mcpMs: number) {
     this.#source = source;
     this.#heartbeatMs = heartbeatMs;
     this.#maxBuffered = maxBuffered;
+    this.#mcp = mcp;
+    this.#mcpMs = mcpMs;
   }
 
   get size(): number {
@@ -429,6 +455,7 @@ class EventHub {
     if (this.#clients.size === 0) {
       this.#unsubscribe = this.#source.subscribe(this.#broadcast);
       this.#heartbeat = setInterval(() => this.#sendAll(PING), this.#heartbeatMs).unref();
+      if (this.#mcp !== null) this.#mcpTimer = setInterval(this.#sendMcp, this.#mcpMs).unref();
     }
     this.#clients.set(res, this.#maxBuffered + Buffer.byteLength(head));
     res.once('close', () => this.#remove(res));
@@ -455,6 +482,17 @@ class EventHub {
     this.#sendAll(Buffer.from(sseFrame(event, data)));
   };
 
+  /** The gateway's snapshot is pulled, not pushed: read once per period and sent to every client. */
+  readonly #sendMcp = (): void => {
+    let data: string;
+    try {
+      data = JSON.stringify(this.#mcp!());
+    } catch {
+      return; // a snapshot that fails now may not next time; the clients keep the last one
+    }
+    this.#broadcast('mcp', data);
+  };
+
   #sendAll(chunk: Buffer): void {
     for (const [res, limit] of this.#clients) {
       // writableLength counts what neither Node nor the kernel took yet. A client that stopped
@@ -477,6 +515,8 @@ class EventHub {
   #stop(): void {
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     this.#heartbeat = null;
+    if (this.#mcpTimer !== null) clearInterval(this.#mcpTimer);
+    this.#mcpTimer = null;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
   }

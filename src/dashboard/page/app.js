@@ -5,8 +5,8 @@
  * style.css (element.style is only set from script, which the CSP allows).
  *
  * What it reads (shapes in src/telemetry/state.ts):
- *   GET /api/state      → DashboardState
- *   GET /api/events     → SSE: state, tick, alert, kpis, end
+ *   GET /api/state      → DashboardState (+ `mcp`: GatewayStatus | null when the server has a gateway source)
+ *   GET /api/events     → SSE: state, tick, alert, kpis, end, mcp (GatewayStatus | null, src/telemetry/mcp-status.ts)
  *   GET /api/runs       → RunSummary[]
  *   GET /api/runs/<id>  → { report, markdown, series }
  *
@@ -191,6 +191,8 @@ const live = {
   ended: false,
   /** performance.now() when elapsed_ms was last received: the clock advances between ticks. */
   tickAt: 0,
+  /** The MCP gateway's latest snapshot (GatewayStatus); null when the server has none (no panel then). */
+  mcp: null,
 };
 
 window.__guild = { points: 0, state: null };
@@ -230,6 +232,8 @@ function applyState(s) {
   live.tasks = new Map(s.tasks.map((t) => [t.id, t]));
   for (const a of s.alerts ?? []) upsertAlert(live.alerts, a);
   live.alerts.sort((a, b) => a.at - b.at);
+  // Only the server's first `state` carries `mcp`; the run's own (start, end) do not, and keep the last one.
+  if ("mcp" in s) live.mcp = s.mcp ?? null;
   live.state = { ...s, series: live.series, tasks: s.tasks.slice(), alerts: live.alerts };
   live.tickAt = performance.now();
   live.version++;
@@ -468,6 +472,7 @@ function render() {
   renderAgents(m);
   renderKpis(m);
   renderAlerts(m);
+  renderMcp(view.kind === "live" ? live.mcp : null);
   renderRunsSelection();
   window.__guild.points = charts.plotted;
 }
@@ -553,6 +558,7 @@ function connect() {
   on(es, "tick", applyTick);
   on(es, "alert", applyAlert);
   on(es, "kpis", applyKpis);
+  on(es, "mcp", applyMcp);
   on(es, "end", (s) => {
     applyEnd(s);
     setConn("ended");
@@ -1092,6 +1098,111 @@ function renderAlerts(m) {
       h("span", { class: `sev sev-${a.severity}`, text: a.severity }),
       h("span", { class: "msg" }, a.rule ? h("span", { class: "rule", text: a.rule }) : null, a.message),
       h("span", { class: "repeats", text: a.repeats > 0 ? `×${a.repeats + 1}` : "", title: a.repeats > 0 ? `${a.repeats} repeats suppressed` : null }))));
+}
+
+// ───────────────────────────── MCP gateway ─────────────────────────────
+// The gateway's pool (GatewayStatus): servers, backend instances, latency per tool against the
+// response targets. Self-contained: it reads only its own snapshot, never the run's model.
+
+function applyMcp(snapshot) {
+  live.mcp = snapshot;
+}
+
+/** The snapshot last drawn: one arrives per second at most, and the tables are rebuilt only for a new one. */
+const mcpRendered = { snapshot: undefined };
+
+function renderMcp(g) {
+  if (mcpRendered.snapshot === g) return;
+  mcpRendered.snapshot = g;
+  const panel = byId("mcp-panel");
+  panel.hidden = g == null;
+  if (g == null) return;
+  const level = byId("mcp-level");
+  setText(level, g.level);
+  level.className = `level level-${g.level}`;
+  const c = g.cache;
+  const lookups = c.hits + c.misses;
+  setText(byId("mcp-meta"), [
+    `${g.sessions} session${g.sessions === 1 ? "" : "s"}`,
+    `reserved ${fmtBytes(g.reservedBytes)} of budget ${fmtBytes(g.budgetBytes)}`,
+    `cache ${c.hits} hits · ${c.misses} misses${lookups > 0 ? ` (${fmtPct(c.hits / lookups)})` : ""}`,
+    `up ${fmtDuration(g.uptimeMs)}`,
+    g.url,
+  ].join(" · "));
+  byId("mcp-servers-body").replaceChildren(...(g.servers.length === 0 ? [emptyRow(10, "No servers")] : g.servers.map((v) => mcpServerRow(v, g))));
+  byId("mcp-backends-body").replaceChildren(...(g.backends.length === 0 ? [emptyRow(10, "No backend started yet")] : g.backends.map(mcpBackendRow)));
+  byId("mcp-latency-body").replaceChildren(...(g.latency.length === 0 ? [emptyRow(9, "No call yet")] : g.latency.map(mcpLatencyRow)));
+}
+
+function mcpServerRow(v, g) {
+  const backends = g.backends.filter((b) => b.server === v.name);
+  const sum = (k) => backends.reduce((n, b) => n + b[k], 0);
+  const calls = sum("calls");
+  const hits = sum("cacheHits");
+  // Latency is kept per tool; a server's figure is its slowest tool's (by p95), named beside it.
+  let worst = null;
+  for (const l of g.latency) if (l.server === v.name && (worst === null || l.p95Ms > worst.p95Ms)) worst = l;
+  const target = worst?.targetMs ?? null;
+  return h("tr", { "data-server": v.name },
+    h("td", { class: "id", text: v.name }),
+    h("td", { class: "muted", text: v.kind ?? "" }),
+    h("td", { text: v.isolation }),
+    h("td", { class: "r", text: `${sum("instances")} (${v.instances.min}–${v.instances.max})` }),
+    h("td", { class: "r", text: String(calls) }),
+    h("td", { class: "r", text: calls + hits > 0 ? fmtPct(hits / (calls + hits)) : "–", title: `${hits} of ${calls + hits} from the cache` }),
+    h("td", { class: "id", text: worst ? worst.name ?? worst.method : "–" }),
+    mcpLatencyCell(worst?.p50Ms, target),
+    mcpLatencyCell(worst?.p95Ms, target),
+    h("td", { class: "r", text: target == null ? "–" : fmtLatency(target) }));
+}
+
+function mcpBackendRow(b) {
+  const base = b.project.split("/").filter(Boolean).pop() ?? b.project;
+  const now = [`${b.instances} live`];
+  if (b.starting) now.push(`${b.starting} starting`);
+  if (b.draining) now.push(`${b.draining} draining`);
+  if (b.inFlight) now.push(`${b.inFlight} in flight`);
+  if (b.waiting) now.push(`${b.waiting} waiting`);
+  if (b.admissionDenied) now.push(`held back: ${b.admissionDenied}`);
+  const recycles = Object.entries(b.recyclesBy).map(([why, n]) => `${why} ${n}`).join(", ");
+  return h("tr", { "data-testid": "mcp-backend", "data-server": b.server },
+    h("td", { class: "id", text: b.server }),
+    h("td", { text: b.session ? `${base} · session ${b.session.slice(0, 8)}` : base, title: b.project }),
+    h("td", { class: "r mono", text: b.pids.length ? b.pids.join(", ") : "–", title: `every pid so far: ${b.allPids.join(", ")}` }),
+    h("td", { class: "r", text: b.pids.length ? fmtBytes(b.rssBytes) : "–" }),
+    h("td", { class: "r", text: fmtBytes(b.peakRssBytes) }),
+    h("td", { class: "r", text: String(b.calls) }),
+    h("td", { class: "r", text: String(b.cacheHits) }),
+    h("td", { class: "r", text: String(b.restarts) }),
+    h("td", { class: "r", text: String(b.recycles), title: recycles }),
+    h("td", { class: b.admissionDenied ? "err" : "muted", text: now.join(" · ") }));
+}
+
+function mcpLatencyRow(l) {
+  return h("tr", null,
+    h("td", { class: "id", text: l.server }),
+    h("td", { class: "muted", text: l.method }),
+    h("td", { class: "id", text: l.name ?? "–" }),
+    h("td", { class: "r", text: String(l.calls) }),
+    h("td", { class: "r", text: String(l.cacheHits) }),
+    h("td", { class: "r", text: String(l.errors) }),
+    mcpLatencyCell(l.p50Ms, l.targetMs),
+    mcpLatencyCell(l.p95Ms, l.targetMs),
+    h("td", { class: "r", text: l.targetMs == null ? "–" : fmtLatency(l.targetMs) }));
+}
+
+/** A latency, marked (colour and "!") when over the target. */
+function mcpLatencyCell(ms, target) {
+  const over = ms != null && target != null && ms > target;
+  return h("td", { class: over ? "r over" : "r", text: `${fmtLatency(ms)}${over ? " !" : ""}`, title: over ? `over the ${fmtLatency(target)} target` : null });
+}
+
+/** Sub-millisecond figures matter here (a cached call takes ~0.3 ms): 0.42 ms, 12.5 ms, 212 ms, 1.50 s. */
+function fmtLatency(ms) {
+  if (ms == null || !Number.isFinite(ms)) return "–";
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 100) return `${round(ms, 1)} ms`;
+  return fmtDuration(ms);
 }
 
 // ───────────────────────────── history ─────────────────────────────
