@@ -16,7 +16,7 @@ export { runResolved, type RunWorkflowOptions } from './workflow/run-workflow.js
  * if (!report.ok) console.log(report.tasks.filter((t) => t.status !== 'succeeded'));
  */
 export function runWorkflow(input: string | Definition, options: RunWorkflowOptions = {}): Promise<Report> {
-  return runWorkflowOnly(input, { services: gatewayServices, ...options });
+  return runWorkflowOnly(input, { services: (config) => gatewayServices(config), ...options });
 }
 // The MCP gateway: `guild mcp serve` as a function, a run's gateway, and what they report.
 export { startStandalone as startGateway, type StandaloneOptions as GatewayOptions, type Standalone as RunningGateway } from './gateway/standalone.js';

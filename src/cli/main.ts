@@ -4,6 +4,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import { ConfigErrors, EXIT_CODE_OF, GuildError } from '../errors.js';
 import type { DashboardServer, DashboardSource } from '../dashboard/server.js';
 import type { AlertRecord } from '../telemetry/state.js';
+import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { RunLockHolder } from '../store/lease.js';
 import { addMcpCommands } from './mcp-commands.js';
@@ -91,10 +92,11 @@ function nonNegative(v: string): number {
 }
 
 /** Starts the dashboard over a source and says where it is (the token is never printed). */
-async function serveDashboard(source: DashboardSource, opts: { dashboard?: number | true; port?: number; host?: string; token?: string }): Promise<DashboardServer> {
+async function serveDashboard(source: DashboardSource, opts: { dashboard?: number | true; port?: number; host?: string; token?: string }, mcp?: () => GatewayStatus | null): Promise<DashboardServer> {
   const { startDashboard } = await import('../dashboard/server.js');
   const server = await startDashboard({
     source,
+    ...(mcp !== undefined && { mcp }),
     host: opts.host ?? DASHBOARD_HOST,
     port: typeof opts.dashboard === 'number' ? opts.dashboard : (opts.port ?? DASHBOARD_PORT),
     ...(opts.token !== undefined ? { token: opts.token } : {}),
@@ -175,6 +177,7 @@ program
     let telemetry;
     let dashboard;
     let metrics = null;
+    let gatewayStatus: (() => GatewayStatus) | null = null;
     if (telemetryOn) {
       const { RunTelemetry } = await import('../telemetry/run-telemetry.js');
       // Alerts reach the log through telemetry, de-duplicated; the run's own alert events are not printed twice.
@@ -186,7 +189,7 @@ program
       }
       try {
         telemetry = new RunTelemetry(config, { onAlert, onWebhookError, metrics });
-        if (opts.dashboard !== undefined) dashboard = await serveDashboard(telemetry, opts);
+        if (opts.dashboard !== undefined) dashboard = await serveDashboard(telemetry, opts, config.mcp ? () => gatewayStatus?.() ?? null : undefined);
       } catch (e) {
         telemetry?.close();
         probe.close();
@@ -195,7 +198,12 @@ program
     }
     const onEvent = progress && telemetry ? (e: RunEvent): void => void (e.type !== 'alert' && progress(e)) : progress;
     // `mcp:` beside tasks: the run's own MCP gateway, for as long as the run lasts.
-    const services = config.mcp ? (await import('../gateway/run-services.js')).gatewayServices(config) : null;
+    const services = config.mcp
+      ? (await import('../gateway/run-services.js')).gatewayServices(config, {
+          ...(metrics !== null && { registry: (metrics as { registry: import('prom-client').Registry }).registry }),
+          onStarted: (status) => void (gatewayStatus = status),
+        })
+      : null;
     let report;
     try {
       const onWait = await lockWaitNotice();

@@ -66,8 +66,22 @@ export function formatSummary(r: RunReport): string {
   const fmt = (cells: string[]): string => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}`.trimEnd();
   out.push(fmt(header));
   for (const row of rows) out.push(fmt(row));
+  if (r.mcp) out.push('', ...mcpLines(r.mcp));
   if (r.log_dir) out.push('', `  logs: ${r.log_dir}`);
   return out.join('\n');
+}
+
+/** The run's MCP gateway: each backend (server × project) with its memory and what it served. */
+function mcpLines(m: NonNullable<RunReport['mcp']>): string[] {
+  const c = m.cache;
+  const out = [`  MCP gateway ${m.url}: ${m.servers.length} server${m.servers.length === 1 ? '' : 's'}; tool cache ${c.hits} hit${c.hits === 1 ? '' : 's'}, ${c.misses} miss${c.misses === 1 ? '' : 'es'}`];
+  for (const b of m.backends) {
+    const where = b.project === '*' ? 'shared' : b.project === m.defaultProject ? 'project' : b.project;
+    const recycles = b.recycles > 0 ? `, ${b.recycles} recycle${b.recycles === 1 ? '' : 's'}` : '';
+    const restarts = b.restarts > 0 ? `, ${b.restarts} restart${b.restarts === 1 ? '' : 's'}` : '';
+    out.push(`    ${b.server} (${where}): pid ${b.allPids.join(', ') || '—'}, peak RSS ${formatBytes(b.peakRssBytes)}, ${b.calls} call${b.calls === 1 ? '' : 's'}, ${b.cacheHits} from cache${restarts}${recycles}`);
+  }
+  return out;
 }
 
 /** The overall KPI score, each scored KPI on one line, and the recommendations. */

@@ -33,6 +33,8 @@ export const DEFAULT_NAMESPACES: Readonly<Record<string, NamespacePolicy>> = Obj
     research: { ttlMs: HOUR, maxEntries: 50, staleWhileRevalidateMs: null, tiers: ALL },
     routing: { ttlMs: 30 * MINUTE, maxEntries: 100, staleWhileRevalidateMs: null, tiers: ALL },
     tasks: { ttlMs: null, maxEntries: null, staleWhileRevalidateMs: null, tiers: ['sqlite', 'redis'] },
+    // MCP tool results (the gateway's): this machine's files and processes, so never Redis.
+    mcp: { ttlMs: 5 * MINUTE, maxEntries: 10_000, staleWhileRevalidateMs: null, tiers: ['memory', 'sqlite'] },
   } satisfies Record<string, NamespacePolicy>),
 );
 

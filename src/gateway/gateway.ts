@@ -23,7 +23,7 @@ import { formatBytes } from '../util/units.js';
 import { McpBackend, MAX_REQUEST_TIMEOUT_MS, type BackendExit, type ListKind } from './backend.js';
 import { Catalog } from './catalog.js';
 import { Slots, type Slot } from './slots.js';
-import type { ResultCache } from './result-cache.js';
+import { cacheRuleOf, writesTo, type ToolResultCache } from './tool-cache.js';
 
 // The gateway's heart: one pool of backend instances per (server, project[, session]), admitted
 // against the memory budget, answering the governor's levels, with calls routed to them (and to
@@ -61,7 +61,7 @@ export interface GatewayOptions {
   /** The folder of the gateway's config file: the project of a client that names none. */
   defaultProject: string;
   /** Cached tool results; null: none. */
-  resultCache: ResultCache | null;
+  resultCache: ToolResultCache | null;
   /** Backends' stderr goes to `<logDir>/<id>.log`. @default `<defaultProject>/.guild/logs/mcp` */
   logDir?: string | null;
   /** Names backends' cgroups and marks their environment. */
@@ -107,6 +107,7 @@ export class Gateway {
   readonly #slotOf = new Map<McpBackend, Slot>();
   readonly #sessions = new Map<string, SessionPeer>();
   readonly #listeners = new Set<(e: McpCallEvent) => void>();
+  readonly #learnedListeners = new Set<(server: string) => void>();
   /** Instances stopped under pressure with calls in flight: their calls fail naming it. */
   readonly #cut = new Map<McpBackend, string>();
   /** Instances whose memory passed their limit: recycled once. */
@@ -185,6 +186,12 @@ export class Gateway {
     return () => this.#listeners.delete(listener);
   }
 
+  /** The catalog learned a server's lists (at start, after a change, after a restart). */
+  onLearned(listener: (server: string) => void): () => void {
+    this.#learnedListeners.add(listener);
+    return () => this.#learnedListeners.delete(listener);
+  }
+
   attach(session: SessionPeer): void {
     this.#sessions.set(session.id, session);
   }
@@ -215,18 +222,16 @@ export class Gateway {
     };
     // tools/call: the cache first, for tools whose results may be reused.
     const tool = f.method === 'tools/call' ? this.catalog.tool(server, name!) : undefined;
-    const cache = this.#o.resultCache;
-    let cacheKey: string | null = null;
-    if (f.method === 'tools/call' && cache !== null) {
-      const rule = cache.ruleOf(s, tool);
-      if (rule !== null) {
-        cacheKey = await cache.key({ server, tool: name!, args: params.arguments as Record<string, unknown> | undefined, project: slot.project, session: slot.session, rule });
-        const hit = cacheKey === null ? null : await cache.get(cacheKey);
-        if (hit !== null) {
-          slot.cacheHits++;
-          event('ok', true);
-          return hit;
-        }
+    const cache = f.method === 'tools/call' ? this.#o.resultCache : null;
+    const folder = slot.project === '*' ? this.defaultProject : slot.project;
+    const rule = cache === null ? null : cacheRuleOf(s, name!, tool);
+    const cacheKey = rule === null ? null : await cache!.key({ server: s, tool: name!, args: params.arguments as Record<string, unknown> | undefined, project: folder, session: f.session.id, rule });
+    if (cacheKey !== null) {
+      const hit = await cache!.get(cacheKey);
+      if (hit !== null) {
+        slot.cacheHits++;
+        event('ok', true);
+        return hit as Result;
       }
     }
     let lease;
@@ -245,18 +250,17 @@ export class Gateway {
     slot.calls++;
     try {
       const token = f.extra._meta?.progressToken;
-      const result = await b.request(f.method, params, {
-        signal: f.extra.signal,
-        ...(token !== undefined && {
-          onprogress: (p) => void f.extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } }).catch(() => undefined),
-        }),
-      });
+      const send = (): Promise<Result> =>
+        b.request(f.method, params, {
+          signal: f.extra.signal,
+          ...(token !== undefined && {
+            onprogress: (p) => void f.extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } }).catch(() => undefined),
+          }),
+        });
+      // A call that may write drops what this server's reads said, for this project, before and after it.
+      const result = cache !== null && writesTo(s, name!, tool) ? await cache.write(s, folder, send) : await send();
       const isError = (result as { isError?: unknown }).isError === true;
-      if (f.method === 'tools/call' && cache !== null) {
-        // A call that may write drops what this server's reads said, for this project.
-        if (cache.writesTo(tool)) await cache.invalidate(server, slot.project);
-        else if (cacheKey !== null && !isError) await cache.set(cacheKey, result);
-      }
+      if (cacheKey !== null) await cache!.set(cacheKey, result);
       event(isError ? 'tool-error' : 'ok', false);
       return result;
     } catch (e) {
@@ -298,7 +302,7 @@ export class Gateway {
           tools: tools.length,
           resources: offer?.resources.length ?? 0,
           prompts: offer?.prompts.length ?? 0,
-          cacheableTools: cache === null ? [] : tools.filter((t) => cache.ruleOf(s, t) !== null).map((t) => t.name),
+          cacheableTools: cache === null ? [] : tools.filter((t) => cacheRuleOf(s, t.name, t) !== null).map((t) => t.name),
         };
       }),
       backends: this.#slots.all().map((slot) => this.#slots.report(slot, stats.get(slot.key), members.filter((m) => m.key === slot.key))),
@@ -471,6 +475,7 @@ export class Gateway {
   /** A backend's lists changed: the catalog learns them, and every session hears of it. */
   #learned(b: McpBackend, kinds: readonly ListKind[]): void {
     this.catalog.learn(b);
+    for (const l of this.#learnedListeners) l(b.name);
     const told = new Set<'tools' | 'resources' | 'prompts'>();
     for (const k of kinds) told.add(k === 'resourceTemplates' ? 'resources' : k);
     for (const k of told) for (const session of this.#sessions.values()) session.listChanged(k);

@@ -1,4 +1,6 @@
+import type { Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config/resolve.js';
+import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import type { ResolvedMcp } from '../config/mcp.js';
 import type { RunServices } from '../workflow/execute-options.js';
 
@@ -9,7 +11,14 @@ import type { RunServices } from '../workflow/execute-options.js';
  * report gets `mcp` (servers, backends with pid, project, peak RSS, calls, cache hits, restarts,
  * recycles). Null when the config declares no servers.
  */
-export function gatewayServices(config: ResolvedConfig): RunServices | null {
+export interface GatewayServicesOptions {
+  /** The run's metrics registry: the gateway's metrics join it (the run's /metrics serves them). */
+  registry?: Registry;
+  /** Once the gateway serves: how to read its status (the run's dashboard panel). */
+  onStarted?: (status: () => GatewayStatus) => void;
+}
+
+export function gatewayServices(config: ResolvedConfig, options: GatewayServicesOptions = {}): RunServices | null {
   const mcp: ResolvedMcp | null = config.mcp;
   if (mcp === null || mcp.servers.length === 0) return null;
   return {
@@ -21,10 +30,12 @@ export function gatewayServices(config: ResolvedConfig): RunServices | null {
         dir: config.dir,
         supervisor: ctx.supervisor,
         budget: { budgetBytes: config.budgetBytes, headroom: config.headroom, otherBytes: ctx.tasksBytes },
-        resultCache: null,
+        cache: ctx.cache,
         port: 0,
         runId: ctx.runId,
+        ...(options.registry !== undefined && { registry: options.registry }),
       });
+      options.onStarted?.(() => running.status());
       return {
         env: { GUILD_MCP_URL: running.url },
         bytes: () => running.gateway.reservedBytes(),

@@ -1,16 +1,19 @@
 import { readFileSync } from 'node:fs';
+import type { Registry } from 'prom-client';
 import type { LayeredCache } from '../cache/layered-cache.js';
 import type { GatewayConfig, ResolvedConfig } from '../config/resolve.js';
 import type { ResolvedMcp } from '../config/mcp.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SystemProbe } from '../system/probe.js';
-import type { GatewayStatus, McpCallEvent } from '../telemetry/mcp-status.js';
+import { latencyTargets, McpTelemetry } from '../telemetry/mcp-metrics.js';
+import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import { Gateway, type GatewayBudget } from './gateway.js';
 import { listenGateway, type GatewayHttp } from './http.js';
-import type { ResultCache } from './result-cache.js';
+import { ToolResultCache } from './tool-cache.js';
 
 // The gateway as a service: its supervisor (its own, governed, for `guild mcp serve`; a run's,
-// for `guild run` with `mcp:`), its cache of tool results, its backends and its HTTP endpoint.
+// for `guild run` with `mcp:`), its cache of tool results, its telemetry, its backends and its
+// HTTP endpoint.
 
 let version: string | undefined;
 function guildVersion(): string {
@@ -18,12 +21,10 @@ function guildVersion(): string {
   return version;
 }
 
-/** What `/status` adds to the gateway's own snapshot: latency per tool, from its telemetry. */
-export type LatencyOf = () => GatewayStatus['latency'];
-
 export interface RunningGateway {
   readonly gateway: Gateway;
   readonly http: GatewayHttp;
+  readonly telemetry: McpTelemetry;
   readonly url: string;
   status(): GatewayStatus;
   /** Ends the HTTP endpoint and every backend; then the supervisor when it is the gateway's own. */
@@ -36,16 +37,14 @@ export interface ServeOptions {
   dir: string;
   supervisor: Supervisor;
   budget: GatewayBudget;
-  resultCache: ResultCache | null;
+  /** Where tool results are cached (namespace `mcp`); null: not cached. */
+  cache: LayeredCache | null;
   host?: string;
   port: number;
   token?: string | null;
   runId?: string;
-  /** Latency per tool for `/status` (the telemetry's). @default none */
-  latency?: LatencyOf;
-  /** `/metrics` text. @default none */
-  metrics?: () => Promise<string>;
-  onCall?: (e: McpCallEvent) => void;
+  /** The registry the gateway's metrics join (a run's); @default its own */
+  registry?: Registry;
   onError?: (e: Error) => void;
   /** Close the supervisor with the gateway (it is the gateway's own). @default false */
   ownsSupervisor?: boolean;
@@ -59,12 +58,21 @@ export async function serveGateway(o: ServeOptions): Promise<RunningGateway> {
     supervisor: o.supervisor,
     budget: o.budget,
     defaultProject: o.dir,
-    resultCache: o.resultCache,
+    resultCache: o.cache === null ? null : new ToolResultCache({ cache: o.cache, ttlMs: o.mcp.toolTtlMs }),
     ...(o.runId !== undefined && { runId: o.runId }),
     ...(o.onError !== undefined && { onError: o.onError }),
   });
-  if (o.onCall) gateway.onCall(o.onCall);
-  const status = (url: string): GatewayStatus => ({ ...gateway.status(url), latency: o.latency?.() ?? [] });
+  let url = '';
+  const telemetry = new McpTelemetry({ ...(o.registry !== undefined && { registry: o.registry }), status: () => gateway.status(url) });
+  const declare = (server: string): void => {
+    const offer = gateway.catalog.offer(server);
+    if (offer !== undefined) telemetry.declareNames(server, [...offer.tools.map((t) => t.name), ...offer.prompts.map((p) => p.name)]);
+  };
+  for (const s of o.mcp.servers) declare(s.name);
+  gateway.onLearned(declare);
+  gateway.onCall((e) => telemetry.record(e));
+  const targets = latencyTargets(o.mcp.servers);
+  const status = (at: string): GatewayStatus => ({ ...gateway.status(at), latency: telemetry.latency(targets) });
   let http: GatewayHttp;
   try {
     http = await listenGateway({
@@ -74,19 +82,21 @@ export async function serveGateway(o: ServeOptions): Promise<RunningGateway> {
       token: o.token ?? null,
       serverInfo: { name: 'guild', version: guildVersion() },
       status,
-      ...(o.metrics !== undefined && { metrics: o.metrics }),
+      metrics: async () => (await telemetry.metrics()).body,
       ...(o.sessionIdleMs !== undefined && { sessionIdleMs: o.sessionIdleMs }),
     });
   } catch (e) {
     await gateway.close();
     throw e;
   }
+  url = http.url;
   let closing: Promise<void> | null = null;
   return {
     gateway,
     http,
-    url: http.url,
-    status: () => status(http.url),
+    telemetry,
+    url,
+    status: () => status(url),
     close() {
       closing ??= (async () => {
         await http.close();
