@@ -277,3 +277,61 @@ describe('gateway: governed like tasks', { timeout: 180_000 }, () => {
     await cs.closeAll();
   });
 });
+
+describe('gateway: cached tool results', { timeout: 120_000 }, () => {
+  it('a cached result equals the uncached one; an isError result is not cached', async () => {
+    const { g } = await started(serverYaml('everything', EVERYTHING, ['stdio']));
+    const cs = clients();
+    const c = cs.add(await connect(g.url));
+    const args = { name: 'get-structured-content', arguments: { location: 'New York' } };
+    const first = await c.callTool(args);
+    const second = await c.callTool(args);
+    assert.deepEqual(second, first);
+    const slot = backendsOf(g.status(), 'everything')[0]!;
+    assert.equal(slot.cacheHits, 1, 'the second call came from the cache');
+    assert.equal(slot.calls, 1, 'and never reached the backend');
+    // get-sum with a string fails validation in the server: an isError result.
+    const bad = { name: 'get-sum', arguments: { a: 'x', b: 1 } };
+    const e1 = await c.callTool(bad);
+    const e2 = await c.callTool(bad);
+    assert.equal(e1.isError, true);
+    assert.equal(e2.isError, true);
+    assert.equal(backendsOf(g.status(), 'everything')[0]!.calls, 3, 'both failing calls reached the backend');
+    await cs.closeAll();
+  });
+
+  it('a write through server-memory drops that server’s cached reads for the project', async () => {
+    const dir0 = tempDir('guild-gw-mem-');
+    cleanup.push(() => rmSync(dir0, { recursive: true, force: true }));
+    const { g } = await started(serverYaml('memory', MEMORY, [], `env: { MEMORY_FILE_PATH: ${JSON.stringify(join(dir0, 'm.jsonl'))} }`));
+    const cs = clients();
+    const c = cs.add(await connect(g.url));
+    const read = async (): Promise<string> => text(await c.callTool({ name: 'read_graph', arguments: {} }));
+    const empty = await read();
+    assert.equal(await read(), empty);
+    assert.equal(g.status().cache.hits, 1);
+    await c.callTool({ name: 'create_entities', arguments: { entities: [{ name: 'guild', entityType: 'tool', observations: ['caches safely'] }] } });
+    const after = await read();
+    assert.notEqual(after, empty, 'the read after the write is fresh');
+    assert.match(after, /caches safely/);
+    assert.ok(g.status().cache.invalidations >= 1);
+    await cs.closeAll();
+  });
+});
+
+describe('gateway: telemetry', { timeout: 60_000 }, () => {
+  it('/metrics has per-tool latency, calls and backend memory; /status scores latency', async () => {
+    const { g } = await started(serverYaml('everything', EVERYTHING, ['stdio'], 'kind: knowledge'));
+    const cs = clients();
+    const c = cs.add(await connect(g.url));
+    for (let i = 0; i < 5; i++) await c.callTool({ name: 'get-sum', arguments: { a: i, b: i } });
+    const body = await (await fetch(new URL('/metrics', g.url))).text();
+    assert.match(body, /guild_mcp_call_duration_seconds_count\{server="everything",method="tools\/call",tool="get-sum",cached="false"\} 5/);
+    assert.match(body, /guild_mcp_backend_rss_bytes\{server="everything",[^}]*\} [1-9]/);
+    const lat = g.status().latency.find((l) => l.name === 'get-sum')!;
+    assert.equal(lat.calls, 5);
+    assert.equal(lat.targetMs, 300, 'the knowledge kind is scored against 300 ms');
+    assert.ok(lat.p95Ms >= lat.p50Ms && lat.p50Ms > 0);
+    await cs.closeAll();
+  });
+});
