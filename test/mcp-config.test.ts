@@ -112,6 +112,7 @@ describe('mcp: in a workflow file', () => {
           { tool: 'get_symbols_overview', paths: [] },
         ],
         prefix: true,
+        kind: null,
       });
       assert.equal(Object.getPrototypeOf(serena!.env), null, 'env has no prototype');
       assert.equal(memory!.env.MEMORY_FILE_PATH, '/data/guild/memory.json');
@@ -146,6 +147,7 @@ describe('mcp: in a workflow file', () => {
           isolation: 'per-project',
           cacheable: [],
           prefix: false,
+          kind: null,
         },
       ],
       toolTtlMs: 300_000,

@@ -172,7 +172,7 @@ tasks:
     assert.equal(tasks.misses, 4);
     assert.equal(tasks.computes, 4);
     assert.ok(tasks.mean_miss_penalty_ms !== null && tasks.mean_miss_penalty_ms > 0);
-    assert.deepEqual(Object.keys(doc.namespaces).sort().slice(0, 5), ['agent', 'process', 'research', 'routing', 'tasks']);
+    assert.deepEqual(Object.keys(doc.namespaces).sort().slice(0, 6), ['agent', 'mcp', 'process', 'research', 'routing', 'tasks']);
 
     const human = await guild(['cache', 'stats', '--workflow', file]);
     assert.match(human.stdout, /tasks\s+none\s+—\s+4\s+/);
