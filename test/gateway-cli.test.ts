@@ -42,6 +42,7 @@ describe('guild mcp', { timeout: 120_000 }, () => {
     const r = await guild(['mcp', 'status', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no gateway is serving/);
+    assert.doesNotMatch(r.stderr, /last learned/, 'nothing was learned in this folder');
   });
 
   it('serve: says where it serves, records it, answers status, and ends every backend on SIGTERM', async () => {
@@ -71,6 +72,10 @@ describe('guild mcp', { timeout: 120_000 }, () => {
       assert.equal(await exited, 0);
       assert.ok(!pids.some(alive), 'no backend outlives the gateway');
       assert.equal(existsSync(join(dir, '.guild', 'mcp-gateway.json')), false, 'the state file is removed');
+      const after = await guild(['mcp', 'status', file]);
+      assert.equal(after.code, 1, 'none serves now');
+      assert.match(after.stderr, /no gateway is serving/);
+      assert.match(after.stderr, /last learned here:\n {2}everything: ([1-9]\d*) tools, \d+ resources, \d+ prompts \(\S*node .*server-everything.* stdio; learned 20\d\d-/, 'what it learned is kept in the store');
     } finally {
       child.kill('SIGKILL');
     }

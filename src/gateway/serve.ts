@@ -3,6 +3,8 @@ import type { Registry } from 'prom-client';
 import type { LayeredCache } from '../cache/layered-cache.js';
 import type { GatewayConfig, ResolvedConfig } from '../config/resolve.js';
 import type { ResolvedMcp } from '../config/mcp.js';
+import { openDatabase, storeFile, type Db } from '../store/db.js';
+import { saveCatalog } from '../store/mcp-catalog.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SystemProbe } from '../system/probe.js';
 import { latencyTargets, McpTelemetry } from '../telemetry/mcp-metrics.js';
@@ -68,8 +70,27 @@ export async function serveGateway(o: ServeOptions): Promise<RunningGateway> {
     const offer = gateway.catalog.offer(server);
     if (offer !== undefined) telemetry.declareNames(server, [...offer.tools.map((t) => t.name), ...offer.prompts.map((p) => p.name)]);
   };
-  for (const s of o.mcp.servers) declare(s.name);
-  gateway.onLearned(declare);
+  // What each server offers is kept in the folder's store, as learned and whenever it changes.
+  const store: { db: Db | null } = { db: null };
+  const keep = (server: string): void => {
+    const offer = gateway.catalog.offer(server);
+    const s = o.mcp.servers.find((x) => x.name === server);
+    if (offer === undefined || s === undefined) return;
+    try {
+      store.db ??= openDatabase(storeFile(o.dir));
+      saveCatalog(store.db, server, [s.command, ...s.args], offer);
+    } catch (e) {
+      o.onError?.(new Error(`mcp: cannot keep ${server}'s catalog in the store: ${(e as Error).message}`));
+    }
+  };
+  for (const s of o.mcp.servers) {
+    declare(s.name);
+    keep(s.name);
+  }
+  gateway.onLearned((server) => {
+    declare(server);
+    keep(server);
+  });
   gateway.onCall((e) => telemetry.record(e));
   const targets = latencyTargets(o.mcp.servers);
   const status = (at: string): GatewayStatus => ({ ...gateway.status(at), latency: telemetry.latency(targets) });
@@ -87,6 +108,7 @@ export async function serveGateway(o: ServeOptions): Promise<RunningGateway> {
     });
   } catch (e) {
     await gateway.close();
+    store.db?.close();
     throw e;
   }
   url = http.url;
@@ -101,6 +123,7 @@ export async function serveGateway(o: ServeOptions): Promise<RunningGateway> {
       closing ??= (async () => {
         await http.close();
         await gateway.close();
+        store.db?.close();
         if (o.ownsSupervisor) await o.supervisor.close();
       })();
       return closing;

@@ -1,8 +1,12 @@
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { openCache } from '../cache/open.js';
 import { loadGatewayConfig } from '../config/load-config.js';
 import { GuildError } from '../errors.js';
+import { openDatabase, storeFile } from '../store/db.js';
+import { loadCatalog } from '../store/mcp-catalog.js';
 import { createSystemProbe } from '../system/probe.js';
+import type { Offer } from './catalog.js';
 import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import { gatewayBudget, gatewaySupervisor, serveGateway, type RunningGateway } from './serve.js';
 import { liveGatewayState, removeGatewayState, writeGatewayState } from './state-file.js';
@@ -111,7 +115,7 @@ export async function fetchGatewayStatus(o: { file: string; url: string | null; 
   const dir = dirname(resolve(o.file));
   const live = o.url === null ? liveGatewayState(dir) : null;
   const url = o.url ?? live?.url ?? null;
-  if (url === null) throw new GuildError('NOT_FOUND', `no gateway is serving ${dir} (start one with \`guild mcp serve\`, or name it with --url)`);
+  if (url === null) throw new GuildError('NOT_FOUND', `no gateway is serving ${dir} (start one with \`guild mcp serve\`, or name it with --url)${lastLearned(dir)}`);
   const token = o.token ?? live?.token ?? null;
   let res: Response;
   try {
@@ -121,4 +125,22 @@ export async function fetchGatewayStatus(o: { file: string; url: string | null; 
   }
   if (!res.ok) throw new GuildError('UNAVAILABLE', `${url}: /status answered ${res.status}${res.status === 401 ? ' (give its token: --token or $GUILD_MCP_TOKEN)' : ''}`);
   return (await res.json()) as GatewayStatus;
+}
+
+/** What the folder's store says its gateway's servers offered when last learned ('' if nothing). */
+function lastLearned(dir: string): string {
+  const file = storeFile(dir);
+  if (!existsSync(file)) return '';
+  const db = openDatabase(file);
+  try {
+    const rows = loadCatalog<Offer>(db);
+    if (rows.length === 0) return '';
+    const lines = rows.map(
+      (r) =>
+        `  ${r.server}: ${r.offer.tools.length} tools, ${r.offer.resources.length} resources, ${r.offer.prompts.length} prompts (${r.command.join(' ')}; learned ${r.learnedAt.toISOString()})`,
+    );
+    return `\nlast learned here:\n${lines.join('\n')}`;
+  } finally {
+    db.close();
+  }
 }

@@ -140,4 +140,15 @@ export const MIGRATIONS: readonly string[] = [
     owner_host TEXT NOT NULL
   );
   `,
+  // 8: what each MCP server of the folder's gateway offers (store/mcp-catalog.ts): its tools,
+  // resources, templates, prompts, capabilities and instructions as its newest instance said,
+  // with the command that was learned, so `guild mcp status` can tell them without a gateway.
+  `
+  CREATE TABLE mcp_catalog (
+    server TEXT PRIMARY KEY,
+    command TEXT NOT NULL,            -- JSON [command, ...args] of the instance that said it
+    learned_at INTEGER NOT NULL,      -- unix ms
+    offer TEXT NOT NULL               -- JSON: tools, resources, resourceTemplates, prompts, capabilities, instructions
+  );
+  `,
 ];
