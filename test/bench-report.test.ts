@@ -5,9 +5,9 @@ import {
   formatBenchMarkdown,
   formatBenchTable,
   formatMetricValue,
-  metricKindOf,
   plotHistory,
 } from '../src/regression/report.js';
+import { metricKind } from '../src/regression/metrics.js';
 import type {
   BenchResult,
   BenchRunRecord,
@@ -57,7 +57,7 @@ function scenario(over: Partial<ScenarioResult>): ScenarioResult {
     commit: '0123456789abcdef0123456789abcdef01234567',
     repeat: 5,
     mode: 'baseline',
-    baselineRuns: 10,
+    baselineNeeded: 5, baselineRuns: 10,
     against: null,
     comparisons: [],
     disturbed: 0,
@@ -96,13 +96,13 @@ const regression = scenario({
 });
 
 /** Three comparable runs of the five a baseline needs: nothing compared yet. */
-const tooFew = scenario({ scenario: 'fresh', status: 'not-enough-baseline', baselineRuns: 3 });
+const tooFew = scenario({ scenario: 'fresh', status: 'not-enough-baseline', baselineNeeded: 5, baselineRuns: 3 });
 
 /** `--against main`: ratios with their 95 % intervals. */
 const against = scenario({
   scenario: 'ab',
   mode: 'against',
-  baselineRuns: 0,
+  baselineNeeded: 5, baselineRuns: 0,
   against: { rev: 'main', commit: 'fedcba9876543210fedcba9876543210fedcba98' },
   status: 'regression',
   comparisons: [
@@ -155,13 +155,13 @@ describe('values are shown in their kind’s unit', () => {
   });
 
   it('guesses a kind from the name’s suffix', () => {
-    assert.equal(metricKindOf('task.build.duration_ms'), 'time');
-    assert.equal(metricKindOf('peak_rss_bytes'), 'memory');
-    assert.equal(metricKindOf('tool_calls_per_s'), 'throughput');
-    assert.equal(metricKindOf('error_rate'), 'rate');
-    assert.equal(metricKindOf('cpu_pct'), 'rate');
-    assert.equal(metricKindOf('makespan_over_lower_bound_ratio'), 'ratio');
-    assert.equal(metricKindOf('tokens'), 'count');
+    assert.equal(metricKind('task.build.duration_ms'), 'time');
+    assert.equal(metricKind('peak_rss_bytes'), 'memory');
+    assert.equal(metricKind('tool_calls_per_s'), 'throughput');
+    assert.equal(metricKind('error_rate'), 'rate');
+    assert.equal(metricKind('cpu_pct'), 'rate');
+    assert.equal(metricKind('makespan_over_lower_bound_ratio'), 'ratio');
+    assert.equal(metricKind('tokens'), 'count');
   });
 });
 

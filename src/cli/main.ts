@@ -7,6 +7,7 @@ import type { AlertRecord } from '../telemetry/state.js';
 import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { RunLockHolder } from '../store/lease.js';
+import { addBenchCommands } from './bench-commands.js';
 import { addMcpCommands } from './mcp-commands.js';
 
 /**
@@ -116,6 +117,8 @@ const program = new Command('guild')
   .description('Run multi-agent development workflows as fast as memory and CPU allow, and never more than fit.')
   .version(pkg.version, '-v, --version')
   .showHelpAfterError('(run guild --help for usage)')
+  // An option belongs to the command it follows: `guild bench history --json` is history's, not bench's.
+  .enablePositionalOptions()
   .exitOverride();
 
 program
@@ -206,13 +209,14 @@ program
       : null;
     let report;
     try {
+      await benchQuiet(opts.wait, ac.signal);
       const onWait = await lockWaitNotice();
       report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, wait: opts.wait, onWait, ...(onEvent ? { onEvent } : {}), ...(services ? { services } : {}) });
     } catch (e) {
       await dashboard?.close();
       telemetry?.close();
       // Interrupted while waiting for the run lock: nothing ran; exit as the signal says.
-      if (exitSignal !== null && e instanceof GuildError && e.code === 'LOCKED') exit(exitSignal === 'SIGINT' ? 130 : 143);
+      if (exitSignal !== null && ((e instanceof GuildError && e.code === 'LOCKED') || (e as Error).name === 'AbortError')) exit(exitSignal === 'SIGINT' ? 130 : 143);
       fail(e);
     } finally {
       probe.close();
@@ -270,6 +274,21 @@ program
     }
     process.stdout.write(opts.json ? `${JSON.stringify(profiles, null, 2)}\n` : `${formatProfiles(profiles)}\n`);
   });
+
+/**
+ * While `guild bench` measures on this machine, a run waits for it (saying so once), or with
+ * --no-wait refuses: its work would be in the benchmark's figures.
+ */
+async function benchQuiet(wait: boolean, signal: AbortSignal): Promise<void> {
+  const { foreignBenchHolder, waitWhileBenchLocked } = await import('../system/bench-lock.js');
+  const notice = (h: { pid: number }): string => `guild bench (pid ${h.pid}) is measuring on this machine`;
+  if (!wait) {
+    const h = foreignBenchHolder();
+    if (h !== null) throw new GuildError('LOCKED', `${notice(h)}; not waiting (--no-wait)`);
+    return;
+  }
+  await waitWhileBenchLocked({ signal, onWait: (h) => void process.stderr.write(`guild: ${notice(h)}; waiting for it to finish; --no-wait to refuse\n`) });
+}
 
 /** Says once that a command waits for the folder's run lock (and how not to). */
 async function lockWaitNotice(): Promise<(h: RunLockHolder) => void> {
@@ -413,6 +432,7 @@ program
   });
 
 addMcpCommands(program, fail, exit);
+addBenchCommands(program, fail, exit);
 
 try {
   await program.parseAsync(process.argv);

@@ -105,6 +105,23 @@ export const DEFAULTS = {
     isolation: 'per-project',
     drainTimeoutMs: 60_000,
   },
+  /**
+   * `guild bench` (seed 1's PerformanceRegressionDetector): the baseline is the last 10 comparable
+   * runs, at least 5; thresholds per metric kind are the seed's (memory +15 %, response time +25 %,
+   * throughput −20 %); rates are compared in percentage points (+1 point: a 0 % baseline has no
+   * relative change); counts (tokens, money) like memory, ratios like time. 5 measured runs after
+   * one warm-up fit a quick check; Mann–Whitney U needs no normality (timings are skewed).
+   */
+  bench: {
+    repeat: 5,
+    warmup: 1,
+    baselineRuns: 10,
+    minBaseline: 5,
+    alpha: 0.05,
+    test: 'mann-whitney',
+    thresholds: { time: 0.25, memory: 0.15, throughput: 0.2, rate: 1, count: 0.15, ratio: 0.25 },
+    metrics: ['makespan_ms', 'makespan_ratio', 'peak_rss_bytes', 'guild_rss_bytes', 'error_rate', 'throughput_tasks_per_s'],
+  },
   /** The seed's response-time targets per component kind (ms). */
   kindTargetsMs: { 'code-analysis': 200, knowledge: 300, coordination: 500, 'file-ops': 100 },
 } as const;

@@ -5,6 +5,7 @@ import { formatBytes } from '../util/units.js';
 import { DEFAULTS } from './defaults.js';
 import { findInstructions, loadInstructions, type LoadedInstructions } from './instructions.js';
 import type { LoadedFile, LoadedGatewayFile } from './load.js';
+import { resolveBench, type ResolvedBench } from './bench.js';
 import { resolveMcp, type ResolvedMcp } from './mcp.js';
 import type { Priority, UserWorkflow } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
@@ -132,6 +133,8 @@ export interface ResolvedConfig {
   readonly instructionsFile: string | null;
   /** The MCP gateway's backends (`mcp:`, or a client's `.mcp.json`); null when the file declares none. */
   readonly mcp: ResolvedMcp | null;
+  /** `guild bench`'s scenarios (the whole workflow when the file declares none). */
+  readonly bench: ResolvedBench;
   /** Things worth telling the user that do not stop the run. */
   readonly warnings: readonly string[];
 }
@@ -259,6 +262,7 @@ export function resolveConfig(loaded: LoadedFile, probe: SystemProbe, flags: Con
   }
   const mcp = loaded.mcp ? resolveMcp(loaded.mcp, source, dir, errors) : null;
   if (mcp) checkMcpBudget(mcp, loaded.mcp!.serversPath, source, budgetBytes, budgetSource, headroom, errors, warnings);
+  const bench = resolveBench(user.bench, (user.tasks ?? []).map((t) => t.id), source, errors);
   if (errors.length > 0) throw new ConfigErrors(errors);
 
   const tasks: TaskSpec[] = (user.tasks ?? []).map((t) => {
@@ -316,6 +320,7 @@ export function resolveConfig(loaded: LoadedFile, probe: SystemProbe, flags: Con
     telemetry: resolveTelemetry(user.telemetry, source),
     instructionsFile: instr?.file ?? null,
     mcp,
+    bench,
     warnings,
   });
 }

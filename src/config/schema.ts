@@ -219,6 +219,58 @@ export const mcpServerSchema = z.strictObject({
   kind: z.enum(['code-analysis', 'knowledge', 'coordination', 'file-ops'], { error: 'one of code-analysis, knowledge, coordination, file-ops' }).optional(),
 });
 
+/**
+ * A regression threshold: `25%` (or 0.25) of relative change; for a rate (error_rate,
+ * cache_hit_rate) the same figure counts percentage points (`1%`: one point). Up to 10000%.
+ */
+const benchThreshold = z.union([z.number(), z.string()], { error: 'a threshold such as 25%' }).transform((v, ctx) => {
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
+  const n = typeof v === 'number' ? v : m ? Number(m[1]) / 100 : NaN;
+  if (!(n > 0 && n <= 100)) {
+    ctx.addIssue({ code: 'custom', message: `Expected a threshold such as 25% (or 0.25), got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+/** Thresholds by metric name (`makespan_ms`), pattern (`task.*.duration_ms`) or kind (`time`, `memory`, …). */
+const benchThresholds = z.record(z.string().regex(/^[A-Za-z0-9_.*-]+$/, 'Expected a metric name, a pattern such as task.*.duration_ms, or a kind'), benchThreshold);
+
+/** One `guild bench` scenario: the whole workflow, some of its tasks (`tasks`), or a command (`run`). */
+export const benchScenarioSchema = z.strictObject({
+  /** Only these tasks (and what they need). @default every task */
+  tasks: z.array(z.string().min(1)).min(1).optional(),
+  /** A plain command instead of the workflow's tasks (run as one task under Guild). */
+  run: z.string().min(1).optional(),
+  /** Measured runs. @default 5 */
+  repeat: z.number().int().min(2).max(1000).optional(),
+  /** Runs before measuring, not recorded. @default 1 */
+  warmup: nonNegativeInt.optional(),
+  /** The metrics that decide (names or patterns); every metric is stored. @default DEFAULTS.bench.metrics */
+  metrics: z.array(z.string().regex(/^[A-Za-z0-9_.*-]+$/, 'Expected a metric name or a pattern such as task.*.duration_ms')).min(1).optional(),
+  thresholds: benchThresholds.optional(),
+  /** Serve tasks from the task cache (to measure the cache itself). @default false */
+  cache: z.boolean().optional(),
+  /** For `run`: the command's expected memory. @default an agent's default */
+  memory: size.optional(),
+});
+
+export const benchSchema = z.strictObject({
+  scenarios: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'Expected a scenario name of letters, digits, ".", "_" or "-"'), benchScenarioSchema).optional(),
+  /** Thresholds for every scenario (a scenario's own win). */
+  thresholds: benchThresholds.optional(),
+  /** Significance level. @default 0.05 */
+  alpha: z.number().gt(0).lt(0.5).optional(),
+  /** @default mann-whitney */
+  test: z.enum(['mann-whitney', 'welch']).optional(),
+  /** Baseline: the last this many comparable runs. @default 10 */
+  baseline: z.number().int().min(2).max(1000).optional(),
+  /** Fewer comparable runs than this: not enough baseline (exit 2). @default 5 */
+  min_baseline: z.number().int().min(2).max(1000).optional(),
+  /** Leave out iterations measured under outside pressure. @default false */
+  exclude_disturbed: z.boolean().optional(),
+});
+export type UserBench = z.output<typeof benchSchema>;
+
 /** `mcpServers` of a client's `.mcp.json`, or `mcp.servers` of a workflow file. */
 export const mcpServersSchema = z.record(mcpServerName, mcpServerSchema);
 
@@ -334,6 +386,8 @@ export const fileSchema = z.strictObject({
     .optional(),
   /** MCP servers for the gateway (`guild mcp serve`), checked by config/mcp.ts against `mcpSchema`. */
   mcp: z.unknown().optional(),
+  /** `guild bench`: scenarios, thresholds and the significance test (config/bench.ts resolves it). */
+  bench: benchSchema.optional(),
   agents: z.record(agentName, agentSchema).optional(),
   tasks: z.array(taskSchema).min(1).optional(),
 });

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { basename, isAbsolute } from 'node:path';
+import { guildVersion } from '../util/version.js';
 import { pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
@@ -94,7 +94,6 @@ type Resolved = Required<Omit<McpBackendOptions, 'logFile' | 'runId' | `on${stri
   Pick<McpBackendOptions, 'logFile' | 'runId' | `on${string}` & keyof McpBackendOptions>;
 
 let sequence = 0;
-let guildVersion: string | undefined;
 
 /**
  * One MCP server process, started and watched by the supervisor (its memory measured, its tree
@@ -487,7 +486,7 @@ function resolve(options: McpBackendOptions): Resolved {
     exitGraceMs,
     killGraceMs,
     maxMessageBytes: o.maxMessageBytes ?? 10 * 1024 * 1024,
-    clientInfo: o.clientInfo ?? { name: 'guild', version: version() },
+    clientInfo: o.clientInfo ?? { name: 'guild', version: guildVersion() },
   };
 }
 
@@ -523,7 +522,3 @@ function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
 
-function version(): string {
-  guildVersion ??= (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  return guildVersion;
-}

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import type { LayeredCache } from '../cache/layered-cache.js';
 import type { GatewayConfig, ResolvedConfig } from '../config/resolve.js';
@@ -6,6 +5,7 @@ import type { ResolvedMcp } from '../config/mcp.js';
 import { openDatabase, storeFile, type Db } from '../store/db.js';
 import { saveCatalog } from '../store/mcp-catalog.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { guildVersion } from '../util/version.js';
 import type { SystemProbe } from '../system/probe.js';
 import { latencyTargets, McpTelemetry } from '../telemetry/mcp-metrics.js';
 import type { GatewayStatus } from '../telemetry/mcp-status.js';
@@ -17,11 +17,6 @@ import { ToolResultCache } from './tool-cache.js';
 // for `guild run` with `mcp:`), its cache of tool results, its telemetry, its backends and its
 // HTTP endpoint.
 
-let version: string | undefined;
-function guildVersion(): string {
-  version ??= (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  return version;
-}
 
 export interface RunningGateway {
   readonly gateway: Gateway;

@@ -4,31 +4,13 @@
 // text and the CLI decides where it goes.
 
 import { formatBytes } from '../util/units.js';
+import { metricKind } from './metrics.js';
+import { summarize } from './stats.js';
 import type { BenchResult, BenchRunRecord, Comparison, MetricKind, SampleSummary, ScenarioResult } from './types.js';
-
-/**
- * The fewest comparable runs a baseline is made of (issue 13: the last 10, at least 5). Only for
- * the "N comparable runs, 5 needed" text; the decision itself belongs to the baseline module.
- */
-const MIN_BASELINE_RUNS = 5;
 
 const DASH = '—';
 
 // ─── values ─────────────────────────────────────────────────────────────────────────────────────
-
-/**
- * A metric's kind guessed from its name's suffix, for figures that come without a spec (the history
- * plot): `_ms` time, `_bytes` memory, `_per_s` throughput, `_rate` / `_pct` rate, `_ratio` ratio,
- * anything else a count.
- */
-export function metricKindOf(name: string): MetricKind {
-  if (name.endsWith('_ms')) return 'time';
-  if (name.endsWith('_bytes')) return 'memory';
-  if (name.endsWith('_per_s')) return 'throughput';
-  if (name.endsWith('_rate') || name.endsWith('_pct')) return 'rate';
-  if (name.endsWith('_ratio')) return 'ratio';
-  return 'count';
-}
 
 /**
  * One value of a metric in its kind's unit: time `0.352 ms`, `41.7 ms`, `12.34 s`; memory 1024-based
@@ -207,7 +189,7 @@ function statusText(s: ScenarioResult): { text: string; style: 'bad' | 'good' | 
       return { text: s.confirmed === true ? 'REGRESSION (repeated on a re-run)' : 'REGRESSION', style: 'bad' };
     case 'not-enough-baseline':
       return {
-        text: `not enough baseline: ${plural(s.baselineRuns, 'comparable run')}, ${MIN_BASELINE_RUNS} needed`,
+        text: `not enough baseline: ${plural(s.baselineRuns, 'comparable run')}, ${s.baselineNeeded} needed`,
         style: 'warn',
       };
   }
@@ -368,18 +350,10 @@ export interface PlotHistoryOptions {
   height?: number;
 }
 
-/** The usual median (the mean of the middle two for an even count); null for no values. */
-function median(values: number[]): number | null {
-  if (values.length === 0) return null;
-  const s = [...values].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 /** A run's median of one metric over its iterations; null when no iteration measured it. */
 function runMedian(run: BenchRunRecord, metric: string): number | null {
   const values = run.iterations.map((i) => i.metrics[metric]).filter((v): v is number => v !== undefined && Number.isFinite(v));
-  return median(values);
+  return values.length === 0 ? null : summarize(values).median;
 }
 
 const POINT = '●';
@@ -389,7 +363,7 @@ const TRACE = '·';
  * A terminal line chart per metric over `runs` (newest first, as the store returns them), drawn
  * oldest → newest: each run's median of the metric is a point at an evenly spaced column, joined
  * to the next run that has a value (runs without one are skipped). The y axis is labelled with the
- * minimum and maximum, formatted by the kind {@link metricKindOf} guesses from the name; the x axis
+ * minimum and maximum, formatted by the kind {@link metricKind} guesses from the name; the x axis
  * with the oldest and newest runs' short commits. Charts are separated by a blank line.
  */
 export function plotHistory(runs: BenchRunRecord[], metrics: string[], o: PlotHistoryOptions = {}): string {
@@ -400,7 +374,7 @@ export function plotHistory(runs: BenchRunRecord[], metrics: string[], o: PlotHi
 }
 
 function plotMetric(runs: BenchRunRecord[], metric: string, width: number, height: number): string {
-  const kind = metricKindOf(metric);
+  const kind = metricKind(metric);
   const values = runs.map((r) => runMedian(r, metric));
   const present = values.filter((v): v is number => v !== null);
   const title = `${metric} (median per run, ${plural(present.length, 'run')} of ${runs.length})`;

@@ -120,6 +120,8 @@ export interface ScenarioResult {
   mode: 'baseline' | 'against';
   /** Stored runs the baseline was made of (baseline mode). */
   baselineRuns: number;
+  /** Comparable runs a baseline needs (`bench.min_baseline`, 5). */
+  baselineNeeded: number;
   against: { rev: string; commit: string } | null;
   comparisons: Comparison[];
   /** Iterations marked disturbed (excluded when asked). */

@@ -3,28 +3,17 @@
  * statistically significant, so neither a small real drift nor a large noisy one fails a build
  * (issue 13, item 3). Pure functions over samples; the numbers come from ./stats.ts.
  */
+import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import { mannWhitney, ratioInterval, summarize, welch } from './stats.js';
 import type { Comparison, MetricKind, MetricSpec, Severity, TestName, Verdict } from './types.js';
 
 /**
- * The default threshold of each kind: the seed's figures (memory +15 %, response time +25 %,
- * throughput −20 %) and, for rates, +1 percentage point, because a baseline error rate of 0 has
- * no relative change. Relative for every kind but `rate`.
- *
- * They live here, not in config/defaults.ts's DEFAULTS (which holds no regression figures yet),
- * because this helper's task may touch only regression/; moving them into DEFAULTS.bench is one
- * import away and keeps "nothing else invents a default" true. A rate where higher is better
- * (cache hit rate) may want a wider default (−10 points); that is the spec builder's choice.
+ * The default threshold of each kind (DEFAULTS.bench.thresholds): the seed's figures (memory
+ * +15 %, response time +25 %, throughput −20 %) and, for rates, +1 percentage point, because a
+ * baseline error rate of 0 has no relative change. Relative for every kind but `rate`.
  */
-export const DEFAULT_THRESHOLDS: Readonly<Record<MetricKind, number>> = Object.freeze({
-  time: 0.25,
-  memory: 0.15,
-  throughput: 0.2,
-  rate: 1,
-  count: 0.15,
-  ratio: 0.25,
-});
+export const DEFAULT_THRESHOLDS: Readonly<Record<MetricKind, number>> = DEFAULTS.bench.thresholds;
 
 /** How `compare` decides significance. */
 export interface CompareOptions {

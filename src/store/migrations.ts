@@ -151,4 +151,38 @@ export const MIGRATIONS: readonly string[] = [
     offer TEXT NOT NULL               -- JSON: tools, resources, resourceTemplates, prompts, capabilities, instructions
   );
   `,
+  // 9: `guild bench` (store/bench.ts): one row per stored run of one scenario (one side of an
+  // --against), its iterations with the machine meanwhile, and every metric of every iteration.
+  // A baseline is the newest 'baseline' runs of one workflow's scenario on one fingerprint.
+  `
+  CREATE TABLE bench_runs (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,           -- the workflow file, absolute
+    scenario TEXT NOT NULL,
+    started_at INTEGER NOT NULL,      -- unix ms
+    commit_sha TEXT,                  -- null outside a git repository
+    dirty INTEGER NOT NULL,           -- 1: the working tree had uncommitted changes
+    guild_version TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,        -- JSON: node, cpuModel, cores, memoryLimitBytes
+    fingerprint_hash TEXT NOT NULL,
+    mode TEXT NOT NULL,               -- baseline | against
+    side TEXT                         -- against: base | head
+  );
+  CREATE INDEX bench_runs_baseline ON bench_runs (workflow, scenario, fingerprint_hash, mode, started_at);
+  CREATE INDEX bench_runs_started ON bench_runs (started_at);
+  CREATE TABLE bench_iterations (
+    run_id TEXT NOT NULL REFERENCES bench_runs (id) ON DELETE CASCADE,
+    iteration INTEGER NOT NULL,
+    disturbed INTEGER NOT NULL,
+    machine TEXT NOT NULL,            -- JSON: load1, memAvailableBytes, outsideCpuCores, psi…, reasons
+    PRIMARY KEY (run_id, iteration)
+  );
+  CREATE TABLE bench_samples (
+    run_id TEXT NOT NULL REFERENCES bench_runs (id) ON DELETE CASCADE,
+    iteration INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (run_id, iteration, metric)
+  );
+  `,
 ];
