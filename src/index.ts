@@ -21,6 +21,8 @@ export function runWorkflow(input: string | Definition, options: RunWorkflowOpti
 // The MCP gateway: `guild mcp serve` as a function, a run's gateway, and what they report.
 export { startStandalone as startGateway, type StandaloneOptions as GatewayOptions, type Standalone as RunningGateway } from './gateway/standalone.js';
 export { gatewayServices } from './gateway/run-services.js';
+export { runBench, type BenchOptions, type BenchProgress } from './regression/runner.js';
+export type { BenchResult, ScenarioResult, Comparison, BenchRunRecord, MetricKind, Verdict, Severity } from './regression/types.js';
 export type { GatewayStatus, McpBackendStatus, McpServerStatus, McpLatencyStatus, McpCallEvent, McpCallOutcome } from './telemetry/mcp-status.js';
 export type { RunServices, RunServiceContext, StartedServices } from './workflow/execute-options.js';
 export { loadConfig, type LoadConfigOptions, type WorkflowDefinition } from './config/load-config.js';
