@@ -36,7 +36,7 @@ const STATE: DashboardState = {
 };
 
 function summary(i: number): RunSummary {
-  return { id: `r-${i}`, workflow: 'guild.yaml', name: 'demo', status: 'succeeded', started_at: i, ended_at: i + 1, makespan_ms: 1, peak_rss_bytes: 1, tasks: 1, failed: 0, cache_hit_rate: null, kpi_overall: null };
+  return { id: `r-${i}`, workflow: 'guild.yaml', name: 'demo', status: 'succeeded', started_at: i, ended_at: i + 1, makespan_ms: 1, peak_rss_bytes: 1, tasks: 1, failed: 0, cache_hit_rate: null, kpi_overall: null, tokens: null, cost_usd: null };
 }
 
 interface FakeSource extends DashboardSource {

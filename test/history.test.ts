@@ -51,6 +51,8 @@ function task(over: Partial<TaskReport> & { id: string }): TaskReport {
     paused_ms: 0,
     kills: [],
     cache: { status: 'miss', reason: null, fingerprint: 'f'.repeat(64), saved_ms: 0, serve_ms: null },
+    metrics: {},
+    metrics_malformed: 0,
     ...over,
   };
 }
@@ -164,6 +166,9 @@ function fixtureReport(id: string, over: Partial<ReportDocument> = {}): ReportDo
       { at_ms: 1000, type: 'resume', id: 'analyze' },
     ],
     cache: { enabled: true, disabled_by: null, hits: 1, misses: 1, hit_rate: 0.5, saved_ms: 5200, not_cacheable: 1, tiers: ['memory', 'sqlite'], context: null },
+    metrics: {},
+    spend: { totals: {}, by_agent: {}, malformed_lines: 0, limits: { cost_usd: null, tokens: null, exceeded: null } },
+    saved: { time_ms: 5200, tokens: 0, cost_usd: 0 },
     alerts: [
       { at_ms: 900, severity: 'critical', message: 'memory at 96% of the limit', rule: 'memory-pressure', repeats: 2 },
       { at_ms: 1200, severity: 'warning', message: 'lint failed', rule: 'agent-failure' },

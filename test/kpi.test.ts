@@ -510,6 +510,8 @@ describe('recorded series', () => {
     for (const ms of [12, 40, 85, 130, 22, 64, 9, 51, 30, 77]) rec.taskQueuedToStart(ms);
     for (const ms of [18, 25, 31, 22]) rec.taskFinished({ agent: 'analyzer', durationMs: ms, status: 'cached', peakRssBytes: null });
     for (let i = 0; i < 20; i++) rec.cacheLookup(i !== 7);
+    rec.tokens(40_000, 0);
+    rec.tokens(0, 60_000); // the cache hits saved 60 % of the tokens
     const used = [0.52, 0.55, 0.61, 0.66, 0.7, 0.74, 0.78, 0.77, 0.73, 0.69, 0.64, 0.6, 0.58];
     const cpu = [0.35, 0.42, 0.51, 0.55, 0.48, 0.44, 0.39, null, 0.47, 0.52, 0.41, 0.38, 0.36];
     used.forEach((u, i) => rec.sample({ usedFraction: u, cpu: cpu[i] ?? null }));

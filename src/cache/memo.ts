@@ -27,6 +27,8 @@ export interface MemoEntry {
   /** How long the task ran when it produced this result: what a hit saves. */
   readonly durationMs: number;
   readonly peakRssBytes: number | null;
+  /** What the run that produced it reported spending (tokens, cost…): what a hit saves besides time. {} for entries stored before. */
+  readonly metrics?: Readonly<Record<string, number>>;
   /** The task's log (every attempt of the run that produced it). */
   readonly log: Buffer;
   readonly outputs: readonly FileData[];
@@ -46,6 +48,8 @@ interface Header {
   created_at: number;
   duration_ms: number;
   peak_rss_bytes: number | null;
+  /** Optional within format 2: entries stored before it existed read as having spent nothing. */
+  metrics?: Record<string, number>;
   log_bytes: number;
   /**
    * One per output, its bytes in this order after the log: a file's content, a symlink's target
@@ -68,6 +72,7 @@ export function encodeEntry(e: MemoEntry): Buffer {
     created_at: e.createdAt,
     duration_ms: e.durationMs,
     peak_rss_bytes: e.peakRssBytes,
+    ...(e.metrics !== undefined && Object.keys(e.metrics).length > 0 && { metrics: { ...e.metrics } }),
     log_bytes: e.log.length,
     outputs: e.outputs.map((o) => (o.type === 'file' ? { path: o.path, type: o.type, mode: o.mode, size: o.data.length } : { path: o.path, type: o.type, size: Buffer.byteLength(o.target) })),
   };
@@ -99,7 +104,9 @@ export function decodeEntry(buf: Buffer): MemoEntry {
     return { type: 'file', path: o.path, mode: o.mode, data };
   });
   if (at !== buf.length) throw new Error('entry has trailing bytes');
-  return { task: h.task, fingerprint: h.fingerprint, createdAt: h.created_at, durationMs: h.duration_ms, peakRssBytes: h.peak_rss_bytes, log, outputs };
+  const metrics: Record<string, number> = {};
+  if (h.metrics !== null && typeof h.metrics === 'object') for (const [k, v] of Object.entries(h.metrics)) if (typeof v === 'number' && Number.isFinite(v)) metrics[k] = v;
+  return { task: h.task, fingerprint: h.fingerprint, createdAt: h.created_at, durationMs: h.duration_ms, peakRssBytes: h.peak_rss_bytes, metrics, log, outputs };
 }
 
 /**
@@ -179,7 +186,7 @@ export class TaskMemo {
    * when an output is a symlink out of the project (or under one) or neither file nor link: such a
    * result is not stored, and nothing outside the project is read.
    */
-  async save(fingerprint: string, spec: TaskSpec, logFile: string | null, durationMs: number, peakRssBytes: number | null): Promise<{ files: number; bytes: number }> {
+  async save(fingerprint: string, spec: TaskSpec, logFile: string | null, durationMs: number, peakRssBytes: number | null, metrics: Readonly<Record<string, number>> = {}): Promise<{ files: number; bytes: number }> {
     let outputs: FileData[];
     let log: Buffer;
     try {
@@ -189,7 +196,7 @@ export class TaskMemo {
       if (e instanceof GuildError && e.code === 'UNSAFE_PATH') throw new GuildError('UNSAFE_PATH', `task ${spec.id}: output ${e.message}: not stored`, { cause: e });
       throw e;
     }
-    const value = encodeEntry({ task: spec.id, fingerprint, createdAt: Date.now(), durationMs, peakRssBytes, log, outputs });
+    const value = encodeEntry({ task: spec.id, fingerprint, createdAt: Date.now(), durationMs, peakRssBytes, metrics, log, outputs });
     await this.#cache.set(TASKS_NAMESPACE, fingerprint, value);
     this.#cache.recordCompute(TASKS_NAMESPACE, durationMs);
     return { files: outputs.length, bytes: outputs.reduce((n, o) => n + bytesOf(o).length, 0) };

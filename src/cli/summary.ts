@@ -45,10 +45,13 @@ export function formatSummary(r: RunReport): string {
     `  Guild itself: peak RSS ${formatBytes(h.rss_peak_bytes)} (target < 200 MB active), event-loop delay p99 ${h.event_loop_delay_p99_ms} ms, ${h.gc_count} GC pauses totalling ${h.gc_pause_total_ms} ms (max ${h.gc_pause_max_ms} ms)`,
   );
   out.push(`  ${cacheLine(r)}`);
+  out.push(...spendLines(r));
   if (r.kpis) out.push(...kpiLines(r.kpis));
   for (const a of r.alerts) out.push(`  alert at ${formatDuration(a.at_ms)} (${a.severity}): ${alertText(a)}`);
   out.push('');
-  const header = ['TASK', 'AGENT', 'STATUS', 'START', 'END', 'RUN TIME', 'PEAK RSS', 'TRIES', 'NOTE'];
+  // SPENT only when some task reported spending: most workflows run no model.
+  const spentColumn = r.tasks.some((t) => Object.keys(t.metrics ?? {}).length > 0 || Object.keys(t.cache.saved_metrics ?? {}).length > 0);
+  const header = ['TASK', 'AGENT', 'STATUS', 'START', 'END', 'RUN TIME', 'PEAK RSS', 'TRIES', ...(spentColumn ? ['SPENT'] : []), 'NOTE'];
   const rows = r.tasks.map((t) => [
     t.id,
     t.agent,
@@ -58,6 +61,7 @@ export function formatSummary(r: RunReport): string {
     t.attempts > 0 ? formatDuration(t.duration_ms) : '—',
     formatBytes(t.peak_rss_bytes),
     String(t.attempts),
+    ...(spentColumn ? [formatSpend(t.metrics ?? {}) || '—'] : []),
     [t.error ?? '', cacheNote(t, r.cache.enabled), t.paused_ms > 0 ? `paused ${formatDuration(t.paused_ms)}` : '', ...t.kills.map((k) => `${k.reason === 'limit' ? 'limit kill' : 'pressure kill'} at ${formatDuration(k.at_ms)}`)]
       .filter(Boolean)
       .join('; '),
@@ -107,13 +111,53 @@ function cacheLine(r: RunReport): string {
   const rate = c.hit_rate === null ? 'no task looked up' : `hit rate ${Math.round(c.hit_rate * 100)}%`;
   const off = c.not_cacheable > 0 ? `; ${c.not_cacheable} task${c.not_cacheable === 1 ? '' : 's'} not cacheable (see NOTE)` : '';
   const ctx = c.context ? `, context ${c.context}` : '';
-  return `cache: ${c.hits} hit${c.hits === 1 ? '' : 's'}, ${c.misses} miss${c.misses === 1 ? '' : 'es'} (${rate}), saved ${formatDuration(c.saved_ms)}${off}; tiers ${c.tiers.join(' → ')}${ctx}`;
+  const spend = formatSpend(c.saved_metrics ?? {});
+  return `cache: ${c.hits} hit${c.hits === 1 ? '' : 's'}, ${c.misses} miss${c.misses === 1 ? '' : 'es'} (${rate}), saved ${formatDuration(c.saved_ms)}${spend ? `, ${spend}` : ''}${off}; tiers ${c.tiers.join(' → ')}${ctx}`;
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+/** Dollars with the precision a small spend needs: $0.0123, $1.25, $120. */
+export const formatUsd = (v: number): string => `$${v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(4)}`;
+
+/** Tokens and money of a metrics record, as people read them ('' when it has neither). */
+export function formatSpend(m: Readonly<Record<string, number>>): string {
+  const parts: string[] = [];
+  const tokens = (m.tokens_in ?? 0) + (m.tokens_out ?? 0);
+  if (tokens > 0) parts.push(`${int(tokens)} tokens`);
+  if (m.cost_usd !== undefined && m.cost_usd > 0) parts.push(formatUsd(m.cost_usd));
+  return parts.join(', ');
+}
+
+/** What the tasks reported spending, per agent type, and against the run's limits; nothing when no task reported any. */
+function spendLines(r: RunReport): string[] {
+  const s = r.spend;
+  if (s === undefined || (Object.keys(s.totals).length === 0 && s.malformed_lines === 0)) return [];
+  const t = s.totals;
+  const detail = [
+    t.tokens_in !== undefined ? `in ${int(t.tokens_in)}` : '',
+    t.tokens_out !== undefined ? `out ${int(t.tokens_out)}` : '',
+    t.tokens_cache_read !== undefined ? `cache read ${int(t.tokens_cache_read)}` : '',
+  ].filter(Boolean);
+  const others = Object.entries(t)
+    .filter(([k]) => !['tokens_in', 'tokens_out', 'tokens_cache_read', 'cost_usd'].includes(k))
+    .map(([k, v]) => `${k} ${Math.round(v * 1000) / 1000}`);
+  const head = [formatSpend(t) || 'no tokens or cost', ...(detail.length > 0 ? [`(${detail.join(', ')})`] : [])].join(' ');
+  const lim = s.limits;
+  const limits = [lim.cost_usd !== null ? `limit ${formatUsd(lim.cost_usd)}` : '', lim.tokens !== null ? `limit ${int(lim.tokens)} tokens` : ''].filter(Boolean).join(', ');
+  const out = [`  spent: ${head}${others.length > 0 ? `; ${others.join(', ')}` : ''}${limits ? ` (${limits}${lim.exceeded ? ': REACHED' : ''})` : ''}`];
+  const agents = Object.entries(s.by_agent).filter(([, m]) => formatSpend(m) !== '');
+  if (agents.length > 1) out.push(`    by agent: ${agents.map(([a, m]) => `${a} ${formatSpend(m)}`).join('; ')}`);
+  if (s.malformed_lines > 0) out.push(`    ${s.malformed_lines} metric line${s.malformed_lines === 1 ? '' : 's'} could not be read (skipped; see each task's .metrics.jsonl)`);
+  return out;
 }
 
 /** Per task; nothing when caching is off for the whole run (the cache line says why). */
 function cacheNote(t: TaskReport, cachingOn: boolean): string {
   const c = t.cache;
-  if (c.status === 'hit') return `from cache in ${formatDuration(c.serve_ms)}, saved ${formatDuration(c.saved_ms)}`;
+  if (c.status === 'hit') {
+    const spend = formatSpend(c.saved_metrics ?? {});
+    return `from cache in ${formatDuration(c.serve_ms)}, saved ${formatDuration(c.saved_ms)}${spend ? ` and ${spend}` : ''}`;
+  }
   if (c.reason === null || !cachingOn) return '';
   return c.status === 'off' ? `not cached: ${c.reason}` : c.reason;
 }

@@ -99,6 +99,8 @@ export interface TaskSpec {
   readonly outputs: readonly string[];
   /** False: never memoized (`cache: false`). */
   readonly cache: boolean;
+  /** Where else its spending is read from (besides GUILD_METRICS). */
+  readonly usage: 'claude-json' | null;
 }
 
 /** Where the budget came from, for `doctor` and the summary. */
@@ -135,6 +137,8 @@ export interface ResolvedConfig {
   readonly mcp: ResolvedMcp | null;
   /** `guild bench`'s scenarios (the whole workflow when the file declares none). */
   readonly bench: ResolvedBench;
+  /** Budgets in what tasks report spending (`limits:`); null where none is set. */
+  readonly limits: { readonly costUsd: number | null; readonly tokens: number | null };
   /** Things worth telling the user that do not stop the run. */
   readonly warnings: readonly string[];
 }
@@ -279,6 +283,7 @@ export function resolveConfig(loaded: LoadedFile, probe: SystemProbe, flags: Con
       inputs: t.inputs ?? [],
       outputs: t.outputs ?? [],
       cache: t.cache ?? true,
+      usage: t.usage ?? null,
     };
   });
 
@@ -321,6 +326,7 @@ export function resolveConfig(loaded: LoadedFile, probe: SystemProbe, flags: Con
     instructionsFile: instr?.file ?? null,
     mcp,
     bench,
+    limits: { costUsd: user.limits?.cost_usd ?? null, tokens: user.limits?.tokens ?? null },
     warnings,
   });
 }

@@ -116,7 +116,20 @@ export const taskSchema = z.strictObject({
   outputs: globs.optional(),
   /** `false`: always run, never store. @default true */
   cache: z.boolean().optional(),
+  /**
+   * Where else to read what the task spent (beside its GUILD_METRICS file): `claude-json`, the
+   * final JSON of `claude -p --output-format json` in its output.
+   */
+  usage: z.enum(['claude-json']).optional(),
   description: z.string().optional(),
+});
+
+/** Budgets of a run in what its tasks report spending: crossing one stops admitting tasks (exit 1). */
+export const limitsSchema = z.strictObject({
+  /** US dollars, the sum of the tasks' `cost_usd`. */
+  cost_usd: z.number({ error: 'Expected an amount in US dollars such as 2.50' }).positive().optional(),
+  /** Tokens, the sum of the tasks' `tokens_in` and `tokens_out`. */
+  tokens: positiveInt.optional(),
 });
 
 const tierName = z.enum(['memory', 'sqlite', 'redis']);
@@ -388,6 +401,7 @@ export const fileSchema = z.strictObject({
   mcp: z.unknown().optional(),
   /** `guild bench`: scenarios, thresholds and the significance test (config/bench.ts resolves it). */
   bench: benchSchema.optional(),
+  limits: limitsSchema.optional(),
   agents: z.record(agentName, agentSchema).optional(),
   tasks: z.array(taskSchema).min(1).optional(),
 });

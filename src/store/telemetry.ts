@@ -154,11 +154,13 @@ export class TelemetryHistory {
     const n = wholeNumber('limit', limit, 0);
     const rows = this.#db
       .prepare(
-        `SELECT id, workflow, name, status, started_at, ended_at, makespan_ms, peak_rss_bytes, tasks, failed, cache_hit_rate, kpi_overall
+        `SELECT id, workflow, name, status, started_at, ended_at, makespan_ms, peak_rss_bytes, tasks, failed, cache_hit_rate, kpi_overall,
+                json_extract(report, '$.metrics.tokens_in') + 0 AS tin, json_extract(report, '$.metrics.tokens_out') + 0 AS tout,
+                json_extract(report, '$.metrics.cost_usd') AS cost_usd
          FROM runs ${workflow === undefined ? '' : 'WHERE workflow = @workflow'} ORDER BY started_at DESC, rowid DESC LIMIT @n`,
       )
-      .all(workflow === undefined ? { n } : { n, workflow }) as (Omit<RunSummary, 'kpi_overall'> & { kpi_overall: string | null })[];
-    return rows.map((r) => ({ ...r, kpi_overall: r.kpi_overall as Score | null }));
+      .all(workflow === undefined ? { n } : { n, workflow }) as (Omit<RunSummary, 'kpi_overall' | 'tokens'> & { kpi_overall: string | null; tin: number | null; tout: number | null })[];
+    return rows.map(({ tin, tout, ...r }) => ({ ...r, kpi_overall: r.kpi_overall as Score | null, tokens: tin === null && tout === null ? null : (tin ?? 0) + (tout ?? 0) }));
   }
 
   /**

@@ -80,6 +80,8 @@ export class KpiRecorder {
   #serialMs = 0;
   #ran = 0;
   #hits = 0;
+  #tokensSpent = 0;
+  #tokensSaved = 0;
   #misses = 0;
   /** Whole-run figures beside the windows: a final report grades the whole run, not its last window. */
   readonly #run = { samples: 0, maxUsed: 0, cpuSum: 0, cpuSamples: 0 };
@@ -155,6 +157,12 @@ export class KpiRecorder {
     }
   }
 
+  /** Tokens (in + out) one attempt reported spending, or a cache hit did not spend again. */
+  tokens(spent: number, saved: number): void {
+    this.#tokensSpent += spent;
+    this.#tokensSaved += saved;
+  }
+
   /** A cacheable task was looked up in the task cache. */
   cacheLookup(hit: boolean): void {
     if (hit) this.#hits++;
@@ -195,6 +203,7 @@ export class KpiRecorder {
       // Outcomes are 0 or 1, so the sum is an exact count however the mean is computed.
       errors: { finished: this.#outcomes.count, failed: Math.round(this.#outcomes.sum()) },
       cache: { hits: cache?.hits ?? this.#hits, misses: cache?.misses ?? this.#misses, cold: this.#cold },
+      tokens: { spent: this.#tokensSpent, saved: this.#tokensSaved },
       memory: { samples: whole ? run.samples : this.#memory.count, lowestFreeShare: maxUsed === null ? null : 1 - maxUsed },
       cpu,
     };

@@ -2,6 +2,7 @@ import type { ResolvedConfig } from '../config/resolve.js';
 import { levelRank, type PressureLevel } from '../governor/levels.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { AgentRow, DashboardState, RunInfo, SeriesPoint, TaskRow } from './state.js';
+import { roundSpend, tokensOf } from '../util/spend.js';
 
 type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
 
@@ -14,6 +15,9 @@ interface AgentTotals {
   peak: number | null;
   durationSum: number;
   durations: number;
+  /** Tokens (in + out) and US dollars its tasks reported spending. */
+  tokens: number;
+  cost: number;
 }
 
 /**
@@ -40,7 +44,7 @@ export class LiveState {
     for (const t of config.tasks) {
       this.#tasks.set(t.id, { id: t.id, agent: t.agent, status: 'pending', started_ms: null, ended_ms: null, duration_ms: null, rss_bytes: null, peak_rss_bytes: null, attempts: 0, error: null });
     }
-    for (const name of Object.keys(config.agents)) this.#totals.set(name, { done: 0, failed: 0, peak: null, durationSum: 0, durations: 0 });
+    for (const name of Object.keys(config.agents)) this.#totals.set(name, { done: 0, failed: 0, peak: null, durationSum: 0, durations: 0, tokens: 0, cost: 0 });
   }
 
   /** The run, its elapsed time read now while it goes. */
@@ -97,6 +101,10 @@ export class LiveState {
           }
         }
         if (tot && e.peakRssBytes !== null) tot.peak = Math.max(tot.peak ?? 0, e.peakRssBytes);
+        if (tot && e.metrics !== undefined) {
+          tot.tokens += tokensOf(e.metrics);
+          tot.cost = roundSpend(tot.cost + (e.metrics.cost_usd ?? 0));
+        }
         return null;
       }
       case 'task-settled':
@@ -187,6 +195,8 @@ export class LiveState {
         peak_rss_bytes: t.peak,
         declared_bytes: p.memoryBytes,
         mean_duration_ms: t.durations === 0 ? null : Math.round(t.durationSum / t.durations),
+        tokens: t.tokens,
+        cost_usd: t.cost,
       };
     });
   }

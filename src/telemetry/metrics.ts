@@ -1,3 +1,4 @@
+import { tokensOf } from '../util/spend.js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { levelRank } from '../governor/levels.js';
 import type { RunEvent } from '../workflow/events.js';
@@ -24,6 +25,10 @@ export class GuildMetrics {
   readonly #tasksTotal: Counter<'agent' | 'status'>;
   readonly #duration: Histogram<'agent'>;
   readonly #kills: Counter<'reason'>;
+  readonly #tokens: Counter<'agent' | 'kind'>;
+  readonly #cost: Counter<'agent'>;
+  readonly #savedTokens: Counter<'agent'>;
+  readonly #savedCost: Counter<'agent'>;
 
   /**
    * @param options.agents the workflow's agent types (their gauges read 0 while none runs)
@@ -77,6 +82,10 @@ export class GuildMetrics {
     this.#tasksTotal = new Counter({ name: 'guild_tasks_total', help: 'Tasks finished, by agent type and final status.', labelNames: ['agent', 'status'], registers });
     this.#duration = new Histogram({ name: 'guild_task_duration_seconds', help: 'Run time of task attempts that ran a process or function (cached tasks excluded).', labelNames: ['agent'], buckets: DURATION_BUCKETS, registers });
     this.#kills = new Counter({ name: 'guild_agent_kills_total', help: 'Attempts Guild stopped, by reason: pressure (the governor), limit (hard limit), timeout.', labelNames: ['reason'], registers });
+    this.#tokens = new Counter({ name: 'guild_task_tokens_total', help: 'Tokens tasks reported spending (GUILD_METRICS, usage:), by agent type and kind: in, out, cache_read.', labelNames: ['agent', 'kind'], registers });
+    this.#cost = new Counter({ name: 'guild_task_cost_usd_total', help: 'US dollars tasks reported spending, by agent type.', labelNames: ['agent'], registers });
+    this.#savedTokens = new Counter({ name: 'guild_cache_saved_tokens_total', help: 'Tokens (in + out) the stored runs of cache hits had spent, not spent again, by agent type.', labelNames: ['agent'], registers });
+    this.#savedCost = new Counter({ name: 'guild_cache_saved_cost_usd_total', help: 'US dollars the stored runs of cache hits had spent, not spent again, by agent type.', labelNames: ['agent'], registers });
 
     const denied = { memory: 0, cpu: 0 };
     new Counter({
@@ -165,6 +174,14 @@ export class GuildMetrics {
     });
   }
 
+  /** What one attempt added to a task's reported spending. A counter never goes down: a negative figure is left out. */
+  #spent(agent: string, m: Readonly<Record<string, number>>): void {
+    for (const [key, kind] of [['tokens_in', 'in'], ['tokens_out', 'out'], ['tokens_cache_read', 'cache_read']] as const) {
+      if ((m[key] ?? 0) > 0) this.#tokens.labels(agent, kind).inc(m[key]!);
+    }
+    if ((m.cost_usd ?? 0) > 0) this.#cost.labels(agent).inc(m.cost_usd!);
+  }
+
   /** Feeds one run event; cheap enough for every event. */
   onEvent(e: RunEvent): void {
     switch (e.type) {
@@ -175,6 +192,12 @@ export class GuildMetrics {
         this.#budget = e.budgetBytes;
         break;
       case 'task-end':
+        if (e.metrics !== undefined) this.#spent(e.agent, e.metrics);
+        if (e.savedMetrics !== undefined) {
+          const tokens = tokensOf(e.savedMetrics);
+          if (tokens > 0) this.#savedTokens.labels(e.agent).inc(tokens);
+          if ((e.savedMetrics.cost_usd ?? 0) > 0) this.#savedCost.labels(e.agent).inc(e.savedMetrics.cost_usd!);
+        }
         if (e.killedBy === 'pressure' || e.killedBy === 'limit' || e.killedBy === 'timeout') this.#kills.labels(e.killedBy).inc();
         if (e.status === 'retrying' || e.status === 'requeued') {
           this.#duration.labels(e.agent).observe(e.durationMs / 1000);

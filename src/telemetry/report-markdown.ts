@@ -36,6 +36,7 @@ export function renderReportMarkdown(report: ReportDocument, options: RenderRepo
   alerts(r, out);
   governor(r, out);
   cache(r, out);
+  spend(r, out);
   health(r, out);
   return out.join('\n');
 }
@@ -234,6 +235,31 @@ function cache(r: Stored, out: string[]): void {
   out.push(`- **Not cacheable:** ${c.not_cacheable}`);
   out.push(`- **Tiers:** ${c.tiers.length === 0 ? '—' : c.tiers.join(', ')}${c.context ? `; context ${inline(c.context)}` : ''}`);
   out.push('');
+}
+
+/** What tasks reported spending, per agent type, the limits, and what the cache saved; absent when no task reported any. */
+function spend(r: Stored, out: string[]): void {
+  const s = r.spend;
+  if (!s || (Object.keys(s.totals).length === 0 && s.malformed_lines === 0)) return;
+  out.push('## Spend', '');
+  const n = (v: number | undefined): string => (v === undefined ? '—' : thousands(v));
+  const usd = (v: number | undefined): string => (v === undefined ? '—' : `$${v.toFixed(4)}`);
+  const rows = Object.entries(s.by_agent).map(([agent, m]) => [inline(agent), n(m.tokens_in), n(m.tokens_out), n(m.tokens_cache_read), usd(m.cost_usd)]);
+  rows.push(['**all**', n(s.totals.tokens_in), n(s.totals.tokens_out), n(s.totals.tokens_cache_read), usd(s.totals.cost_usd)]);
+  out.push(...table(['Agent', 'Tokens in', 'Tokens out', 'Cache read', 'Cost'], rows, [false, true, true, true, true]), '');
+  const l = s.limits;
+  if (l.cost_usd !== null || l.tokens !== null) {
+    const set = [l.cost_usd !== null ? `$${l.cost_usd}` : '', l.tokens !== null ? `${thousands(l.tokens)} tokens` : ''].filter(Boolean).join(', ');
+    out.push(`- **Limits:** ${set}${l.exceeded ? ` — **reached** (${l.exceeded === 'cost_usd' ? 'cost' : 'tokens'}): no task was started after it` : ''}`);
+  }
+  if (r.saved) out.push(`- **Saved by the cache:** ${duration(r.saved.time_ms)}, ${thousands(r.saved.tokens)} tokens, $${r.saved.cost_usd.toFixed(4)}`);
+  if (s.malformed_lines > 0) out.push(`- **Unreadable metric lines:** ${s.malformed_lines} (skipped)`);
+  out.push('');
+}
+
+/** 12345.6 → "12,346": grouping without the locale, so the report reads the same everywhere. */
+function thousands(v: number): string {
+  return String(Math.round(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 function health(r: Stored, out: string[]): void {

@@ -15,6 +15,7 @@ import type { GuildMetrics } from './metrics.js';
 import { renderReportMarkdown } from './report-markdown.js';
 import { storedReport } from './reports.js';
 import type { AlertRecord, DashboardState, KpiReport, RunSummary, SeriesPoint, TickEvent } from './state.js';
+import { tokensOf } from '../util/spend.js';
 
 type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
 
@@ -166,6 +167,7 @@ export class RunTelemetry {
 
   #taskEnded(e: Extract<RunEvent, { type: 'task-end' }>): void {
     if (e.status === 'retrying' || e.status === 'failed') this.#raise(agentFailure({ taskId: e.id, agent: e.agent, error: e.error, ...(e.error === null ? { exitCode: e.exitCode, signal: e.signal } : {}) }));
+    this.#kpi.tokens(tokensOf(e.metrics ?? {}), tokensOf(e.savedMetrics ?? {}));
     if (e.status === 'requeued' || e.status === 'retrying') return;
     if (e.status === 'cached') this.#savedMs += Math.max(0, (e.savedMs ?? 0) - e.durationMs);
     this.#kpi.taskFinished({ agent: e.agent, durationMs: e.durationMs, status: e.status, peakRssBytes: e.peakRssBytes });

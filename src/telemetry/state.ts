@@ -13,7 +13,7 @@ export type ComponentKind = 'code-analysis' | 'knowledge' | 'coordination' | 'fi
 
 /** One KPI, scored. */
 export interface KpiScore {
-  /** Stable id: `response_time`, `memory_efficiency`, `throughput`, `cpu`, `error_rate`, `cache_hit_rate`. */
+  /** Stable id: `response_time`, `memory_efficiency`, `throughput`, `cpu`, `error_rate`, `cache_hit_rate`, `token_efficiency`. */
   kpi: string;
   /** For per-subject KPIs (response time): the agent type or the component kind; null otherwise. */
   subject: string | null;
@@ -106,6 +106,9 @@ export interface AgentRow {
   peak_rss_bytes: number | null;
   declared_bytes: number;
   mean_duration_ms: number | null;
+  /** Tokens (in + out) and US dollars its tasks reported spending so far (GUILD_METRICS, usage:). */
+  tokens: number;
+  cost_usd: number;
 }
 
 export interface RunInfo {
@@ -185,4 +188,7 @@ export interface RunSummary {
   failed: number | null;
   cache_hit_rate: number | null;
   kpi_overall: Score | null;
+  /** Tokens (in + out) and US dollars the run's tasks reported spending; null when the run's report is gone or reported none. */
+  tokens: number | null;
+  cost_usd: number | null;
 }

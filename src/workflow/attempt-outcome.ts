@@ -29,7 +29,7 @@ export function retryBackoffMs(baseMs: number, attempts: number): number {
 }
 
 /** The `task-end` event of an attempt (`s` already holds its end). */
-export function taskEndEvent(s: TaskState, o: ExecOutcome, status: AttemptStatus): RunEvent {
+export function taskEndEvent(s: TaskState, o: ExecOutcome, status: AttemptStatus, metrics: Record<string, number> = {}): RunEvent {
   return {
     type: 'task-end',
     t: s.endedMs!,
@@ -43,5 +43,6 @@ export function taskEndEvent(s: TaskState, o: ExecOutcome, status: AttemptStatus
     peakRssBytes: s.peakRss,
     error: s.error,
     killedBy: o.killedBy,
+    metrics,
   };
 }

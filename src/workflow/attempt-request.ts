@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config/resolve.js';
 import type { ExecRequest } from '../executors/executor.js';
 import type { ProcessRequest } from '../executors/process-executor.js';
+import { metricsFileFor } from './task-metrics.js';
 import type { TaskState } from './task-state.js';
 
 /** What every attempt of a task asks for, whatever runs it. */
@@ -10,10 +11,12 @@ export function baseRequest(s: TaskState, config: ResolvedConfig): ExecRequest {
 
 /**
  * An attempt of a shell task: its command in the workflow's folder, output to its log, in a
- * cgroup named for the run (with the kernel's backstop above the task's own limit).
+ * cgroup named for the run (with the kernel's backstop above the task's own limit), and
+ * GUILD_METRICS naming the file where it may report what it spent (beside its log).
  */
 export function processRequest(s: TaskState, config: ResolvedConfig, runId: string, logFile: string, services: Readonly<Record<string, string>> = {}): ProcessRequest {
-  return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env: taskEnv(s, runId, services), logFile, runId, limitBytes: s.profile.limitBytes };
+  const env = { ...taskEnv(s, runId, services), GUILD_METRICS: metricsFileFor(logFile) };
+  return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env, logFile, runId, limitBytes: s.profile.limitBytes };
 }
 
 /** The child's whole environment: Guild's, the task's own, the run's services (`GUILD_MCP_URL`), and who it is. */

@@ -38,6 +38,10 @@ export type RunEvent =
       killedBy: KillReason | null;
       /** A cached task: how long the stored run took. */
       savedMs?: number;
+      /** What this attempt reported spending (the task's totals grew by this); for a cached task, nothing. */
+      metrics?: Record<string, number>;
+      /** A cached task: what the stored run reported spending, not spent again. */
+      savedMetrics?: Record<string, number>;
     }
   /** A task that ended without an attempt ending: skipped after a failed dependency, or cancelled while it waited. */
   | { type: 'task-settled'; t: number; id: string; agent: string; status: TaskStatus; error: string }

@@ -24,6 +24,8 @@ export interface TaskCacheReport {
   saved_ms: number;
   /** For a hit: hashing inputs, looking up, restoring outputs and log. */
   serve_ms: number | null;
+  /** For a hit: what the stored run reported spending (tokens, cost…), which this hit did not spend again. Absent in reports stored before it existed. */
+  saved_metrics?: Record<string, number>;
 }
 
 // Why memoization is off, and how each reason reads: defined with the cache's configuration.
@@ -41,6 +43,8 @@ export interface CacheReport {
   hit_rate: number | null;
   /** Σ over hits of (stored run time − serve time). */
   saved_ms: number;
+  /** Σ over hits of what the stored runs reported spending (`tokens_in`, `cost_usd`, …). Absent in reports stored before it existed. */
+  saved_metrics?: Record<string, number>;
   /** Tasks that were not looked up (no inputs, cache: false, an uncached dependency…). */
   not_cacheable: number;
   /** The tiers in use, fastest first. */
@@ -102,6 +106,22 @@ export interface TaskReport {
   /** Kills by Guild, with reasons. */
   kills: TaskKill[];
   cache: TaskCacheReport;
+  /** What the task reported spending over its attempts (GUILD_METRICS lines, `usage: claude-json`): `tokens_in`, `tokens_out`, `tokens_cache_read`, `cost_usd`, any other. */
+  metrics: Record<string, number>;
+  /** Lines of its metrics that could not be read (counted, skipped). */
+  metrics_malformed: number;
+}
+
+/** What the run's tasks spent, and what the cache saved, in time, tokens and money. */
+export interface SpendReport {
+  /** Σ of the tasks' metrics. */
+  totals: Record<string, number>;
+  /** The same, per agent type. */
+  by_agent: Record<string, Record<string, number>>;
+  /** Metric lines that could not be read, over all tasks. */
+  malformed_lines: number;
+  /** `limits:` and where the run stands against them; `exceeded` names the limit that stopped admission. */
+  limits: { cost_usd: number | null; tokens: number | null; exceeded: 'cost_usd' | 'tokens' | null };
 }
 
 /** The three terms of the lower bound, each from measured figures. */
@@ -157,6 +177,12 @@ export interface RunReport {
   responses: ResponseRecord[];
   /** Task memoization: hits, misses, hit rate, time saved. */
   cache: CacheReport;
+  /** Run totals of what tasks reported spending (tokens, cost, any metric). */
+  metrics: Record<string, number>;
+  /** The same per agent type, malformed lines, and the run's limits. */
+  spend: SpendReport;
+  /** What cache hits saved: task time, tokens (in + out) and money (US dollars). */
+  saved: { time_ms: number; tokens: number; cost_usd: number };
   alerts: Alert[];
   /** KPI scores, the overall score and recommendations; null when telemetry is off. */
   kpis: KpiReport | null;

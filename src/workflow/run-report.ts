@@ -8,6 +8,7 @@ import type { TaskEstimates } from './estimates.js';
 import { poolReport } from '../config/pools.js';
 import { lowerBound, type Alert, type CacheReport, type ResponseRecord, type RunReport, type TaskReport, type TaskStatus } from './report.js';
 import type { TaskCache } from './task-cache.js';
+import { addMetrics, tokensOf } from './task-metrics.js';
 import type { TaskState } from './task-state.js';
 
 /** Rounds to 0.1 ms, as every time in the report is. */
@@ -43,11 +44,13 @@ export function cacheReport(config: ResolvedConfig, states: Iterable<TaskState>,
   let hits = 0;
   let misses = 0;
   let savedMs = 0;
+  let savedMetrics: Record<string, number> = {};
   let notCacheable = 0;
   for (const { cache: c } of states) {
     if (c.status === 'hit') {
       hits++;
       savedMs += c.saved_ms;
+      savedMetrics = addMetrics(savedMetrics, c.saved_metrics ?? {});
     } else if (c.status === 'miss') misses++;
     else if (c.reason !== null) notCacheable++;
   }
@@ -58,9 +61,47 @@ export function cacheReport(config: ResolvedConfig, states: Iterable<TaskState>,
     misses,
     hit_rate: hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000,
     saved_ms: round(savedMs)!,
+    saved_metrics: savedMetrics,
     not_cacheable: notCacheable,
     tiers: cache.layered?.tiers.map((t) => t.name) ?? [],
     context: config.cache.context.preset,
+  };
+}
+
+/** Which of the run's `limits:` its tasks' spending has reached, if any. */
+export function limitExceeded(config: ResolvedConfig, totals: Readonly<Record<string, number>>): 'cost_usd' | 'tokens' | null {
+  const { costUsd, tokens } = config.limits;
+  if (costUsd !== null && (totals.cost_usd ?? 0) >= costUsd) return 'cost_usd';
+  if (tokens !== null && tokensOf(totals) >= tokens) return 'tokens';
+  return null;
+}
+
+/** Σ of what the tasks spent: the run's totals (spent, and saved by the cache), per agent type, and the limits. */
+export function spendTotals(states: Iterable<TaskState>): { totals: Record<string, number>; byAgent: Record<string, Record<string, number>>; malformed: number } {
+  let totals: Record<string, number> = {};
+  const byAgent: Record<string, Record<string, number>> = {};
+  let malformed = 0;
+  for (const s of states) {
+    totals = addMetrics(totals, s.metrics);
+    byAgent[s.type] = addMetrics(byAgent[s.type] ?? {}, s.metrics);
+    malformed += s.metricsMalformed;
+  }
+  return { totals, byAgent, malformed };
+}
+
+function spendReport(config: ResolvedConfig, states: ReadonlyMap<string, TaskState>): Pick<RunReport, 'metrics' | 'spend' | 'saved'> {
+  const { totals, byAgent, malformed } = spendTotals(states.values());
+  let saved: Record<string, number> = {};
+  let savedMs = 0;
+  for (const s of states.values()) {
+    if (s.cache.status !== 'hit') continue;
+    saved = addMetrics(saved, s.cache.saved_metrics ?? {});
+    savedMs += s.cache.saved_ms;
+  }
+  return {
+    metrics: totals,
+    spend: { totals, by_agent: byAgent, malformed_lines: malformed, limits: { cost_usd: config.limits.costUsd, tokens: config.limits.tokens, exceeded: limitExceeded(config, totals) } },
+    saved: { time_ms: round(savedMs)!, tokens: tokensOf(saved), cost_usd: saved.cost_usd ?? 0 },
   };
 }
 
@@ -89,6 +130,8 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
       paused_ms: round(s.pausedMs)!,
       kills: s.kills,
       cache: s.cache,
+      metrics: s.metrics,
+      metrics_malformed: s.metricsMalformed,
     });
   }
   const lb = lowerBound(
@@ -98,8 +141,11 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
   );
   const mem = t.memory;
   const g = t.governor;
+  const spend = spendReport(config, states);
+  const exceeded = spend.spend.limits.exceeded;
   return {
-    ok: counts.succeeded + counts.cached === tasks.length,
+    // A run that reached a limit of `limits:` failed, even if every task it had started succeeded.
+    ok: counts.succeeded + counts.cached === tasks.length && exceeded === null,
     run_id: t.runId,
     workflow: config.file,
     interrupted: t.interrupted,
@@ -133,11 +179,14 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
       }),
     ),
     cache: cacheReport(config, states.values(), cache),
+    ...spend,
     alerts: t.alerts,
     kpis: null,
     warnings: [
       ...config.warnings,
       ...t.notes,
+      ...(exceeded === 'cost_usd' ? [`the cost limit of $${config.limits.costUsd} was reached ($${(spend.metrics.cost_usd ?? 0).toFixed(4)} spent): no task was started after it`] : []),
+      ...(exceeded === 'tokens' ? [`the token limit of ${config.limits.tokens} was reached (${tokensOf(spend.metrics)} spent): no task was started after it`] : []),
       ...(t.failedSamples.count > 0
         ? [`${t.failedSamples.count} of ${t.samples} samples failed${t.failedSamples.first ? ` (first: ${t.failedSamples.first})` : ''}; their figures are the last good ones`]
         : []),

@@ -19,9 +19,10 @@ import type { RunAlerts } from './run-alerts.js';
 import type { RunGauges } from './run-gauges.js';
 import { runParts } from './run-parts.js';
 import type { RunRecord } from './run-record.js';
-import { runReport } from './run-report.js';
+import { limitExceeded, runReport, spendTotals } from './run-report.js';
 import type { TaskCache } from './task-cache.js';
 import type { TaskWatches } from './task-watch.js';
+import { metricsDelta, metricsFileFor, readTaskMetrics, tokensOf } from './task-metrics.js';
 import { newTaskState, type TaskState } from './task-state.js';
 
 export { newRunId, type ExecuteOptions, type RunExecutors } from './execute-options.js';
@@ -226,7 +227,7 @@ class WorkflowRun {
   #served(s: TaskState, storedMs: number): void {
     const t0 = s.startedMs!;
     const now = s.endedMs!;
-    this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, killedBy: null, savedMs: storedMs });
+    this.#emit({ type: 'task-end', t: now, id: s.id, agent: s.type, attempt: 0, status: 'cached', exitCode: 0, signal: null, durationMs: now - t0, peakRssBytes: null, error: null, killedBy: null, savedMs: storedMs, savedMetrics: s.cache.saved_metrics ?? {} });
     this.#doneWithout(s, 'cached');
   }
 
@@ -314,10 +315,11 @@ class WorkflowRun {
     s.signal = o.signal;
     s.error = o.error;
     this.#scheduler.release(s);
+    const spent = this.#readMetrics(s);
 
     const status = attemptStatus(s, o, this.#stopping, () => this.#estimates.requeueAfterKill(s, this.#states.values()));
     if (o.killedBy === 'limit') s.error = s.kills[s.kills.length - 1]?.message ?? o.error;
-    this.#emit(taskEndEvent(s, o, status));
+    this.#emit(taskEndEvent(s, o, status, spent));
 
     if (status === 'requeued') {
       this.#enqueue(s);
@@ -339,6 +341,31 @@ class WorkflowRun {
         if (!this.#config.keepGoing) this.#stop('failure', `task '${s.id}' failed: ${o.error ?? 'unknown error'}`);
       }
     }
+    if (Object.keys(spent).length > 0) this.#checkLimits();
+  }
+
+  /** Reads what the task reported spending so far (its metrics file and, for `usage:`, its log); returns what this attempt added. */
+  #readMetrics(s: TaskState): Record<string, number> {
+    const log = this.#logFile(s);
+    if (log === null) return {};
+    const m = readTaskMetrics(metricsFileFor(log), log, s.spec.usage);
+    const added = metricsDelta(m.values, s.metrics);
+    s.metrics = m.values;
+    s.metricsMalformed = m.malformed;
+    return added;
+  }
+
+  /** Once the tasks' spending reaches a `limits:` budget, no task is admitted any more: those running finish, the run fails. */
+  #checkLimits(): void {
+    if (this.#stopping !== null || (this.#config.limits.costUsd === null && this.#config.limits.tokens === null)) return;
+    const { totals } = spendTotals(this.#states.values());
+    const hit = limitExceeded(this.#config, totals);
+    if (hit === null) return;
+    const detail =
+      hit === 'cost_usd'
+        ? `the run's cost limit of $${this.#config.limits.costUsd} is reached ($${(totals.cost_usd ?? 0).toFixed(4)} spent)`
+        : `the run's token limit of ${this.#config.limits.tokens} is reached (${tokensOf(totals)} tokens spent)`;
+    this.#stop('failure', `${detail}: no new task is started`);
   }
 
   #settle(s: TaskState, status: TaskStatus, error?: string): void {

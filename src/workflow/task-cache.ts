@@ -139,6 +139,7 @@ export class TaskCache {
     s.cache.status = 'hit';
     s.cache.serve_ms = round(now - t0)!;
     s.cache.saved_ms = round(Math.max(0, entry.durationMs - (now - t0)))!;
+    s.cache.saved_metrics = { ...entry.metrics };
     s.startedMs = t0;
     s.endedMs = now;
     this.#c.loop.served(s, entry.durationMs);
@@ -181,7 +182,7 @@ export class TaskCache {
       return;
     }
     try {
-      await this.#memo!.save(s.cache.fingerprint!, s.spec, this.#c.logFile(s), durationMs, s.peakRss);
+      await this.#memo!.save(s.cache.fingerprint!, s.spec, this.#c.logFile(s), durationMs, s.peakRss, s.metrics);
     } catch (e) {
       // An output refused (a link out of the project) says the task, the path and "not stored" itself.
       const message = (e as Error).message;

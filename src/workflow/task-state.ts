@@ -51,6 +51,10 @@ export interface TaskState extends SchedulerJob {
   requeues: number;
   /** `cache.fingerprint`: null until fingerprinted, and for tasks that are not cacheable. */
   cache: TaskCacheReport;
+  /** What the task reported spending (GUILD_METRICS, `usage:`), summed over its attempts. */
+  metrics: Record<string, number>;
+  /** Lines of its metrics that could not be read. */
+  metricsMalformed: number;
 }
 
 /** A task as it stands before anything happened to it. */
@@ -87,6 +91,8 @@ export function newTaskState(spec: TaskSpec, profile: AgentProfile, estimate: Es
     pausedMs: 0,
     kills: [],
     requeues: 0,
-    cache: { status: 'off', reason: null, fingerprint: null, saved_ms: 0, serve_ms: null },
+    cache: { status: 'off', reason: null, fingerprint: null, saved_ms: 0, serve_ms: null, saved_metrics: {} },
+    metrics: {},
+    metricsMalformed: 0,
   };
 }

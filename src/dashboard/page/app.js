@@ -83,6 +83,20 @@ function fmtClock(seconds) {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
 }
 
+/** Tokens as people read them: 950, 12.3k, 4.5M; "–" for none. */
+function fmtTokens(n) {
+  if (n == null || !Number.isFinite(n) || n === 0) return "–";
+  if (n >= 1e6) return `${round(n / 1e6, 1)}M`;
+  if (n >= 1e4) return `${round(n / 1e3, 1)}k`;
+  return String(Math.round(n));
+}
+
+/** US dollars with the precision a small spend needs; "–" for none. */
+function fmtUsd(v) {
+  if (v == null || !Number.isFinite(v) || v === 0) return "–";
+  return `$${v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(4)}`;
+}
+
 function fmtPct(ratio, digits = 0) {
   if (ratio == null || !Number.isFinite(ratio)) return "–";
   return `${(ratio * 100).toFixed(digits)}%`;
@@ -370,7 +384,9 @@ function taskRowOf(t) {
 function agentRowsOf(report) {
   const rows = new Map();
   for (const t of report.tasks) {
-    const r = rows.get(t.agent) ?? { name: t.agent, kind: null, running: 0, done: 0, failed: 0, rss_bytes: 0, peak_rss_bytes: null, declared_bytes: report.profiles?.[t.agent]?.declared_bytes ?? null, mean_duration_ms: null, total: 0, n: 0 };
+    const r = rows.get(t.agent) ?? { name: t.agent, kind: null, running: 0, done: 0, failed: 0, rss_bytes: 0, peak_rss_bytes: null, declared_bytes: report.profiles?.[t.agent]?.declared_bytes ?? null, mean_duration_ms: null, tokens: 0, cost_usd: 0, total: 0, n: 0 };
+    r.tokens += (t.metrics?.tokens_in ?? 0) + (t.metrics?.tokens_out ?? 0);
+    r.cost_usd += t.metrics?.cost_usd ?? 0;
     if (t.status === "failed") r.failed++;
     else if (t.status === "succeeded" || t.status === "cached") r.done++;
     if (t.peak_rss_bytes != null) r.peak_rss_bytes = Math.max(r.peak_rss_bytes ?? 0, t.peak_rss_bytes);
@@ -1025,7 +1041,7 @@ function emptyRow(span, text) {
 function renderAgents(m) {
   const body = byId("agent-body");
   if (m.agents.length === 0) {
-    body.replaceChildren(emptyRow(9, "No agents yet"));
+    body.replaceChildren(emptyRow(11, "No agents yet"));
     return;
   }
   body.replaceChildren(...m.agents.map((a) =>
@@ -1038,7 +1054,9 @@ function renderAgents(m) {
       h("td", { class: "r", text: a.running > 0 ? fmtBytes(a.rss_bytes) : "–" }),
       h("td", { class: "r", text: fmtBytes(a.peak_rss_bytes) }),
       h("td", { class: "r", text: fmtBytes(a.declared_bytes) }),
-      h("td", { class: "r", text: fmtDuration(a.mean_duration_ms) }))));
+      h("td", { class: "r", text: fmtDuration(a.mean_duration_ms) }),
+      h("td", { class: "r", text: fmtTokens(a.tokens) }),
+      h("td", { class: "r", text: fmtUsd(a.cost_usd) }))));
 }
 
 // ───────────────────────────── KPIs and alerts ─────────────────────────────
@@ -1223,7 +1241,7 @@ async function loadRuns() {
 function renderRuns() {
   const body = byId("runs-body");
   if (history.runs.length === 0) {
-    body.replaceChildren(emptyRow(10, "No past runs in the store yet"));
+    body.replaceChildren(emptyRow(12, "No past runs in the store yet"));
     return;
   }
   body.replaceChildren(...history.runs.map(runRow));
@@ -1242,6 +1260,8 @@ function runRow(r) {
     h("td", { class: "r", text: fmtCount(r.tasks) }),
     h("td", { class: "r", text: fmtCount(r.failed) }),
     h("td", { class: "r", text: fmtPct(r.cache_hit_rate) }),
+    h("td", { class: "r", text: fmtTokens(r.tokens) }),
+    h("td", { class: "r", text: fmtUsd(r.cost_usd) }),
     h("td", null, h("span", { class: `score score-${r.kpi_overall ?? "none"}`, text: r.kpi_overall ?? "not scored" })));
 }
 
