@@ -71,6 +71,24 @@ describe('guild bench, for real', () => {
     assert.match(r.stdout, /no regression → exit 0/);
   });
 
+  it('gates on what tasks report spending: a task whose cost rose 50 % in the newer commit is a regression of cost_usd', async () => {
+    const { dir, git, env } = repo('0');
+    const original = readFileSync(join(dir, 'guild.yaml'), 'utf8');
+    const spend = (usd: number): string =>
+      original
+        .replace(/run: "sleep [^"]*"/, `run: "echo '{\\"cost_usd\\": ${usd}, \\"tokens_in\\": 1000}' >> $GUILD_METRICS"`)
+        .replace('metrics: [makespan_ms, error_rate]', 'metrics: [cost_usd, tokens]');
+    writeFileSync(join(dir, 'guild.yaml'), spend(0.1));
+    git('commit', '-qam', 'reports spend');
+    writeFileSync(join(dir, 'guild.yaml'), spend(0.15));
+    git('commit', '-qam', 'costlier');
+    const r = await guild(['bench', '--against', 'HEAD~1', '--json', '--repeat', '3'], { cwd: dir, env });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const c = (JSON.parse(r.stdout) as BenchResult).scenarios[0]!.comparisons;
+    assert.deepEqual(Object.fromEntries(c.map((x) => [x.metric, x.verdict])), { tokens: 'ok', cost_usd: 'regression' });
+    assert.equal(c.find((x) => x.metric === 'cost_usd')!.severity, 'major', '+50 % is 3.3 × the 15 % threshold');
+  });
+
   it('a stored baseline: "not enough baseline" (exit 2) until 5 comparable runs, then a verdict; history and compare read the store', async () => {
     const { dir, env } = repo('0.05');
     for (let i = 0; i < 5; i++) {

@@ -120,7 +120,7 @@ export const DEFAULTS = {
     alpha: 0.05,
     test: 'mann-whitney',
     thresholds: { time: 0.25, memory: 0.15, throughput: 0.2, rate: 1, count: 0.15, ratio: 0.25 },
-    metrics: ['makespan_ms', 'makespan_ratio', 'peak_rss_bytes', 'guild_rss_bytes', 'error_rate', 'throughput_tasks_per_s'],
+    metrics: ['makespan_ms', 'makespan_ratio', 'peak_rss_bytes', 'guild_rss_bytes', 'error_rate', 'throughput_tasks_per_s', 'tokens', 'cost_usd'],
   },
   /** The seed's response-time targets per component kind (ms). */
   kindTargetsMs: { 'code-analysis': 200, knowledge: 300, coordination: 500, 'file-ops': 100 },

@@ -1,6 +1,9 @@
 import { DEFAULTS } from '../config/defaults.js';
 import type { RunReport } from '../workflow/report.js';
+import { tokensOf } from '../util/spend.js';
 import type { MetricKind, MetricSpec } from './types.js';
+
+const WELL_KNOWN = new Set(['tokens_in', 'tokens_out', 'tokens_cache_read', 'cost_usd']);
 
 // Every figure a run report holds, as `guild bench` metrics, and what each one is: its kind
 // (from its name's suffix, so that a metric a newer Guild adds needs no table), which way is
@@ -23,10 +26,18 @@ export function metricsOf(report: RunReport): Record<string, number> {
     if (report.makespan_ms > 0) put('throughput_tasks_per_s', done / (report.makespan_ms / 1000));
   }
   if (report.cache.hit_rate !== null) put('cache_hit_rate', 100 * report.cache.hit_rate);
+  // What tasks reported spending: the well-known ones by their names, tokens in + out as `tokens`,
+  // any other under `metric.` (so that a task's own `makespan_ms` cannot pass for Guild's).
+  const spent = report.metrics ?? {};
+  for (const [k, v] of Object.entries(spent)) put(WELL_KNOWN.has(k) ? k : `metric.${k}`, v);
+  if (spent.tokens_in !== undefined || spent.tokens_out !== undefined) put('tokens', tokensOf(spent));
   for (const t of report.tasks) {
     if (t.started_ms === null) continue;
     put(`task.${t.id}.duration_ms`, t.duration_ms);
     put(`task.${t.id}.peak_rss_bytes`, t.peak_rss_bytes);
+    const m = t.metrics ?? {};
+    if (m.tokens_in !== undefined || m.tokens_out !== undefined) put(`task.${t.id}.tokens`, tokensOf(m));
+    put(`task.${t.id}.cost_usd`, m.cost_usd);
   }
   for (const l of report.mcp?.latency ?? []) {
     const key = `mcp.${l.server}.${l.name ?? l.method}`;
