@@ -123,7 +123,7 @@ describe('bench facts: the machine and the commit', () => {
     assert.equal(commitOf(dir)!.dirty, true);
   });
 
-  it('addWorktree checks a revision out into a temporary folder that remove() deletes; a bad revision is a usage error', () => {
+  it('addWorktree checks a revision out into a folder of the project that remove() deletes; leftovers of a killed bench go first; a bad revision is a usage error', () => {
     const dir = tempDir();
     const git = (...a: string[]): string => execFileSync('git', a, { cwd: dir, encoding: 'utf8' }).trim();
     git('init', '-q');
@@ -135,12 +135,19 @@ describe('bench facts: the machine and the commit', () => {
     const first = git('rev-parse', 'HEAD');
     writeFileSync(join(dir, 'f.txt'), 'two\n');
     git('commit', '-qam', 'two');
-    const wt = addWorktree(dir, 'HEAD~1');
+    const under = join(dir, '.guild', 'bench-worktrees');
+    const wt = addWorktree(dir, 'HEAD~1', under);
     assert.equal(wt.sha, first);
+    assert.ok(wt.dir.startsWith(under));
     assert.equal(execFileSync('cat', [join(wt.dir, 'f.txt')], { encoding: 'utf8' }), 'one\n');
-    wt.remove();
+    // A bench killed with SIGKILL leaves its worktree: the next one removes it before adding its own.
+    const next = addWorktree(dir, 'HEAD', under);
     assert.equal(existsSync(wt.dir), false);
-    assert.doesNotMatch(git('worktree', 'list'), /guild-bench-/);
-    assert.throws(() => addWorktree(dir, 'no-such-rev'), { code: 'USAGE', message: /'no-such-rev' is not a commit/ });
+    assert.equal(git('worktree', 'list').split('\n').length, 2);
+    next.remove();
+    wt.remove(); // twice, or after it was taken away: harmless
+    assert.equal(existsSync(next.dir), false);
+    assert.equal(git('worktree', 'list').split('\n').length, 1);
+    assert.throws(() => addWorktree(dir, 'no-such-rev', under), { code: 'USAGE', message: /'no-such-rev' is not a commit/ });
   });
 });

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 
@@ -24,21 +23,27 @@ export function commitOf(dir: string): { sha: string; dirty: boolean; root: stri
   }
 }
 
-/** A detached worktree of `rev` in a fresh temporary folder; `remove()` deletes it and its registration. */
-export function addWorktree(root: string, rev: string): { dir: string; sha: string; remove(): void } {
+/**
+ * A detached worktree of `rev` in a fresh folder under `under` (the workflow's `.guild/bench-worktrees`,
+ * so that nothing is written outside the project); `remove()` deletes it and its registration.
+ * Whatever else is under `under` is what a killed `guild bench` left: the caller holds the
+ * machine-wide bench lock, so no other bench can be using it, and it is removed first.
+ */
+export function addWorktree(root: string, rev: string, under: string): { dir: string; sha: string; remove(): void } {
   let sha: string;
   try {
     sha = git(root, ['rev-parse', '--verify', '--end-of-options', `${rev}^{commit}`]);
   } catch {
     throw new UsageError(`--against: '${rev}' is not a commit of the repository at ${root}`);
   }
-  // Registrations of worktrees a killed `guild bench` left behind (their folders are gone) go first.
+  mkdirSync(under, { recursive: true });
+  for (const leftover of readdirSync(under)) removeWorktree(root, join(under, leftover));
   try {
     git(root, ['worktree', 'prune']);
   } catch {
     /* a prune that fails changes nothing we rely on */
   }
-  const dir = mkdtempSync(join(tmpdir(), 'guild-bench-'));
+  const dir = mkdtempSync(join(under, 'rev-'));
   try {
     git(root, ['worktree', 'add', '--detach', '--force', dir, sha]);
   } catch (cause) {
@@ -52,12 +57,16 @@ export function addWorktree(root: string, rev: string): { dir: string; sha: stri
     remove(): void {
       if (removed) return;
       removed = true;
-      try {
-        git(root, ['worktree', 'remove', '--force', dir]);
-      } catch {
-        /* the folder is deleted below and the registration pruned by the next bench */
-      }
-      rmSync(dir, { recursive: true, force: true });
+      removeWorktree(root, dir);
     },
   };
+}
+
+function removeWorktree(root: string, dir: string): void {
+  try {
+    git(root, ['worktree', 'remove', '--force', dir]);
+  } catch {
+    /* not registered (any more): the folder goes below, the registration with the next prune */
+  }
+  rmSync(dir, { recursive: true, force: true });
 }

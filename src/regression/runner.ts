@@ -249,7 +249,7 @@ async function againstBaseline(ctx: Ctx, config: ResolvedConfig, scenario: Resol
 }
 
 async function againstRevision(ctx: Ctx, config: ResolvedConfig, scenarios: readonly ResolvedScenario[], rev: string, root: string): Promise<ScenarioResult[]> {
-  const wt = addWorktree(root, rev);
+  const wt = addWorktree(root, rev, join(config.dir, '.guild', 'bench-worktrees'));
   try {
     const baseFile = join(wt.dir, relative(root, config.file));
     if (!existsSync(baseFile)) throw new UsageError(`${relative(root, config.file)} does not exist at ${rev} (${wt.sha.slice(0, 7)})`);
