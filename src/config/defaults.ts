@@ -42,8 +42,22 @@ export const DEFAULTS = {
   pools: { critical: 0.2, execution: 0.4, caching: 0.25, buffer: 0.15 },
   /** `node_heap: auto`: V8's old space gets this share of the agent's hard limit. */
   nodeHeapShare: 0.75,
-  /** The cache: L1 in Guild's memory (the seed's cache memory limit), L2 on disk, reuse threshold of the routing cache. */
-  cache: { memoryBytes: 256 * 1024 ** 2, diskBytes: 1024 ** 3, routingSimilarity: 0.7 },
+  /**
+   * The cache: L1 in Guild's memory (the seed's cache memory limit), L2 on disk, reuse threshold of
+   * the routing cache; values from 4 KiB compressed with brotli quality 1, and the level each
+   * codec gets when only the codec is chosen. Measured by bench/cache-compression.ts (figures in
+   * NOTES-compression.md): on source code and logs brotli-1 stores 16 KiB in 0.36–0.40 of its size
+   * at about the speed of gzip-1/deflate-1 (which keep ~0.38–0.43); qualities 2–4 save 2–5 % more
+   * for 2–4× the time. Under 4 KiB a value saves at most a few KB, the fixed cost of a codec call
+   * dominates and gets fall by more than half; from 4 KiB the stored bytes halve.
+   */
+  cache: {
+    memoryBytes: 256 * 1024 ** 2,
+    diskBytes: 1024 ** 3,
+    routingSimilarity: 0.7,
+    compression: { thresholdBytes: 4096, codec: 'brotli', level: 1 },
+    compressionLevels: { brotli: 1, gzip: 1, deflate: 1, zstd: 1 },
+  },
   /** Telemetry: snapshot interval, history retention, alert cooldown; the dashboard's address. */
   telemetry: {
     snapshotIntervalMs: 1000,
