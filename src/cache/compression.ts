@@ -1,8 +1,9 @@
 /**
  * Compressed storage of cache entries: the codecs and the frame a compressed value is stored in.
  *
- * The layered cache compresses once, before any tier sees the bytes, so memory, SQLite and Redis
- * hold the same stored bytes and each reads what another wrote. The frame records its codec and
+ * The layered cache compresses once, before the tiers see the bytes, so SQLite and Redis hold the
+ * same stored bytes and each reads what another wrote (the memory tier keeps values uncompressed:
+ * layered-cache.ts #inMemory says why, with the figures; it still reads a frame given to it). The frame records its codec and
  * the original length in the stored bytes themselves:
  *
  * ```
@@ -172,6 +173,11 @@ export async function encodeStored(value: Buffer, options: CompressionOptions | 
       if (FRAME_HEADER + packed.length <= value.length - value.length * MIN_SAVING) return frame(CODEC_ID[options.codec], value.length, packed);
     }
   }
+  return hasMagic(value) ? frame(ESCAPE, value.length, value) : value;
+}
+
+/** `value` as stored uncompressed: itself, or escaped in a codec-0 frame when it begins with the magic. Synchronous. */
+export function escapeBare(value: Buffer): Buffer {
   return hasMagic(value) ? frame(ESCAPE, value.length, value) : value;
 }
 
