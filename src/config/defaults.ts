@@ -45,11 +45,13 @@ export const DEFAULTS = {
   /**
    * The cache: L1 in Guild's memory (the seed's cache memory limit), L2 on disk, reuse threshold of
    * the routing cache; values from 4 KiB compressed with brotli quality 1, and the level each
-   * codec gets when only the codec is chosen. Measured by bench/cache-compression.ts (figures in
-   * NOTES-compression.md): on source code and logs brotli-1 stores 16 KiB in 0.36–0.40 of its size
-   * at about the speed of gzip-1/deflate-1 (which keep ~0.38–0.43); qualities 2–4 save 2–5 % more
-   * for 2–4× the time. Under 4 KiB a value saves at most a few KB, the fixed cost of a codec call
-   * dominates and gets fall by more than half; from 4 KiB the stored bytes halve.
+   * codec gets when only the codec is chosen. Measured by bench/cache-compression.ts (Node 20,
+   * figures in NOTES-compression.md): on real source and logs from 4 KiB to 5 MiB brotli-1
+   * compresses at 101–339 MB/s, 1.3–1.7× gzip-1 and deflate-1 (77–205 MB/s), to within 0.02 of
+   * their ratio (0.21–0.36; a little worse at 16 KiB, better from 256 KiB); brotli 2–4 save
+   * another 0.01–0.07 for 1.5–4× the time. At 1 KiB every codec runs at 29–68 MB/s (the fixed cost
+   * of a call dominates) to save ~550 bytes, less than one 4 KiB SQLite page; from 4 KiB a value
+   * keeps 0.28–0.36 of its bytes. zstd is not in Node 20.
    */
   cache: {
     memoryBytes: 256 * 1024 ** 2,
