@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { fmtMB, fmtRatio, REPO_ROOT } from './lib.js';
 import type { McpGatewayResult } from './mcp-gateway.js';
 
-const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'memo-quickstart', 'dashboard-overhead', 'mcp-gateway'] as const;
+const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'cache-compression', 'memo-quickstart', 'dashboard-overhead', 'mcp-gateway'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -113,6 +113,19 @@ if (selected.includes('cache-tiers')) {
     console.log(`cache-tiers           L2 SqliteTier gets ${ops(r.l2.medians.guildGets)}/s (goal >= 100,000; / raw ${fmtRatio(r.l2.ratios.getsVsRaw)}), sets ${ops(r.l2.medians.guildSets)}/s (goal >= 50,000; / raw ${fmtRatio(r.l2.ratios.setsVsRaw)})`);
     if (r.l3) console.log(`cache-tiers           L3 RedisTier.get / ioredis: sequential ${fmtRatio(r.l3.ratios.sequential)}, 100 in flight ${fmtRatio(r.l3.ratios.concurrent)}`);
     else console.log(`cache-tiers           L3 skipped: ${r.l3Skipped}`);
+  }
+}
+if (selected.includes('cache-compression')) {
+  type Row = { tier: string; content: string; size: number; storedOn: number; storedOff: number; setsOn: number; setsOff: number; getsOn: number; getsOff: number };
+  const r = load('cache-compression') as { default: { codec: string; level: number; thresholdBytes: number }; sqlite: Row[]; redis: Row[] | null; redisSkipped: string | null } | null;
+  if (r) {
+    const d = r.default;
+    for (const x of [...r.sqlite, ...(r.redis ?? [])].filter((x) => x.size === 16 * 1024 || x.size === 5 * 1024 * 1024)) {
+      console.log(
+        `cache-compression     ${d.codec}-${d.level} ${x.tier} ${x.content} ${x.size >= 1024 * 1024 ? `${x.size / 1024 / 1024} MiB` : `${x.size / 1024} KiB`}: stored on/off ${fmtRatio(x.storedOn / x.storedOff)}, sets ${fmtRatio(x.setsOn / x.setsOff)}, gets ${fmtRatio(x.getsOn / x.getsOff)}`,
+      );
+    }
+    if (r.redisSkipped) console.log(`cache-compression     Redis skipped: ${r.redisSkipped}`);
   }
 }
 if (selected.includes('dashboard-overhead')) {

@@ -157,8 +157,8 @@ test('stats count entries and value bytes in Redis and hits and misses in this p
   const stats = await tier.stats();
   assert.equal(stats.tier, 'redis');
   assert.equal(stats.capBytes, null);
-  assert.deepEqual(stats.namespaces.a, { hits: 1, misses: 1, evictions: 0, expired: 0, corrupt: 0, entries: 2, bytes: 15 });
-  assert.deepEqual(stats.namespaces.b, { hits: 0, misses: 0, evictions: 0, expired: 0, corrupt: 0, entries: 1, bytes: 1 });
+  assert.deepEqual(stats.namespaces.a, { hits: 1, misses: 1, evictions: 0, expired: 0, corrupt: 0, entries: 2, bytes: 15, original_bytes: 15 });
+  assert.deepEqual(stats.namespaces.b, { hits: 0, misses: 0, evictions: 0, expired: 0, corrupt: 0, entries: 1, bytes: 1, original_bytes: 1 });
   assert.deepEqual(tier.prune(), { expired: 0, evicted: 0 });
 });
 

@@ -21,6 +21,8 @@ export interface NamespaceReport {
   /** Results computed after a miss (task runs for `tasks`) and their mean time: the miss penalty. */
   computes: number;
   mean_miss_penalty_ms: number | null;
+  /** Stored entries whose compressed frame did not decode (a miss, and removed), summed over every process. */
+  corrupt_frames: number;
   /** Per tier: what it holds now and its own counters (the memory tier lives per process and is not listed). */
   tiers: Partial<Record<TierName, NamespaceStats>>;
 }
@@ -29,7 +31,10 @@ export interface CacheStatsDocument {
   store: string;
   redis: string | null;
   context: ResolvedCache['context'];
-  tiers: { tier: TierName; cap_bytes: number | null; entries: number | null; bytes: number | null }[];
+  /** `bytes`: what the tier stores; `original_bytes`: the same values before compression. */
+  tiers: { tier: TierName; cap_bytes: number | null; entries: number | null; bytes: number | null; original_bytes: number | null }[];
+  /** How new entries are compressed (`null`: off). */
+  compression: { codec: string; level: number; threshold_bytes: number } | null;
   namespaces: Record<string, NamespaceReport>;
 }
 
@@ -118,6 +123,7 @@ export function cacheStats(workflow: string): Promise<CacheStatsDocument> {
         hit_rate: hits + misses === 0 ? null : hits / (hits + misses),
         computes: c?.computes ?? 0,
         mean_miss_penalty_ms: c && c.computes > 0 ? c.compute_ms / c.computes : null,
+        corrupt_frames: c?.corrupt ?? 0,
         tiers,
       };
     }
@@ -128,8 +134,15 @@ export function cacheStats(workflow: string): Promise<CacheStatsDocument> {
       context: config.context,
       tiers: persistent.map((t) => {
         const all = Object.values(t.namespaces);
-        return { tier: t.tier, cap_bytes: t.capBytes, entries: sum(all.map((n) => n.entries)), bytes: sum(all.map((n) => n.bytes)) };
+        return {
+          tier: t.tier,
+          cap_bytes: t.capBytes,
+          entries: sum(all.map((n) => n.entries)),
+          bytes: sum(all.map((n) => n.bytes)),
+          original_bytes: sum(all.map((n) => n.original_bytes)),
+        };
       }),
+      compression: config.compression && { codec: config.compression.codec, level: config.compression.level, threshold_bytes: config.compression.thresholdBytes },
       namespaces,
     };
   });

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { CacheMode } from '../governor/governor.js';
+import { originalLength } from './compression.js';
 import { emptyStats, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
 
 /** Options of the memory tier. */
@@ -107,7 +108,13 @@ export class MemoryTier implements CacheTier {
 
   stats(): TierStats {
     const namespaces: Record<string, NamespaceStats> = {};
-    for (const [ns, space] of this.#spaces) namespaces[ns] = { ...space.stats, entries: space.lru.size, bytes: space.lru.calculatedSize };
+    for (const [ns, space] of this.#spaces) {
+      // Values are held as stored (compressed once by the layered cache): the original is what
+      // each frame declares. A walk over the entries, but stats are asked for, not on a hot path.
+      let saved = 0;
+      for (const e of space.lru.values()) saved += originalLength(e.value, e.value.length) - e.value.length;
+      namespaces[ns] = { ...space.stats, entries: space.lru.size, bytes: space.lru.calculatedSize, original_bytes: space.lru.calculatedSize + saved };
+    }
     return { tier: this.name, capBytes: this.#maxBytes, namespaces };
   }
 

@@ -46,6 +46,7 @@ export async function openCache(config: ResolvedCache, dir: string, options: Ope
     defaultPolicy: FALLBACK_POLICY,
     lock,
     now,
+    compression: config.compression,
     // The client was made here: it goes when the cache does.
     ...(client ? { onClose: () => client.quit().catch(() => 'OK') } : {}),
   });

@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { GuildError } from '../errors.js';
-import { statsFor, type CacheEntry, type CacheTier, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
+import { FRAME_HEADER, originalLength } from './compression.js';
+import { emptyStats, statsFor, type CacheEntry, type CacheTier, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
 
 /** Options of the Redis tier. */
 export interface RedisTierOptions {
@@ -170,25 +171,31 @@ export class RedisTier implements CacheTier {
     return { expired: 0, evicted: 0 };
   }
 
-  /** This process's counters, plus entries and value bytes of every namespace under the prefix (SCAN + STRLEN). */
+  /**
+   * This process's counters, plus entries, value bytes and original bytes of every namespace under
+   * the prefix (SCAN, then STRLEN and the value's first bytes, where a compressed value's frame
+   * says its original length).
+   */
   async stats(): Promise<TierStats> {
     const namespaces: Record<string, NamespaceStats> = {};
-    for (const [ns, s] of this.#stats) namespaces[ns] = { ...s, entries: 0, bytes: 0 };
+    for (const [ns, s] of this.#stats) namespaces[ns] = { ...s, entries: 0, bytes: 0, original_bytes: 0 };
     const from = this.#prefix.length;
     try {
       for await (const batch of this.#scan(`${this.#pattern}*`)) {
         const pipe = this.#client.pipeline();
-        for (const k of batch) pipe.strlen(k);
-        const lengths = (await pipe.exec()) ?? [];
+        for (const k of batch) pipe.strlen(k).getrangeBuffer(k, HEADER, HEADER + FRAME_HEADER - 1);
+        const replies = (await pipe.exec()) ?? [];
         for (let i = 0; i < batch.length; i++) {
-          const [err, len] = lengths[i] ?? [null, 0];
+          const [err, len] = replies[2 * i] ?? [null, 0];
+          const [, head] = replies[2 * i + 1] ?? [null, null];
           const k = batch[i]!;
           const colon = k.indexOf(':', from);
           // Gone since the SCAN (0), or not an entry of ours.
           if (err || typeof len !== 'number' || len < HEADER || colon < 0) continue;
-          const s = (namespaces[k.slice(from, colon)] ??= { hits: 0, misses: 0, evictions: 0, expired: 0, corrupt: 0, entries: 0, bytes: 0 });
+          const s = (namespaces[k.slice(from, colon)] ??= emptyStats());
           s.entries! += 1;
           s.bytes! += len - HEADER;
+          s.original_bytes! += Buffer.isBuffer(head) ? originalLength(head, len - HEADER) : len - HEADER;
         }
       }
     } catch (err) {

@@ -1,7 +1,8 @@
 import { crc32 } from 'node:zlib';
 import type { Statement } from 'better-sqlite3';
 import { openDatabase, type Db } from '../store/db.js';
-import { statsFor, type CacheCounters, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
+import { originalLength } from './compression.js';
+import { emptyStats, statsFor, type CacheCounters, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
 
 /** Options of the SQLite tier. */
 export interface SqliteTierOptions {
@@ -55,7 +56,7 @@ export class SqliteTier implements CacheTier {
   #closed = false;
   readonly #q: {
     get: Statement<[string, string], { value: Buffer; size: number; checksum: number; expires_at: number }>;
-    upsert: Statement<[string, string, Buffer, number, number, number, number, number]>;
+    upsert: Statement<[string, string, Buffer, number, number, number, number, number, number]>;
     sizeOf: Statement<[string, string], { size: number }>;
     del: Statement<[string, string]>;
     touch: Statement<[number, string, string]>;
@@ -80,9 +81,9 @@ export class SqliteTier implements CacheTier {
     this.#q = {
       get: db.prepare('SELECT value, size, checksum, expires_at FROM cache_entries WHERE ns = ? AND key = ?'),
       upsert: db.prepare(
-        `INSERT INTO cache_entries (ns, key, value, size, checksum, created_at, expires_at, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO cache_entries (ns, key, value, size, checksum, created_at, expires_at, accessed_at, original_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, size = excluded.size, checksum = excluded.checksum,
-         created_at = excluded.created_at, expires_at = excluded.expires_at, accessed_at = excluded.accessed_at`,
+         created_at = excluded.created_at, expires_at = excluded.expires_at, accessed_at = excluded.accessed_at, original_size = excluded.original_size`,
       ),
       sizeOf: db.prepare('SELECT size FROM cache_entries WHERE ns = ? AND key = ?'),
       del: db.prepare('DELETE FROM cache_entries WHERE ns = ? AND key = ?'),
@@ -185,12 +186,19 @@ export class SqliteTier implements CacheTier {
     this.flush();
     const namespaces: Record<string, NamespaceStats> = Object.create(null) as Record<string, NamespaceStats>; // keyed by names read from the store
     const rows = this.#db.prepare('SELECT ns, hits, misses, evictions, expired, corrupt FROM cache_stats WHERE tier = ?').all(this.name) as (NamespaceStats & { ns: string })[];
-    for (const r of rows) namespaces[r.ns] = { hits: r.hits, misses: r.misses, evictions: r.evictions, expired: r.expired, corrupt: r.corrupt, entries: 0, bytes: 0 };
-    const sizes = this.#db.prepare('SELECT ns, COUNT(*) AS n, SUM(size) AS bytes FROM cache_entries GROUP BY ns').all() as { ns: string; n: number; bytes: number }[];
+    for (const r of rows) namespaces[r.ns] = { hits: r.hits, misses: r.misses, evictions: r.evictions, expired: r.expired, corrupt: r.corrupt, entries: 0, bytes: 0, original_bytes: 0 };
+    // Rows from before migration 10 have no original_size: they were stored as they are.
+    const sizes = this.#db.prepare('SELECT ns, COUNT(*) AS n, SUM(size) AS bytes, SUM(COALESCE(original_size, size)) AS original FROM cache_entries GROUP BY ns').all() as {
+      ns: string;
+      n: number;
+      bytes: number;
+      original: number;
+    }[];
     for (const r of sizes) {
-      const s = (namespaces[r.ns] ??= { hits: 0, misses: 0, evictions: 0, expired: 0, corrupt: 0, entries: 0, bytes: 0 });
+      const s = (namespaces[r.ns] ??= emptyStats());
       s.entries = r.n;
       s.bytes = r.bytes;
+      s.original_bytes = r.original;
     }
     return { tier: this.name, capBytes: this.#maxBytes, namespaces };
   }
@@ -230,7 +238,8 @@ export class SqliteTier implements CacheTier {
           this.#q.del.run(w.ns, w.key);
           this.#bytes -= old;
         } else {
-          this.#q.upsert.run(w.ns, w.key, w.value, w.value.length, crc32(w.value), now, w.expiresAt, now);
+          // The checksum covers the stored bytes (compressed or not): what a read gets back.
+          this.#q.upsert.run(w.ns, w.key, w.value, w.value.length, crc32(w.value), now, w.expiresAt, now, originalLength(w.value, w.value.length));
           this.#bytes += w.value.length - old;
           grown.add(w.ns);
         }

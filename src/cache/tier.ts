@@ -32,6 +32,11 @@ export interface NamespaceStats {
   entries: number | null;
   /** Bytes of stored values; null where unknown. */
   bytes: number | null;
+  /**
+   * What `bytes` would be if no value were compressed: each frame's declared length, a value
+   * stored as is its own (cache/compression.ts). null where unknown.
+   */
+  original_bytes: number | null;
 }
 
 export interface TierStats {
@@ -109,7 +114,7 @@ export interface CacheTier {
 }
 
 export function emptyStats(): NamespaceStats {
-  return { hits: 0, misses: 0, evictions: 0, expired: 0, corrupt: 0, entries: 0, bytes: 0 };
+  return { hits: 0, misses: 0, evictions: 0, expired: 0, corrupt: 0, entries: 0, bytes: 0, original_bytes: 0 };
 }
 
 /** The stats record of `ns` in `map`, created on first use. */

@@ -42,8 +42,24 @@ export const DEFAULTS = {
   pools: { critical: 0.2, execution: 0.4, caching: 0.25, buffer: 0.15 },
   /** `node_heap: auto`: V8's old space gets this share of the agent's hard limit. */
   nodeHeapShare: 0.75,
-  /** The cache: L1 in Guild's memory (the seed's cache memory limit), L2 on disk, reuse threshold of the routing cache. */
-  cache: { memoryBytes: 256 * 1024 ** 2, diskBytes: 1024 ** 3, routingSimilarity: 0.7 },
+  /**
+   * The cache: L1 in Guild's memory (the seed's cache memory limit), L2 on disk, reuse threshold of
+   * the routing cache; values from 4 KiB compressed with brotli quality 1, and the level each
+   * codec gets when only the codec is chosen. Measured by bench/cache-compression.ts (Node 20,
+   * figures in NOTES-compression.md): on real source and logs from 4 KiB to 5 MiB brotli-1
+   * compresses at 101–339 MB/s, 1.3–1.7× gzip-1 and deflate-1 (77–205 MB/s), to within 0.02 of
+   * their ratio (0.21–0.36; a little worse at 16 KiB, better from 256 KiB); brotli 2–4 save
+   * another 0.01–0.07 for 1.5–4× the time. At 1 KiB every codec runs at 29–68 MB/s (the fixed cost
+   * of a call dominates) to save ~550 bytes, less than one 4 KiB SQLite page; from 4 KiB a value
+   * keeps 0.28–0.36 of its bytes. zstd is not in Node 20.
+   */
+  cache: {
+    memoryBytes: 256 * 1024 ** 2,
+    diskBytes: 1024 ** 3,
+    routingSimilarity: 0.7,
+    compression: { thresholdBytes: 4096, codec: 'brotli', level: 1 },
+    compressionLevels: { brotli: 1, gzip: 1, deflate: 1, zstd: 1 },
+  },
   /** Telemetry: snapshot interval, history retention, alert cooldown; the dashboard's address. */
   telemetry: {
     snapshotIntervalMs: 1000,

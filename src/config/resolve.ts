@@ -11,6 +11,7 @@ import type { Priority, UserWorkflow } from './schema.js';
 import type { Thresholds } from '../governor/levels.js';
 import { poolLimitShare, type Pools } from './pools.js';
 import { namespacePolicies, presetForBranch, type ContextPreset, type NamespacePolicy } from './cache-policy.js';
+import type { CompressionOptions } from './compression.js';
 import { currentBranch } from './git-branch.js';
 import type { ComponentKind } from '../telemetry/state.js';
 
@@ -63,6 +64,8 @@ export interface ResolvedCache {
   readonly context: { readonly preset: ContextPreset | null; readonly source: 'workflow' | 'branch' | 'none'; readonly branch: string | null };
   readonly namespaces: Readonly<Record<string, NamespacePolicy>>;
   readonly routing: { readonly similarity: number; readonly fallback: string | null };
+  /** How large entries are compressed; null: stored as they are (`compression: off`). */
+  readonly compression: CompressionOptions | null;
 }
 
 /** Why task memoization is off: `--no-cache`, `cache.enabled: false`, or a run without a store. */
@@ -400,6 +403,19 @@ export function resolveCache(cache: UserWorkflow['cache'], routing: UserWorkflow
     context,
     namespaces: namespacePolicies(context.preset, user_ns),
     routing: { similarity: routing?.similarity ?? DEFAULTS.cache.routingSimilarity, fallback: routing?.fallback ?? null },
+    compression: resolveCompression(c.compression),
+  };
+}
+
+function resolveCompression(c: NonNullable<UserWorkflow['cache']>['compression']): CompressionOptions | null {
+  if (c === false || c === 'off') return null;
+  const d = DEFAULTS.cache.compression;
+  const codec = c?.codec ?? d.codec;
+  return {
+    thresholdBytes: c?.threshold ?? d.thresholdBytes,
+    codec,
+    // A codec chosen alone gets its own default level, not brotli's.
+    level: c?.level ?? (c?.codec === undefined ? d.level : DEFAULTS.cache.compressionLevels[codec]),
   };
 }
 

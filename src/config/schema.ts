@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatDuration, MAX_DURATION_MS, parseDuration, parseSize } from '../util/units.js';
+import { availableCodecs, CODEC_NAMES, HAS_ZSTD, LEVEL_RANGE } from './compression.js';
 
 /** Task priorities, most urgent first. */
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
@@ -146,6 +147,30 @@ const namespaceSchema = z.strictObject({
   stale_while_revalidate: duration.optional(),
   tiers: z.array(tierName).min(1).optional(),
 });
+
+/** How cache entries are compressed (cache/compression.ts). */
+const compressionSchema = z.union([
+  z.literal(false),
+  z.literal('off'),
+  z
+    .strictObject({
+      /** Values of at least this size are compressed. @default 4KB */
+      threshold: size.optional(),
+      /** @default brotli */
+      codec: z.enum(CODEC_NAMES).optional(),
+      /** The codec's level. @default 1 */
+      level: z.number().int().optional(),
+    })
+    .superRefine((c, ctx) => {
+      if (c.codec === 'zstd' && !HAS_ZSTD) {
+        ctx.addIssue({ code: 'custom', path: ['codec'], message: `Expected a codec this Node.js (${process.version}) has: ${availableCodecs().join(', ')} (zstd needs Node.js 22.15 or 23.8), got "zstd"` });
+      }
+      const [lo, hi] = LEVEL_RANGE[c.codec ?? 'brotli'];
+      if (c.level !== undefined && (c.level < lo || c.level > hi)) {
+        ctx.addIssue({ code: 'custom', path: ['level'], message: `Expected a ${c.codec ?? 'brotli'} level from ${lo} to ${hi}, got ${c.level}` });
+      }
+    }),
+], { error: 'off, or { threshold, codec, level }' });
 
 /**
  * MCP server names become the prefix of every tool, resource and prompt name the gateway
@@ -357,6 +382,8 @@ export const fileSchema = z.strictObject({
       /** A context preset, `auto` (from the git branch prefix) or `none`. @default auto */
       context: z.enum(['auto', 'none', 'feature_development', 'bug_fixing', 'code_review', 'refactoring']).optional(),
       namespaces: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'Expected a namespace of letters, digits, ".", "_" or "-"'), namespaceSchema).optional(),
+      /** Compressed storage of large entries; `off` (or false) stores every value as it is. @default { threshold: 4KB, codec: brotli, level: 1 } */
+      compression: compressionSchema.optional(),
     })
     .optional(),
   /** The routing cache (library `route(description)`). */

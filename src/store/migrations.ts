@@ -185,4 +185,12 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, iteration, metric)
   );
   `,
+  // 10: compressed cache entries (cache/compression.ts). `value` may now hold a frame (magic,
+  // codec, original length, compressed bytes); `size` and `checksum` still describe the stored
+  // bytes. The original length is kept beside them so `guild cache stats` can show stored against
+  // original bytes without reading every value; rows from before are null: stored as they are,
+  // their original is `size`.
+  `
+  ALTER TABLE cache_entries ADD COLUMN original_size INTEGER;  -- bytes of the value before compression; null: same as size
+  `,
 ];
