@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { fmtMB, fmtRatio, REPO_ROOT } from './lib.js';
 import type { McpGatewayResult } from './mcp-gateway.js';
 
-const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'cache-compression', 'memo-quickstart', 'dashboard-overhead', 'mcp-gateway'] as const;
+const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'cache-compression', 'memo-quickstart', 'dashboard-overhead', 'mcp-gateway', 'bench-verdicts'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -113,6 +113,19 @@ if (selected.includes('cache-tiers')) {
     console.log(`cache-tiers           L2 SqliteTier gets ${ops(r.l2.medians.guildGets)}/s (goal >= 100,000; / raw ${fmtRatio(r.l2.ratios.getsVsRaw)}), sets ${ops(r.l2.medians.guildSets)}/s (goal >= 50,000; / raw ${fmtRatio(r.l2.ratios.setsVsRaw)})`);
     if (r.l3) console.log(`cache-tiers           L3 RedisTier.get / ioredis: sequential ${fmtRatio(r.l3.ratios.sequential)}, 100 in flight ${fmtRatio(r.l3.ratios.concurrent)}`);
     else console.log(`cache-tiers           L3 skipped: ${r.l3Skipped}`);
+  }
+}
+if (selected.includes('bench-verdicts')) {
+  type Counts = { guild: number; thresholdOnly: number; singleSample: number };
+  const r = load('bench-verdicts') as { rounds: number; threshold: number; falseAlarms: Counts; detection: Counts } | null;
+  if (r) {
+    const n = r.rounds;
+    console.log(
+      `bench-verdicts        guild bench --against, same commit: ${r.falseAlarms.guild} of ${n} false alarms (goal 0; single-sample peer ${r.falseAlarms.singleSample}, threshold alone ${r.falseAlarms.thresholdOnly})`,
+    );
+    console.log(
+      `bench-verdicts        ~20 % slower (threshold ${r.threshold * 100} %): detected ${r.detection.guild} of ${n} (single-sample peer ${r.detection.singleSample}, threshold alone ${r.detection.thresholdOnly})`,
+    );
   }
 }
 if (selected.includes('cache-compression')) {

@@ -30,15 +30,26 @@ export function openDatabase(file: string): Db {
   }
 }
 
+/**
+ * Brings the schema to the newest version. Two processes may open a new store at once (two runs
+ * started together): each step re-reads the version inside an IMMEDIATE transaction, which takes
+ * the write lock first, so a step is applied once and the other process sees it done.
+ */
 function migrate(db: Db): void {
+  const tooNew = (v: number): GuildError =>
+    new GuildError('STORE', `the store is at schema version ${v}, newer than this Guild (${MIGRATIONS.length}); upgrade Guild`);
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new GuildError('STORE', `the store is at schema version ${current}, newer than this Guild (${MIGRATIONS.length}); upgrade Guild`);
-  }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
+  if (current > MIGRATIONS.length) throw tooNew(current);
+  if (current === MIGRATIONS.length) return;
+  const step = db.transaction((): boolean => {
+    const v = db.pragma('user_version', { simple: true }) as number;
+    if (v > MIGRATIONS.length) throw tooNew(v);
+    if (v === MIGRATIONS.length) return false;
+    db.exec(MIGRATIONS[v]!);
+    db.pragma(`user_version = ${v + 1}`);
+    return true;
+  });
+  while (step.immediate()) {
+    /* one migration per transaction, until none is left */
   }
 }
