@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { fmtMB, fmtRatio, REPO_ROOT } from './lib.js';
 import type { McpGatewayResult } from './mcp-gateway.js';
 
-const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'cache-compression', 'memo-quickstart', 'dashboard-overhead', 'mcp-gateway', 'bench-verdicts'] as const;
+const BENCHMARKS = ['scheduler-throughput', 'memory-bound', 'many-small', 'startup', 'under-declared', 'reaction', 'sampling-cost', 'cache-tiers', 'cache-compression', 'memo-quickstart', 'dashboard-overhead', 'mcp-gateway', 'bench-verdicts', 'task-metrics'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -113,6 +113,14 @@ if (selected.includes('cache-tiers')) {
     console.log(`cache-tiers           L2 SqliteTier gets ${ops(r.l2.medians.guildGets)}/s (goal >= 100,000; / raw ${fmtRatio(r.l2.ratios.getsVsRaw)}), sets ${ops(r.l2.medians.guildSets)}/s (goal >= 50,000; / raw ${fmtRatio(r.l2.ratios.setsVsRaw)})`);
     if (r.l3) console.log(`cache-tiers           L3 RedisTier.get / ioredis: sequential ${fmtRatio(r.l3.ratios.sequential)}, 100 in flight ${fmtRatio(r.l3.ratios.concurrent)}`);
     else console.log(`cache-tiers           L3 skipped: ${r.l3Skipped}`);
+  }
+}
+if (selected.includes('task-metrics')) {
+  const r = load('task-metrics') as { tasks: number; rounds: number; ratio: number; goal: number; rows: { counted: boolean }[] } | null;
+  if (r) {
+    console.log(
+      `task-metrics          makespan with task metrics on / off, ${r.tasks} tasks: ${r.ratio.toFixed(3)} (goal <= ${r.goal}; median of ${r.rounds} rounds)${r.rows.every((x) => x.counted) ? '' : '  COUNTS WRONG'}`,
+    );
   }
 }
 if (selected.includes('bench-verdicts')) {

@@ -14,8 +14,8 @@ export function baseRequest(s: TaskState, config: ResolvedConfig): ExecRequest {
  * cgroup named for the run (with the kernel's backstop above the task's own limit), and
  * GUILD_METRICS naming the file where it may report what it spent (beside its log).
  */
-export function processRequest(s: TaskState, config: ResolvedConfig, runId: string, logFile: string, services: Readonly<Record<string, string>> = {}): ProcessRequest {
-  const env = { ...taskEnv(s, runId, services), GUILD_METRICS: metricsFileFor(logFile) };
+export function processRequest(s: TaskState, config: ResolvedConfig, runId: string, logFile: string, services: Readonly<Record<string, string>> = {}, metrics = true): ProcessRequest {
+  const env = { ...taskEnv(s, runId, services), ...(metrics && { GUILD_METRICS: metricsFileFor(logFile) }) };
   return { ...baseRequest(s, config), command: s.spec.run, cwd: config.dir, env, logFile, runId, limitBytes: s.profile.limitBytes };
 }
 

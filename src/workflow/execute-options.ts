@@ -56,6 +56,11 @@ export interface ExecuteOptions {
    * under the run's supervisor before any task is admitted and ended after the last. @default none
    */
   services?: RunServices;
+  /**
+   * Give process tasks GUILD_METRICS and read what they report spending when each attempt ends.
+   * Off, tasks report nothing (the `task-metrics` benchmark measures the cost of it being on). @default true
+   */
+  taskMetrics?: boolean;
 }
 
 /** What a run gives the services it starts. */

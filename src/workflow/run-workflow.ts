@@ -52,6 +52,8 @@ export interface RunWorkflowOptions {
   telemetry?: boolean | RunTelemetry;
   /** What starts attempts, by kind (a remote executor, a test's fake). @default Guild's process and function executors */
   executors?: RunExecutors;
+  /** Give tasks GUILD_METRICS and read what they report spending. @default true */
+  taskMetrics?: boolean;
   /** Time for sampling, retry backoff and every time the run reports (a test's fake clock). @default the real clock */
   clock?: Clock;
   /**
@@ -109,6 +111,7 @@ export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkf
       ...(options.wait !== undefined ? { wait: options.wait } : {}),
       ...(options.onWait ? { onWait: options.onWait } : {}),
       ...(services ? { services } : {}),
+      ...(options.taskMetrics === false ? { taskMetrics: false } : {}),
     });
     return telemetry ? await telemetry.finish(report) : report;
   } finally {

@@ -276,7 +276,7 @@ class WorkflowRun {
     try {
       handle = fn
         ? this.#supervisor.start('function', { ...baseRequest(s, this.#config), fn }, this.#watches.of(s))
-        : this.#supervisor.start('process', processRequest(s, this.#config, this.#runId, this.#logFile(s)!, this.#services?.env), this.#watches.of(s));
+        : this.#supervisor.start('process', processRequest(s, this.#config, this.#runId, this.#logFile(s)!, this.#services?.env, this.#opts.taskMetrics !== false), this.#watches.of(s));
     } catch (e) {
       // Not started (EMFILE opening its log, …): a failed attempt, retried as any other, never a
       // crashed run. It ends on the next tick: this may run inside the scheduler's pump.
@@ -347,7 +347,7 @@ class WorkflowRun {
   /** Reads what the task reported spending so far (its metrics file and, for `usage:`, its log); returns what this attempt added. */
   #readMetrics(s: TaskState): Record<string, number> {
     const log = this.#logFile(s);
-    if (log === null) return {};
+    if (log === null || this.#opts.taskMetrics === false) return {};
     const m = readTaskMetrics(metricsFileFor(log), log, s.spec.usage);
     const added = metricsDelta(m.values, s.metrics);
     s.metrics = m.values;
