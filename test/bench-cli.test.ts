@@ -5,19 +5,14 @@
  * every run stored and read back by `bench history` and `bench compare`.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { BenchResult } from '../src/regression/types.js';
-import { guild, tempDir } from './helpers.js';
+import { gitRepo, guild } from './helpers.js';
 
 function repo(sleep: string): { dir: string; git: (...a: string[]) => string; env: NodeJS.ProcessEnv } {
-  const dir = tempDir('guild-bench-repo-');
-  const git = (...a: string[]): string => execFileSync('git', a, { cwd: dir, encoding: 'utf8' }).trim();
-  git('init', '-q');
-  git('config', 'user.email', 't@example.com');
-  git('config', 'user.name', 't');
+  const { dir, git } = gitRepo('guild-bench-repo-');
   writeFileSync(join(dir, '.gitignore'), '.guild/\n');
   writeFileSync(
     join(dir, 'guild.yaml'),

@@ -4,8 +4,7 @@
  * is recorded with.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDatabase } from '../src/store/db.js';
@@ -14,7 +13,7 @@ import { fingerprintHash, machineFingerprint } from '../src/regression/fingerpri
 import { addWorktree, commitOf } from '../src/regression/git.js';
 import type { BenchRunRecord, Fingerprint } from '../src/regression/types.js';
 import { createSystemProbe } from '../src/system/probe.js';
-import { tempDir } from './helpers.js';
+import { gitRepo, tempDir } from './helpers.js';
 
 const FP: Fingerprint = { node: 'v20.0.0', cpuModel: 'Test CPU', cores: 2, memoryLimitBytes: 8 * 2 ** 30 };
 const OTHER: Fingerprint = { ...FP, cores: 4 };
@@ -106,12 +105,8 @@ describe('bench facts: the machine and the commit', () => {
   });
 
   it('commitOf: the commit, the root and whether the tree is dirty (Guild’s own .guild/ never counts); null outside git', () => {
-    const dir = tempDir();
-    assert.equal(commitOf(dir), null);
-    const git = (...a: string[]): string => execFileSync('git', a, { cwd: dir, encoding: 'utf8' }).trim();
-    git('init', '-q');
-    git('config', 'user.email', 't@example.com');
-    git('config', 'user.name', 't');
+    assert.equal(commitOf(tempDir()), null);
+    const { dir, git } = gitRepo();
     writeFileSync(join(dir, 'guild.yaml'), 'tasks: []\n');
     git('add', '.');
     git('commit', '-qm', 'one');
@@ -124,11 +119,7 @@ describe('bench facts: the machine and the commit', () => {
   });
 
   it('addWorktree checks a revision out into a folder of the project that remove() deletes; leftovers of a killed bench go first; a bad revision is a usage error', () => {
-    const dir = tempDir();
-    const git = (...a: string[]): string => execFileSync('git', a, { cwd: dir, encoding: 'utf8' }).trim();
-    git('init', '-q');
-    git('config', 'user.email', 't@example.com');
-    git('config', 'user.name', 't');
+    const { dir, git } = gitRepo();
     writeFileSync(join(dir, 'f.txt'), 'one\n');
     git('add', '.');
     git('commit', '-qm', 'one');
@@ -139,7 +130,7 @@ describe('bench facts: the machine and the commit', () => {
     const wt = addWorktree(dir, 'HEAD~1', under);
     assert.equal(wt.sha, first);
     assert.ok(wt.dir.startsWith(under));
-    assert.equal(execFileSync('cat', [join(wt.dir, 'f.txt')], { encoding: 'utf8' }), 'one\n');
+    assert.equal(readFileSync(join(wt.dir, 'f.txt'), 'utf8'), 'one\n');
     // A bench killed with SIGKILL leaves its worktree: the next one removes it before adding its own.
     const next = addWorktree(dir, 'HEAD', under);
     assert.equal(existsSync(wt.dir), false);

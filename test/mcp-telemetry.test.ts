@@ -13,22 +13,14 @@ import { latencyTargets, McpTelemetry, OTHER_NAME } from '../src/telemetry/mcp-m
 import type { GatewayStatus, McpCallEvent } from '../src/telemetry/mcp-status.js';
 import { GuildMetrics } from '../src/telemetry/metrics.js';
 import { gatewayStatus, MB } from './mcp-status-fixture.js';
+import { prng } from '../bench/lib.js';
 
 function call(over: Partial<McpCallEvent> = {}): McpCallEvent {
   return { server: 'everything', method: 'tools/call', name: 'echo', project: '/p', durationMs: 1, cached: false, outcome: 'ok', ...over };
 }
 
-/** A deterministic uniform [0, 1) (mulberry32), so the reservoir's choices are the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic uniform [0, 1) (mulberry32, bench/lib.ts's), so the reservoir's choices are the same on every run. */
+const seeded = prng;
 
 /** 0..n-1 in a seeded random order. */
 function shuffled(n: number, random: () => number): number[] {

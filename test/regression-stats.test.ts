@@ -10,18 +10,10 @@ import { GuildError } from '../src/errors.js';
 import { differenceInterval, mannWhitney, ratioInterval, summarize, tQuantile, welch } from '../src/regression/stats.js';
 import type { MetricSpec } from '../src/regression/types.js';
 import { compare, DEFAULT_THRESHOLDS, judgeAll, scenarioStatus } from '../src/regression/verdict.js';
+import { prng } from '../bench/lib.js';
 
-/** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (bench/lib.ts's): a 32-bit seeded PRNG, uniform in [0, 1). */
+const mulberry32 = prng;
 
 /** Standard normal draws (Box–Muller) from a seeded uniform source. */
 function normals(seed: number): () => number {
