@@ -15,20 +15,36 @@ export const storeFile = (dir: string): string => join(dir, '.guild', 'guild.db'
  * loss), foreign keys on, then migrations up to the newest version.
  */
 export function openDatabase(file: string): Db {
-  try {
-    mkdirSync(dirname(file), { recursive: true });
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    migrate(db);
-    return db;
-  } catch (cause) {
-    if (cause instanceof GuildError) throw cause;
-    throw new GuildError('STORE', `cannot open the store at ${file}: ${(cause as Error).message}`, { cause });
+  const deadline = Date.now() + OPEN_BUSY_MS;
+  for (;;) {
+    let db: Db | null = null;
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      db = new Database(file);
+      db.pragma('busy_timeout = 5000');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      return db;
+    } catch (cause) {
+      db?.close();
+      if (cause instanceof GuildError) throw cause;
+      // Two processes creating one store together: switching a new file to WAL can answer BUSY at
+      // once, without the busy handler. Opening again a moment later finds it done.
+      if ((cause as { code?: string }).code === 'SQLITE_BUSY' && Date.now() < deadline) {
+        Atomics.wait(SLEEPER, 0, 0, 25);
+        continue;
+      }
+      throw new GuildError('STORE', `cannot open the store at ${file}: ${(cause as Error).message}`, { cause });
+    }
   }
 }
+
+/** How long opening keeps retrying a store another process is creating. */
+const OPEN_BUSY_MS = 10_000;
+/** A synchronous sleep (opening is synchronous): Atomics.wait on a cell nobody notifies. */
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Brings the schema to the newest version. Two processes may open a new store at once (two runs
