@@ -538,6 +538,29 @@ describe('service pool: pressure', () => {
     assert.equal((await h.pool.acquire('other')).instance.name, 'D', 'the next call starts one');
   });
 
+  it('demand first: memory freed under pressure goes to the call waiting for it, not to refilling min elsewhere', async () => {
+    // Room for two instances; `min: 1` everywhere. A call of 'b' waits while 'a' and 'c' hold the room.
+    let h: ReturnType<typeof harness>;
+    const live = (): number => h.instances.filter((f) => f.stopped === null).length;
+    h = harness({ min: 1, admit: () => (live() < 2 ? null : 'no room') });
+    h.pool.adopt('a', h.make('a'));
+    h.pool.adopt('c', h.make('c'));
+    const waiting = track(h.pool.acquire('b'));
+    await settle();
+    assert.match(String(stat(h.pool, 'b').admissionDenied), /no room/);
+    // High pressure stops the idle ones; when their memory is back, 'b' gets it first, and only
+    // what is left refills one of the others.
+    assert.equal(h.pool.stopIdle(), 2);
+    h.pool.pump(); // pressure falls again (the gateway pumps then): refills of min may go
+    await h.clock.advance(1_000);
+    assert.equal(waiting.done, true);
+    assert.equal(waiting.value!.key, 'b');
+    await h.clock.advance(2_000); // refused refills try again
+    assert.equal(live(), 2, 'never more than the room');
+    assert.equal(stat(h.pool, 'a').instances + stat(h.pool, 'c').instances, 1, 'one refill, after the call was served');
+    waiting.value!.release();
+  });
+
   it('shrinkTo keeps the busiest n per key and drains the rest', async () => {
     const h = harness({ min: 1 });
     for (let i = 0; i < 3; i++) h.pool.adopt('k', h.make('k'));

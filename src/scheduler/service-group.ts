@@ -86,6 +86,11 @@ export class ServiceGroup<I> {
     return this.#denial !== null;
   }
 
+  /** Calls of this group wait for an instance that admission refused (not a refill or a scale-up). */
+  get demandDenied(): boolean {
+    return this.#denial?.kind === 'demand';
+  }
+
   acquire(signal: AbortSignal | undefined): Promise<Lease<I>> {
     this.hold = false;
     if (this.#waiters.size === 0) {

@@ -28,6 +28,9 @@
  *   asks `canScaleUp` as a scale-up does; the instance a waiting call needs asks only `admit`.
  * - `stopIdle()` (high pressure) stops every idle instance, down to 0, not `min`: memory wins
  *   over a warm start; `min` is refilled when pressure lets `canScaleUp` say yes again.
+ * - Demand first: while calls of some key wait for an instance admission refused, no other key
+ *   refills `min` or scales up (that memory is what the waiting calls need), and freed memory is
+ *   offered to groups with waiting calls before the others.
  * - Draining instances take no calls and do not count toward `max` or `min`: a recycle's
  *   replacement starts while the old one finishes its calls.
  */
@@ -73,7 +76,14 @@ export class ServicePool<I> {
       },
       start,
       stop,
-      admit: admit ?? (() => null),
+      admit: (key, kind) => {
+        // Demand first: while calls of another key wait for memory, a refill of `min` or a
+        // scale-up would take what those calls need (and, on a tight budget, keep it).
+        if (kind !== 'demand') {
+          for (const g of this.#groups.values()) if (g.key !== key && g.demandDenied) return `calls of ${g.key} wait for memory first`;
+        }
+        return admit?.(key, kind) ?? null;
+      },
       canScaleUp: canScaleUp ?? (() => true),
       joined: (instance, g) => {
         const m: Member<I> = { id: this.#nextId++, group: g, instance, state: 'ready', drainReason: 'recycle', inFlight: 0, calls: 0, idleTimer: null, drainTimer: null };
@@ -83,7 +93,10 @@ export class ServicePool<I> {
       left: (m) => void this.#byInstance.delete(m.instance),
       // An instance's memory is back: groups that admission refused try again.
       freed: () => {
-        if (!this.#closed) for (const g of this.#groups.values()) if (g.denied) g.evaluate();
+        if (this.#closed) return;
+        // Waiting calls first, then refills and scale-ups (which the rule above holds back meanwhile).
+        for (const g of this.#groups.values()) if (g.demandDenied) g.evaluate();
+        for (const g of this.#groups.values()) if (g.denied && !g.demandDenied) g.evaluate();
       },
     };
   }
