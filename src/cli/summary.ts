@@ -2,6 +2,7 @@ import { CACHE_DISABLED_TEXT, type RunReport, type TaskReport } from '../workflo
 import { formatBytes, formatDuration } from '../util/units.js';
 import { alertText } from '../telemetry/alerts.js';
 import type { KpiReport, KpiScore } from '../telemetry/state.js';
+import { WELL_KNOWN_METRICS } from '../util/spend.js';
 
 /** The human summary of a run: every figure is one the run measured. */
 export function formatSummary(r: RunReport): string {
@@ -139,7 +140,7 @@ function spendLines(r: RunReport): string[] {
     t.tokens_cache_read !== undefined ? `cache read ${int(t.tokens_cache_read)}` : '',
   ].filter(Boolean);
   const others = Object.entries(t)
-    .filter(([k]) => !['tokens_in', 'tokens_out', 'tokens_cache_read', 'cost_usd'].includes(k))
+    .filter(([k]) => !WELL_KNOWN_METRICS.has(k))
     .map(([k, v]) => `${k} ${Math.round(v * 1000) / 1000}`);
   const head = [formatSpend(t) || 'no tokens or cost', ...(detail.length > 0 ? [`(${detail.join(', ')})`] : [])].join(' ');
   const lim = s.limits;

@@ -1,9 +1,8 @@
 import { DEFAULTS } from '../config/defaults.js';
 import type { RunReport } from '../workflow/report.js';
-import { tokensOf } from '../util/spend.js';
+import { tokensOf, WELL_KNOWN_METRICS } from '../util/spend.js';
 import type { MetricKind, MetricSpec } from './types.js';
 
-const WELL_KNOWN = new Set(['tokens_in', 'tokens_out', 'tokens_cache_read', 'cost_usd']);
 
 // Every figure a run report holds, as `guild bench` metrics, and what each one is: its kind
 // (from its name's suffix, so that a metric a newer Guild adds needs no table), which way is
@@ -29,7 +28,7 @@ export function metricsOf(report: RunReport): Record<string, number> {
   // What tasks reported spending: the well-known ones by their names, tokens in + out as `tokens`,
   // any other under `metric.` (so that a task's own `makespan_ms` cannot pass for Guild's).
   const spent = report.metrics ?? {};
-  for (const [k, v] of Object.entries(spent)) put(WELL_KNOWN.has(k) ? k : `metric.${k}`, v);
+  for (const [k, v] of Object.entries(spent)) put(WELL_KNOWN_METRICS.has(k) ? k : `metric.${k}`, v);
   if (spent.tokens_in !== undefined || spent.tokens_out !== undefined) put('tokens', tokensOf(spent));
   for (const t of report.tasks) {
     if (t.started_ms === null) continue;

@@ -1,6 +1,9 @@
 // Arithmetic on what tasks report spending (`tokens_in`, `tokens_out`, `cost_usd`, any other
 // metric): shared by the run that sums it, the telemetry that counts it and the KPI that grades it.
 
+/** The well-known metrics a task may report; any other `name: number` is kept as given. */
+export const WELL_KNOWN_METRICS: ReadonlySet<string> = new Set(['tokens_in', 'tokens_out', 'tokens_cache_read', 'cost_usd']);
+
 /** Sums without binary noise (0.1 + 0.2), to 1e-9: money is summed line after line. */
 export const roundSpend = (v: number): number => Math.round(v * 1e9) / 1e9;
 

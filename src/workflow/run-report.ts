@@ -8,7 +8,7 @@ import type { TaskEstimates } from './estimates.js';
 import { poolReport } from '../config/pools.js';
 import { lowerBound, type Alert, type CacheReport, type ResponseRecord, type RunReport, type TaskReport, type TaskStatus } from './report.js';
 import type { TaskCache } from './task-cache.js';
-import { addMetrics, tokensOf } from './task-metrics.js';
+import { addMetrics, tokensOf } from '../util/spend.js';
 import type { TaskState } from './task-state.js';
 
 /** Rounds to 0.1 ms, as every time in the report is. */
@@ -76,7 +76,7 @@ export function limitExceeded(config: ResolvedConfig, totals: Readonly<Record<st
   return null;
 }
 
-/** Σ of what the tasks spent: the run's totals (spent, and saved by the cache), per agent type, and the limits. */
+/** Σ of what the tasks spent: the run's totals, per agent type, and unreadable lines. */
 export function spendTotals(states: Iterable<TaskState>): { totals: Record<string, number>; byAgent: Record<string, Record<string, number>>; malformed: number } {
   let totals: Record<string, number> = {};
   const byAgent: Record<string, Record<string, number>> = {};
@@ -89,19 +89,14 @@ export function spendTotals(states: Iterable<TaskState>): { totals: Record<strin
   return { totals, byAgent, malformed };
 }
 
-function spendReport(config: ResolvedConfig, states: ReadonlyMap<string, TaskState>): Pick<RunReport, 'metrics' | 'spend' | 'saved'> {
+/** Spent (from the tasks) and saved (from the cache report's sums over hits). */
+function spendReport(config: ResolvedConfig, states: ReadonlyMap<string, TaskState>, cache: CacheReport): Pick<RunReport, 'metrics' | 'spend' | 'saved'> {
   const { totals, byAgent, malformed } = spendTotals(states.values());
-  let saved: Record<string, number> = {};
-  let savedMs = 0;
-  for (const s of states.values()) {
-    if (s.cache.status !== 'hit') continue;
-    saved = addMetrics(saved, s.cache.saved_metrics ?? {});
-    savedMs += s.cache.saved_ms;
-  }
+  const saved = cache.saved_metrics ?? {};
   return {
     metrics: totals,
     spend: { totals, by_agent: byAgent, malformed_lines: malformed, limits: { cost_usd: config.limits.costUsd, tokens: config.limits.tokens, exceeded: limitExceeded(config, totals) } },
-    saved: { time_ms: round(savedMs)!, tokens: tokensOf(saved), cost_usd: saved.cost_usd ?? 0 },
+    saved: { time_ms: cache.saved_ms, tokens: tokensOf(saved), cost_usd: saved.cost_usd ?? 0 },
   };
 }
 
@@ -141,7 +136,8 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
   );
   const mem = t.memory;
   const g = t.governor;
-  const spend = spendReport(config, states);
+  const cacheTotals = cacheReport(config, states.values(), cache);
+  const spend = spendReport(config, states, cacheTotals);
   const exceeded = spend.spend.limits.exceeded;
   return {
     // A run that reached a limit of `limits:` failed, even if every task it had started succeeded.
@@ -178,7 +174,7 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
         return [a.name, { declared_bytes: a.memoryBytes, learned_p90_bytes: e.learned?.peakP90Bytes ?? null, samples: e.learned?.samples ?? 0, estimate_bytes: e.memoryBytes, source: e.source }];
       }),
     ),
-    cache: cacheReport(config, states.values(), cache),
+    cache: cacheTotals,
     ...spend,
     alerts: t.alerts,
     kpis: null,

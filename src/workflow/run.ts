@@ -19,10 +19,11 @@ import type { RunAlerts } from './run-alerts.js';
 import type { RunGauges } from './run-gauges.js';
 import { runParts } from './run-parts.js';
 import type { RunRecord } from './run-record.js';
-import { limitExceeded, runReport, spendTotals } from './run-report.js';
+import { limitExceeded, runReport } from './run-report.js';
 import type { TaskCache } from './task-cache.js';
 import type { TaskWatches } from './task-watch.js';
-import { metricsDelta, metricsFileFor, readTaskMetrics, tokensOf } from './task-metrics.js';
+import { metricsDelta, metricsFileFor, readTaskMetrics } from './task-metrics.js';
+import { addMetrics, tokensOf } from '../util/spend.js';
 import { newTaskState, type TaskState } from './task-state.js';
 
 export { newRunId, type ExecuteOptions, type RunExecutors } from './execute-options.js';
@@ -81,6 +82,8 @@ class WorkflowRun {
   #stopping: 'failure' | 'interrupted' | null = null;
   #finish!: () => void;
   #oomAtStart: number | null = null;
+  /** What the run's tasks reported spending so far (for `limits:`), added to as each attempt ends. */
+  #spent: Record<string, number> = {};
   /** The run's services (the MCP gateway), once started. */
   #services: StartedServices | null = null;
 
@@ -341,7 +344,10 @@ class WorkflowRun {
         if (!this.#config.keepGoing) this.#stop('failure', `task '${s.id}' failed: ${o.error ?? 'unknown error'}`);
       }
     }
-    if (Object.keys(spent).length > 0) this.#checkLimits();
+    if (Object.keys(spent).length > 0) {
+      this.#spent = addMetrics(this.#spent, spent);
+      this.#checkLimits();
+    }
   }
 
   /** Reads what the task reported spending so far (its metrics file and, for `usage:`, its log); returns what this attempt added. */
@@ -358,7 +364,7 @@ class WorkflowRun {
   /** Once the tasks' spending reaches a `limits:` budget, no task is admitted any more: those running finish, the run fails. */
   #checkLimits(): void {
     if (this.#stopping !== null || (this.#config.limits.costUsd === null && this.#config.limits.tokens === null)) return;
-    const { totals } = spendTotals(this.#states.values());
+    const totals = this.#spent;
     const hit = limitExceeded(this.#config, totals);
     if (hit === null) return;
     const detail =

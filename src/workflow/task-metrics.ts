@@ -1,16 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { addMetrics, roundSpend as round } from '../util/spend.js';
 
-export { addMetrics, tokensOf } from '../util/spend.js';
-
 // What a task spent, as it says: every task gets GUILD_METRICS, a file where it may append JSON
 // lines of numeric metrics (`{"tokens_in": 1200, "tokens_out": 340, "cost_usd": 0.0121}`); each
 // line adds to the task's totals. A task that runs Claude Code with `--output-format json` can
 // instead opt in with `usage: claude-json`, and the usage Claude prints is read from its log.
 // A line that is not a JSON object is counted as malformed and skipped, never fatal.
-
-/** The well-known metrics; any other `name: number` is kept as given. */
-export const WELL_KNOWN_METRICS = ['tokens_in', 'tokens_out', 'tokens_cache_read', 'cost_usd'] as const;
 
 /** A metric name: letters, digits, `_`, `.`, `-`, up to 64 characters (it becomes a label and a bench metric). */
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
@@ -26,7 +21,6 @@ export interface TaskMetrics {
 }
 
 export const emptyMetrics = (): TaskMetrics => ({ values: {}, malformed: 0 });
-
 
 function readText(file: string): string | null {
   try {
