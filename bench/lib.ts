@@ -5,12 +5,13 @@
  * Not a benchmark itself.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PressureLevel } from '../src/governor/levels.js';
 import { resolveMemoryCgroup } from '../src/system/cgroup.js';
 import type { RunReport } from '../src/workflow/report.js';
+import { headlines } from './headlines.js';
 
 /** The repository root (this file runs as dist/bench/lib.js). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -70,21 +71,33 @@ export const fmtMB = (b: number): string => `${(b / MB).toFixed(0)} MB`;
 export const fmtMs = (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
 export const fmtRatio = (r: number): string => (Number.isFinite(r) ? r.toFixed(2) : '—');
 
-/** Prints an aligned text table. */
-export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
+/** Prints an aligned text table: the first `left` columns (text) aligned left, the rest (figures) right. */
+export function printTable(headers: readonly string[], rows: readonly (readonly string[])[], left = 1): void {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   console.log(line(headers));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
 }
 
-/** Writes bench/results/<name>.json (source tree, not dist) and returns its path. */
+let metricsReported = false;
+
+/**
+ * Writes bench/results/<name>.json (source tree, not dist) and returns its path. Run as a Guild
+ * task (`npm run bench` measures each benchmark through `guild bench`), it also reports the
+ * headline figures on GUILD_METRICS, once per process (a task's metric lines add up).
+ */
 export function writeResult(name: string, data: unknown): string {
   const dir = join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.json`);
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+  const sink = process.env.GUILD_METRICS;
+  if (sink && !metricsReported) {
+    metricsReported = true;
+    const values = Object.fromEntries(headlines(name, data).map((h) => [h.metric, h.value]));
+    if (Object.keys(values).length > 0) appendFileSync(sink, `${JSON.stringify(values)}\n`);
+  }
   return file;
 }
 

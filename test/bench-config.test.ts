@@ -67,6 +67,7 @@ describe('bench: in a workflow file', () => {
     assert.deepEqual(metricSpec('error_rate'), { name: 'error_rate', kind: 'rate', better: 'lower', threshold: 1 });
     assert.equal(metricSpec('cache_hit_rate').better, 'higher');
     assert.equal(metricSpec('makespan_ratio').kind, 'ratio');
+    assert.deepEqual(metricSpec('metric.cache-tiers.l1_get_speedup'), { name: 'metric.cache-tiers.l1_get_speedup', kind: 'ratio', better: 'higher', threshold: 0.25 });
     assert.equal(metricSpec('tokens_in').kind, 'count');
     assert.deepEqual(selectMetrics(['makespan_ms', 'task.*.duration_ms'], ['makespan_ms', 'task.a.duration_ms', 'task.a.peak_rss_bytes', 'error_rate']), ['makespan_ms', 'task.a.duration_ms']);
   });

@@ -75,6 +75,10 @@ describe('the bench lock', () => {
     process.env[HELD_ENV] = `${h.pid}:${startTime}`;
     try {
       assert.equal(foreignBenchHolder(file), null);
+      // …and a `guild bench` it started measures inside its parent's lock, leaving it the parent's.
+      const nested = await acquireBenchLock({ file, wait: false });
+      nested.release();
+      assert.equal(benchLockHolder(file)?.pid, h.pid);
     } finally {
       delete process.env[HELD_ENV];
     }
@@ -93,8 +97,11 @@ describe('the bench lock', () => {
     assert.equal(refused.code, 1, refused.stderr);
     assert.match(refused.stderr, new RegExp(`guild bench \\(pid ${h.pid}\\) is measuring on this machine; not waiting`));
     const t0 = Date.now();
-    const waiting = guild(['run', wf, '--no-telemetry'], { env });
-    await sleep(1000);
+    // The holder lets go only once the run says it waits (a loaded machine may take seconds to start node).
+    let said!: () => void;
+    const saidWaiting = new Promise<void>((resolve) => (said = resolve));
+    const waiting = guild(['run', wf, '--no-telemetry'], { env, onStderr: (text) => void (/waiting for it to finish/.test(text) && said()) });
+    await Promise.all([saidWaiting, sleep(1000)]);
     h.kill();
     const r = await waiting;
     assert.equal(r.code, 0, r.stderr);

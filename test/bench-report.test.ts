@@ -58,6 +58,7 @@ function scenario(over: Partial<ScenarioResult>): ScenarioResult {
     repeat: 5,
     mode: 'baseline',
     baselineNeeded: 5, baselineRuns: 10,
+    current: {},
     against: null,
     comparisons: [],
     disturbed: 0,

@@ -36,7 +36,7 @@ export interface CliResult {
 }
 
 /** Runs the guild CLI to completion. */
-export function guild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrap?: string } = {}): Promise<CliResult> {
+export function guild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; wrap?: string; onStderr?: (all: string) => void } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const env = { ...process.env, ...opts.env };
     // `wrap`: a shell prefix that ends by exec-ing guild (e.g. to enter a cgroup first).
@@ -46,7 +46,10 @@ export function guild(args: string[], opts: { cwd?: string; env?: NodeJS.Process
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      opts.onStderr?.(stderr);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);

@@ -31,6 +31,10 @@ export interface ResolvedScenario {
   /** Tasks may be served from the task cache. */
   readonly cache: boolean;
   readonly memoryBytes: number | null;
+  /** For `command`: its hard memory limit; null: an agent's default. */
+  readonly limitBytes: number | null;
+  /** For `command`: how long one run may take; null: an agent's default. */
+  readonly timeoutMs: number | null;
 }
 
 export interface ResolvedBench {
@@ -81,6 +85,8 @@ export function resolveBench(user: UserBench | undefined, taskIds: readonly stri
       thresholds: { ...fileThresholds, ...thresholdMap(s.thresholds) },
       cache: s.cache ?? false,
       memoryBytes: s.memory ?? null,
+      limitBytes: s.limit ?? null,
+      timeoutMs: s.timeout ?? null,
     });
   }
   const declared = scenarios.length > 0;
@@ -96,6 +102,8 @@ export function resolveBench(user: UserBench | undefined, taskIds: readonly stri
       thresholds: fileThresholds,
       cache: false,
       memoryBytes: null,
+      limitBytes: null,
+      timeoutMs: null,
     });
   }
   return {

@@ -3,7 +3,7 @@ import { GuildError } from '../errors.js';
 import type { TaskFunction } from '../executors/function-executor.js';
 import { createSystemProbe, type SystemProbe } from '../system/probe.js';
 import { parseSize } from '../util/units.js';
-import { checkWorkflow, loadGatewayFile, loadWorkflowFile, type LoadedFile, type LoadedGatewayFile, type LoadedWorkflow } from './load.js';
+import { checkWorkflow, loadBenchFile, loadGatewayFile, loadWorkflowFile, type LoadedFile, type LoadedGatewayFile, type LoadedWorkflow } from './load.js';
 import { ObjectSource } from './source.js';
 import { resolveConfig, type GatewayConfig, type ResolvedConfig } from './resolve.js';
 
@@ -48,6 +48,18 @@ export function loadConfig(input: string | WorkflowDefinition, options: LoadConf
   const own = createSystemProbe();
   try {
     return resolveWith(prepareWorkflow(input, options).config, own, options);
+  } finally {
+    own.close();
+  }
+}
+
+/** Loads and resolves a file for `guild bench`: a workflow, or a file of command scenarios alone (see loadBenchFile). */
+export function loadBenchConfig(file: string, options: LoadConfigOptions = {}, probe?: SystemProbe): ResolvedConfig {
+  const loaded = loadBenchFile(file);
+  if (probe) return resolveWith(loaded, probe, options);
+  const own = createSystemProbe();
+  try {
+    return resolveWith(loaded, own, options);
   } finally {
     own.close();
   }

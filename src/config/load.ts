@@ -89,23 +89,32 @@ export function checkWorkflow(file: string, source: ConfigSource): LoadedWorkflo
   return checkFile(file, source, 'run') as LoadedWorkflow;
 }
 
+/**
+ * Reads, parses and validates a file for `guild bench`: a workflow, or a file whose `bench:`
+ * scenarios are all commands (`run`), which needs no tasks. Throws ConfigError(s) naming file,
+ * line and key.
+ */
+export function loadBenchFile(file: string): LoadedFile {
+  return checkFile(file, YamlSource.parse(file, readConfigText(file)), 'bench');
+}
+
 /** A client's MCP configuration: a `*.json` file whose top level has `mcpServers` (Claude Code's `.mcp.json`, Claude Desktop's config, …). */
 function isClientConfig(file: string, data: Record<string, unknown>): boolean {
   return /\.json$/i.test(file) && Object.hasOwn(data, 'mcpServers');
 }
 
 /** The checks for a run (agents and tasks required) or for the gateway (`mcp:` required). */
-function checkFile(file: string, source: ConfigSource, purpose: 'run' | 'gateway'): LoadedFile {
+function checkFile(file: string, source: ConfigSource, purpose: 'run' | 'bench' | 'gateway'): LoadedFile {
   const data = source.data;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    const what = purpose === 'run' ? '`agents:` and `tasks:`' : '`mcp:` (or a client\'s `mcpServers`)';
+    const what = purpose !== 'gateway' ? '`agents:` and `tasks:`' : '`mcp:` (or a client\'s `mcpServers`)';
     throw new ConfigErrors([source.error([], `Expected a map with ${what}, got ${describeValue(data)}`)]);
   }
   const map = data as Record<string, unknown>;
   const errors: ConfigError[] = [];
 
   if (isClientConfig(source.file, map)) {
-    if (purpose === 'run') {
+    if (purpose !== 'gateway') {
       throw new ConfigErrors([
         source.error(['mcpServers'], "no tasks to run: this is a client's MCP configuration (`mcpServers`); serve its servers with `guild mcp serve FILE`", { key: true }),
       ]);
@@ -137,12 +146,14 @@ function checkFile(file: string, source: ConfigSource, purpose: 'run' | 'gateway
   }
   const mcp = Object.hasOwn(map, 'mcp') ? checkMcpSection(source, map.mcp, ['mcp'], errors) : null;
   const has = (key: string): boolean => Object.hasOwn(map, key) && map[key] !== undefined;
-  if (purpose === 'run') {
+  // Scenarios that all run commands need no tasks (resolveBench checks each scenario).
+  const benchOnly = purpose === 'bench' && !has('tasks') && !has('agents') && typeof map.bench === 'object' && map.bench !== null && Object.hasOwn(map.bench, 'scenarios');
+  if (purpose !== 'gateway' && !benchOnly) {
     if (!has('tasks')) {
       const why = has('mcp') ? '; its `mcp:` servers are served by `guild mcp serve FILE`' : '';
       errors.push(source.error(['tasks'], `no tasks to run: \`guild run\` needs \`tasks:\` (and \`agents:\`)${why}`, { key: true }));
     } else if (!has('agents')) errors.push(source.error(['agents'], 'required key is missing (expected record)'));
-  } else if (!has('mcp')) {
+  } else if (purpose === 'gateway' && !has('mcp')) {
     errors.push(source.error(['mcp'], 'no MCP servers: the gateway needs `mcp: { servers: { <name>: { command, args } } }`', { key: true }));
   }
   if (errors.length > 0 || user === undefined) throw new ConfigErrors(errors);

@@ -290,6 +290,10 @@ export const benchScenarioSchema = z.strictObject({
   cache: z.boolean().optional(),
   /** For `run`: the command's expected memory. @default an agent's default */
   memory: size.optional(),
+  /** For `run`: its hard memory limit (the agent's `limit`). @default an agent's default */
+  limit: size.optional(),
+  /** For `run`: how long one run may take (the agent's `timeout`). @default an agent's default */
+  timeout: duration.optional(),
 });
 
 export const benchSchema = z.strictObject({

@@ -46,19 +46,22 @@ export function metricsOf(report: RunReport): Record<string, number> {
   return m;
 }
 
-/** A metric's kind from its name: `_ms` time, `_bytes` memory, `_per_s` throughput, `_rate` or `_pct` rate, `_ratio` ratio, else a count. */
+/**
+ * A metric's kind from its name: `_ms` time, `_bytes` memory, `_per_s` throughput, `_rate` or
+ * `_pct` rate, `_ratio` or `_speedup` ratio, else a count.
+ */
 export function metricKind(name: string): MetricKind {
   if (name.endsWith('_ms')) return 'time';
   if (name.endsWith('_bytes')) return 'memory';
   if (name.endsWith('_per_s')) return 'throughput';
   if (name.endsWith('_rate') || name.endsWith('_pct')) return 'rate';
-  if (name.endsWith('_ratio')) return 'ratio';
+  if (name.endsWith('_ratio') || name.endsWith('_speedup')) return 'ratio';
   return 'count';
 }
 
-/** Which way is better: more is better for throughput and hit rates; less for everything else. */
+/** Which way is better: more for throughputs, hit rates and speed-ups (a figure over its peer's); less for everything else. */
 function better(name: string, kind: MetricKind): 'lower' | 'higher' {
-  return kind === 'throughput' || name.endsWith('hit_rate') ? 'higher' : 'lower';
+  return kind === 'throughput' || name.endsWith('hit_rate') || name.endsWith('_speedup') ? 'higher' : 'lower';
 }
 
 /** `*` matches any run of characters; everything else literally. */

@@ -42,7 +42,7 @@ export function formatMetricValue(kind: MetricKind, value: number | null | undef
 }
 
 /** `+12.3 %` relative, `+2.0 pt` for a rate; a change that rounds to zero has no sign. */
-function formatChange(c: Comparison): string {
+export function formatChange(c: Comparison): string {
   if (c.change === null || !Number.isFinite(c.change)) return DASH;
   const points = c.kind === 'rate';
   const shown = (points ? c.change : c.change * 100).toFixed(1);
@@ -58,12 +58,12 @@ function formatRatio(c: Comparison): string {
 }
 
 /** `0.003`, `<0.001`, `—` when a side had too few samples for a test. */
-function formatP(p: number | null): string {
+export function formatP(p: number | null): string {
   if (p === null || !Number.isFinite(p)) return DASH;
   return p < 0.001 ? '<0.001' : p.toFixed(3);
 }
 
-function formatVerdict(c: Comparison): string {
+export function formatVerdict(c: Comparison): string {
   if (c.verdict !== 'regression') return c.verdict;
   return c.severity === null ? 'REGRESSION' : `REGRESSION (${c.severity})`;
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join, relative, resolve } from 'node:path';
 import type { ResolvedScenario } from '../config/bench.js';
-import { loadConfig } from '../config/load-config.js';
+import { loadBenchConfig, loadConfig } from '../config/load-config.js';
 import type { ResolvedConfig } from '../config/resolve.js';
 import { UsageError } from '../errors.js';
 import { gatewayServices } from '../gateway/run-services.js';
@@ -17,6 +17,7 @@ import { addWorktree, commitOf } from './git.js';
 import { metricSpec, metricsOf, selectMetrics } from './metrics.js';
 import { MachineWatch } from './quiet.js';
 import type { BenchResult, BenchRunRecord, Comparison, Fingerprint, Iteration, ScenarioResult } from './types.js';
+import { summarize } from './stats.js';
 import { compare, scenarioStatus } from './verdict.js';
 
 // `guild bench` as a function: each scenario measured `repeat` times under the machine-wide bench
@@ -34,6 +35,8 @@ export interface BenchOptions {
   file: string;
   /** Only this scenario. @default every scenario of the file */
   scenario?: string;
+  /** Only these scenarios, in the file's order (with `scenario`, both count). */
+  scenarios?: readonly string[];
   /** A git revision of the repository that holds the workflow: measure it against the working tree, interleaved. */
   against?: string;
   /** Re-run a scenario that regressed once; keep only what repeats. @default false */
@@ -54,8 +57,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   let db: Db | null = null;
   try {
     const file = resolve(o.file);
-    const config = loadConfig(file, {}, probe);
-    const scenarios = pickScenarios(config, o.scenario);
+    const config = loadBenchConfig(file, {}, probe);
+    const scenarios = pickScenarios(config, [...(o.scenario !== undefined ? [o.scenario] : []), ...(o.scenarios ?? [])]);
     if (o.repeat !== undefined && !(Number.isInteger(o.repeat) && o.repeat >= 2)) throw new UsageError(`--repeat: expected an integer of at least 2, got ${o.repeat}`);
     const fingerprint = machineFingerprint(probe);
     const hash = fingerprintHash(fingerprint);
@@ -93,22 +96,32 @@ interface Ctx {
   excludeDisturbed: boolean;
 }
 
-function pickScenarios(config: ResolvedConfig, name: string | undefined): readonly ResolvedScenario[] {
+function pickScenarios(config: ResolvedConfig, names: readonly string[]): readonly ResolvedScenario[] {
   const all = config.bench.scenarios;
   if (all.length === 0) throw new UsageError(`${config.file} has no tasks and no bench scenarios: nothing to measure`);
-  if (name === undefined) return all;
-  const s = all.find((x) => x.name === name);
-  if (s === undefined) throw new UsageError(`no scenario '${name}' in ${config.file}; it has: ${all.map((x) => x.name).join(', ')}`);
-  return [s];
+  if (names.length === 0) return all;
+  const unknown = names.filter((n) => !all.some((x) => x.name === n));
+  if (unknown.length > 0) throw new UsageError(`no scenario ${unknown.map((n) => `'${n}'`).join(', ')} in ${config.file}; it has: ${all.map((x) => x.name).join(', ')}`);
+  return all.filter((x) => names.includes(x.name));
 }
 
 /** The configuration one scenario runs: the tasks it names and what they need, or its command as one task. */
 function scenarioConfig(config: ResolvedConfig, s: ResolvedScenario, probe: SystemProbe): ResolvedConfig {
-  const base = s.cache ? config : loadConfig(config.file, { noCache: true }, probe);
+  const base = s.cache ? config : loadBenchConfig(config.file, { noCache: true }, probe);
   if (s.kind === 'workflow') return base;
   if (s.kind === 'command') {
     return loadConfig(
-      { budget: config.budgetBytes, agents: { bench: s.memoryBytes !== null ? { memory: s.memoryBytes } : {} }, tasks: [{ id: s.name, agent: 'bench', run: s.run! }] },
+      {
+        budget: config.budgetBytes,
+        agents: {
+          bench: {
+            ...(s.memoryBytes !== null && { memory: s.memoryBytes }),
+            ...(s.limitBytes !== null && { limit: s.limitBytes }),
+            ...(s.timeoutMs !== null && { timeout: s.timeoutMs }),
+          },
+        },
+        tasks: [{ id: s.name, agent: 'bench', run: s.run! }],
+      },
       { dir: config.dir, noCache: !s.cache },
       probe,
     );
@@ -201,6 +214,13 @@ function samples(iterations: readonly Iteration[], excludeDisturbed: boolean): M
   return by;
 }
 
+/** The median of every metric's samples. */
+function medians(iterations: readonly Iteration[], excludeDisturbed: boolean): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, xs] of samples(iterations, excludeDisturbed)) out[k] = summarize(xs).median;
+  return out;
+}
+
 /** Every selected metric present on both sides, judged. */
 function judge(ctx: Ctx, config: ResolvedConfig, scenario: ResolvedScenario, base: Map<string, number[]>, head: Map<string, number[]>): Comparison[] {
   const names = selectMetrics(scenario.metrics, [...head.keys()].filter((k) => base.has(k)));
@@ -222,6 +242,7 @@ async function againstBaseline(ctx: Ctx, config: ResolvedConfig, scenario: Resol
     baselineNeeded: config.bench.minBaseline,
     against: null,
     comparisons: [],
+    current: medians(iterations!, ctx.excludeDisturbed),
     disturbed: iterations!.filter((i) => i.machine.disturbed).length,
     excludedDisturbed: ctx.excludeDisturbed,
     status: 'not-enough-baseline',
@@ -253,7 +274,7 @@ async function againstRevision(ctx: Ctx, config: ResolvedConfig, scenarios: read
   try {
     const baseFile = join(wt.dir, relative(root, config.file));
     if (!existsSync(baseFile)) throw new UsageError(`${relative(root, config.file)} does not exist at ${rev} (${wt.sha.slice(0, 7)})`);
-    const baseConfig = loadConfig(baseFile, {}, ctx.probe);
+    const baseConfig = loadBenchConfig(baseFile, {}, ctx.probe);
     const out: ScenarioResult[] = [];
     for (const scenario of scenarios) {
       const baseScenario = baseConfig.bench.scenarios.find((s) => s.name === scenario.name);
@@ -277,6 +298,7 @@ async function againstRevision(ctx: Ctx, config: ResolvedConfig, scenarios: read
         baselineNeeded: 0,
         against: { rev, commit: wt.sha },
         comparisons,
+        current: medians(head!, ctx.excludeDisturbed),
         disturbed: [...base!, ...head!].filter((i) => i.machine.disturbed).length,
         excludedDisturbed: ctx.excludeDisturbed,
         status: scenarioStatus(comparisons),

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { loadConfig } from '../config/load-config.js';
+import { loadBenchConfig } from '../config/load-config.js';
 import { GuildError } from '../errors.js';
 import { getBenchRun, listBenchRuns } from '../store/bench.js';
 import { openDatabase, storeFile } from '../store/db.js';
@@ -12,7 +12,7 @@ import { compare } from './verdict.js';
 
 /** The thresholds, test and level the file sets for a scenario (defaults when the file is gone or has none). */
 function judging(file: string, scenario: string): { thresholds: Readonly<Record<string, number>>; alpha: number; test: 'mann-whitney' | 'welch' } {
-  const config = existsSync(file) ? loadConfig(file) : null;
+  const config = existsSync(file) ? loadBenchConfig(file) : null;
   const s = config?.bench.scenarios.find((x) => x.name === scenario);
   return { thresholds: s?.thresholds ?? {}, alpha: config?.bench.alpha ?? 0.05, test: config?.bench.test ?? 'mann-whitney' };
 }

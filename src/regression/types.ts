@@ -124,6 +124,8 @@ export interface ScenarioResult {
   baselineNeeded: number;
   against: { rev: string; commit: string } | null;
   comparisons: Comparison[];
+  /** Every metric this run measured (for `--against`, the head side), by name: the median of its samples. */
+  current: Record<string, number>;
   /** Iterations marked disturbed (excluded when asked). */
   disturbed: number;
   excludedDisturbed: boolean;

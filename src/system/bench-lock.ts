@@ -120,6 +120,9 @@ export async function acquireBenchLock(o: BenchLockOptions = {}): Promise<{ rele
     }
     const holder = benchLockHolder(file);
     if (holder === null) continue;
+    // Started by the holder (a scenario's command that runs `guild bench` itself): measuring
+    // inside its parent's measurement, it must not wait for the parent to finish.
+    if (process.env[HELD_ENV] === `${holder.pid}:${holder.startTime}`) return { file, release: () => undefined };
     if (o.wait === false) throw new Error(`the bench lock ${file} is held by pid ${holder.pid}`);
     if (last === null || last.pid !== holder.pid || last.startTime !== holder.startTime) o.onWait?.(holder);
     last = holder;
