@@ -43,26 +43,13 @@ export interface LoadConfigOptions {
 
 /** Loads and resolves without running: what `guild run` checks before anything starts. */
 export function loadConfig(input: string | WorkflowDefinition, options: LoadConfigOptions = {}, probe?: SystemProbe): ResolvedConfig {
-  if (probe) return resolveWith(prepareWorkflow(input, options).config, probe, options);
-  // A probe made here is closed here (it keeps /proc files open).
-  const own = createSystemProbe();
-  try {
-    return resolveWith(prepareWorkflow(input, options).config, own, options);
-  } finally {
-    own.close();
-  }
+  return withProbe(probe, (p) => resolveWith(prepareWorkflow(input, options).config, p, options));
 }
 
 /** Loads and resolves a file for `guild bench`: a workflow, or a file of command scenarios alone (see loadBenchFile). */
 export function loadBenchConfig(file: string, options: LoadConfigOptions = {}, probe?: SystemProbe): ResolvedConfig {
   const loaded = loadBenchFile(file);
-  if (probe) return resolveWith(loaded, probe, options);
-  const own = createSystemProbe();
-  try {
-    return resolveWith(loaded, own, options);
-  } finally {
-    own.close();
-  }
+  return withProbe(probe, (p) => resolveWith(loaded, p, options));
 }
 
 /**
@@ -73,10 +60,15 @@ export function loadBenchConfig(file: string, options: LoadConfigOptions = {}, p
  */
 export function loadGatewayConfig(file: string, options: Pick<LoadConfigOptions, 'budget'> = {}, probe?: SystemProbe): GatewayConfig {
   const loaded = loadGatewayFile(file);
-  if (probe) return resolveWith(loaded, probe, options);
+  return withProbe(probe, (p) => resolveWith(loaded, p, options));
+}
+
+/** Calls `f` with the given probe, or with one made here and closed here (it keeps /proc files open). */
+function withProbe<T>(given: SystemProbe | undefined, f: (probe: SystemProbe) => T): T {
+  if (given) return f(given);
   const own = createSystemProbe();
   try {
-    return resolveWith(loaded, own, options);
+    return f(own);
   } finally {
     own.close();
   }
