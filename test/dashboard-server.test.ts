@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isLoopbackHost } from '../src/dashboard/auth.js';
 import { defaultMaxConnections, startDashboard, type DashboardOptions, type DashboardServer, type DashboardSource } from '../src/dashboard/server.js';
+import { RouteTable, type RouteHandler } from '../src/dashboard/routes.js';
 import { GuildError } from '../src/errors.js';
 import type { DashboardState, RunSummary } from '../src/telemetry/state.js';
 import { tempDir } from './helpers.js';
@@ -617,6 +618,43 @@ describe('routes', () => {
   it('without a token, answers only requests whose Host names loopback (DNS rebinding)', async () => {
     assert.equal((await get(port, '/api/state', { headers: { host: 'evil.example:8090' } })).status, 403);
     for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) assert.equal((await get(port, '/api/state', { headers: { host } })).status, 200, host);
+  });
+});
+
+describe('the route table', () => {
+  const named = (name: string): RouteHandler => Object.assign(() => undefined, { route: name });
+  const nameOf = (h: RouteHandler): string => (h as RouteHandler & { route: string }).route;
+
+  it('finds the exact path first, then the longest prefix, then the fallback', () => {
+    const table = new RouteTable(
+      [
+        { path: '/api/', prefix: true, handle: named('api/*') },
+        { path: '/api/runs', handle: named('runs') },
+        { path: '/api/runs/', prefix: true, handle: named('runs/*') },
+      ],
+      named('page'),
+    );
+    const cases: Array<[string, string]> = [
+      ['/api/runs', 'runs'],
+      ['/api/runs/', 'runs/*'],
+      ['/api/runs/abc', 'runs/*'],
+      ['/api/runsx', 'api/*'],
+      ['/api/', 'api/*'],
+      ['/api', 'page'],
+      ['/', 'page'],
+      ['/app.js', 'page'],
+    ];
+    for (const [path, want] of cases) assert.equal(nameOf(table.find(path)), want, path);
+  });
+
+  it('refuses two routes for one path, and a prefix that does not end with /', () => {
+    const h = named('x');
+    const invalid = (e: unknown): boolean => e instanceof GuildError && e.code === 'INVALID_OPTION';
+    assert.throws(() => new RouteTable([{ path: '/a', handle: h }, { path: '/a', handle: h }], h), invalid);
+    assert.throws(() => new RouteTable([{ path: '/a/', prefix: true, handle: h }, { path: '/a/', prefix: true, handle: h }], h), invalid);
+    assert.throws(() => new RouteTable([{ path: '/a', prefix: true, handle: h }], h), invalid);
+    // The same path as an exact route and as a prefix is two routes, not a clash.
+    assert.doesNotThrow(() => new RouteTable([{ path: '/a/', handle: h }, { path: '/a/', prefix: true, handle: h }], h));
   });
 });
 
