@@ -21,7 +21,7 @@ import { EventHub } from './sse-hub.js';
 
 export type { DashboardOptions } from './options.js';
 export { defaultMaxConnections } from './options.js';
-export type { DashboardSource } from './source.js';
+export type { DashboardSettings, DashboardSource, PressureThresholds } from './source.js';
 
 export interface DashboardServer {
   /** `http://host:port/`, without the token. */
