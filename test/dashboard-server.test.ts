@@ -12,7 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isLoopbackHost } from '../src/dashboard/auth.js';
 import { defaultMaxConnections, startDashboard, type DashboardOptions, type DashboardServer, type DashboardSource } from '../src/dashboard/server.js';
+import { RouteTable, type RouteHandler } from '../src/dashboard/routes.js';
+import { DEFAULTS } from '../src/config/defaults.js';
 import { GuildError } from '../src/errors.js';
+import { KPI_POINTS } from '../src/telemetry/kpi.js';
 import type { DashboardState, RunSummary } from '../src/telemetry/state.js';
 import { tempDir } from './helpers.js';
 
@@ -34,6 +37,16 @@ const STATE: DashboardState = {
   alerts: [],
   guild: { rss_bytes: 50_000_000, event_loop_delay_p99_ms: 1.5, gc_pause_total_ms: 2 },
 };
+
+/** The settings a source that has none of its own gets: the governor's bands (its `ceiling` is `kill`), telemetry's KPI points, no KPI period. */
+const DEFAULT_SETTINGS = {
+  thresholds: { moderate: DEFAULTS.thresholds.moderate, high: DEFAULTS.thresholds.high, critical: DEFAULTS.thresholds.critical, emergency: DEFAULTS.thresholds.emergency, kill: DEFAULTS.thresholds.ceiling },
+  kpi_points: KPI_POINTS,
+  kpi_interval_ms: null,
+};
+
+/** What `/api/state` and the first `state` event carry: every field of the source's state unchanged, and the settings. */
+const SERVED = { ...STATE, settings: DEFAULT_SETTINGS };
 
 function summary(i: number): RunSummary {
   return { id: `r-${i}`, workflow: 'guild.yaml', name: 'demo', status: 'succeeded', started_at: i, ended_at: i + 1, makespan_ms: 1, peak_rss_bytes: 1, tasks: 1, failed: 0, cache_hit_rate: null, kpi_overall: null, tokens: null, cost_usd: null };
@@ -496,8 +509,32 @@ describe('routes', () => {
     assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
     assert.equal(r.headers['cache-control'], 'no-store');
     assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body));
-    assert.deepEqual(JSON.parse(r.body), STATE);
+    assert.deepEqual(JSON.parse(r.body), SERVED);
     SECURITY(r);
+  });
+
+  it("/api/state: settings are the source's own where it has them, else the state's memory thresholds, else the defaults", async () => {
+    const thresholds = { moderate: 0.5, high: 0.6, critical: 0.7, emergency: 0.8, kill: 0.85 };
+    const memory = { used_bytes: 1, limit_bytes: 2, available_bytes: 1, agents_rss_bytes: 0, reserved_bytes: 0, budget_bytes: 1, level: 'optimal' as const, thresholds };
+    const own = { thresholds: { ...thresholds, kill: 0.9 }, kpi_points: { excellent: 90, good: 60, poor: 30, critical: 5 }, kpi_interval_ms: 1500 };
+    const cases: Array<[DashboardSource, object]> = [
+      [{ ...fakeSource(), state: () => ({ ...STATE, memory }) }, { ...DEFAULT_SETTINGS, thresholds }],
+      [{ ...fakeSource(), settings: () => own }, own],
+      [{ ...fakeSource(), state: () => ({ ...STATE, memory }), settings: () => ({ kpi_interval_ms: 2000 }) }, { ...DEFAULT_SETTINGS, thresholds, kpi_interval_ms: 2000 }],
+    ];
+    for (const [src, settings] of cases) {
+      const s = await start({ source: src });
+      try {
+        const body = JSON.parse((await get(s.port, '/api/state')).body);
+        assert.deepEqual(body.settings, settings);
+        const sse = await openSse(s.port);
+        await until(() => sse.frames().length >= 2, 'the first state');
+        assert.deepEqual(JSON.parse(sse.frames()[1]!.data!).settings, settings, 'the first state event carries them too');
+        sse.destroy();
+      } finally {
+        await s.close();
+      }
+    }
   });
 
   it('/api/runs: limit defaults to 50, is clamped to 500, and must be a positive integer', async () => {
@@ -556,7 +593,7 @@ describe('routes', () => {
     const head = await get(port, '/api/state', { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
-    assert.equal(Number(head.headers['content-length']), Buffer.byteLength(JSON.stringify(STATE)));
+    assert.equal(Number(head.headers['content-length']), Buffer.byteLength(JSON.stringify(SERVED)));
     assert.equal((await get(port, '/api/events', { method: 'HEAD' })).headers['content-type'], 'text/event-stream; charset=utf-8');
     assert.equal(server.clients(), 0);
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
@@ -620,6 +657,43 @@ describe('routes', () => {
   });
 });
 
+describe('the route table', () => {
+  const named = (name: string): RouteHandler => Object.assign(() => undefined, { route: name });
+  const nameOf = (h: RouteHandler): string => (h as RouteHandler & { route: string }).route;
+
+  it('finds the exact path first, then the longest prefix, then the fallback', () => {
+    const table = new RouteTable(
+      [
+        { path: '/api/', prefix: true, handle: named('api/*') },
+        { path: '/api/runs', handle: named('runs') },
+        { path: '/api/runs/', prefix: true, handle: named('runs/*') },
+      ],
+      named('page'),
+    );
+    const cases: Array<[string, string]> = [
+      ['/api/runs', 'runs'],
+      ['/api/runs/', 'runs/*'],
+      ['/api/runs/abc', 'runs/*'],
+      ['/api/runsx', 'api/*'],
+      ['/api/', 'api/*'],
+      ['/api', 'page'],
+      ['/', 'page'],
+      ['/app.js', 'page'],
+    ];
+    for (const [path, want] of cases) assert.equal(nameOf(table.find(path)), want, path);
+  });
+
+  it('refuses two routes for one path, and a prefix that does not end with /', () => {
+    const h = named('x');
+    const invalid = (e: unknown): boolean => e instanceof GuildError && e.code === 'INVALID_OPTION';
+    assert.throws(() => new RouteTable([{ path: '/a', handle: h }, { path: '/a', handle: h }], h), invalid);
+    assert.throws(() => new RouteTable([{ path: '/a/', prefix: true, handle: h }, { path: '/a/', prefix: true, handle: h }], h), invalid);
+    assert.throws(() => new RouteTable([{ path: '/a', prefix: true, handle: h }], h), invalid);
+    // The same path as an exact route and as a prefix is two routes, not a clash.
+    assert.doesNotThrow(() => new RouteTable([{ path: '/a/', handle: h }, { path: '/a/', prefix: true, handle: h }], h));
+  });
+});
+
 describe('server-sent events', () => {
   it('50 clients: state first, then every source message in order, byte-identical, from one subscription', async () => {
     const source = fakeSource();
@@ -634,7 +708,7 @@ describe('server-sent events', () => {
         assert.equal(c.res.headers.connection, 'keep-alive');
         assert.equal(c.res.headers['x-accel-buffering'], 'no');
       }
-      const head = `retry: 2000\n\nevent: state\ndata: ${JSON.stringify(STATE)}\n\n`;
+      const head = `retry: 2000\n\nevent: state\ndata: ${JSON.stringify(SERVED)}\n\n`;
       await until(() => clients.every((c) => c.raw.length >= head.length), 'state on every client');
 
       // One subscription for all 50: the source serializes each message once.
@@ -655,7 +729,7 @@ describe('server-sent events', () => {
       const frames = clients[7]!.frames();
       assert.deepEqual(frames[0], { retry: '2000' });
       assert.equal(frames[1]!.event, 'state');
-      assert.deepEqual(JSON.parse(frames[1]!.data!), STATE);
+      assert.deepEqual(JSON.parse(frames[1]!.data!), SERVED);
       assert.deepEqual(
         frames.slice(2, -1).map((f) => JSON.parse(f.data!).i),
         sent.map((_, i) => i),

@@ -5,7 +5,7 @@ import type { GuildMetrics } from '../telemetry/metrics.js';
 import { runFromHistory } from '../telemetry/run-telemetry.js';
 import type { DashboardState, RunSummary, SeriesPoint } from '../telemetry/state.js';
 import { GuildError } from '../errors.js';
-import type { DashboardSource } from './server.js';
+import type { DashboardSource } from './source.js';
 
 /**
  * `guild dashboard`: past runs from a workflow's store, no live run. `/metrics` carries Guild's own
