@@ -139,11 +139,12 @@ describe('spend in telemetry', () => {
       throughput: { serialMs: 0, makespanMs: 0, chainMs: 0, tasks: 0 },
       errors: { finished: 0, failed: 0 },
       cache: { hits: 1, misses: 1, cold: false },
-      memory: { samples: 0, lowestFreeShare: null },
-      cpu: { samples: 0, mean: null },
+      memory: { samples: 0, seconds: 0, lowestFreeShare: null },
+      cpu: { samples: 0, seconds: 0, mean: null, machine: null, guild: null, cores: null },
     };
+    // 10 tasks reported them: above the minimum of evidence (KPI_MINIMUMS.token_efficiency).
     const score = (tokens: { spent: number; saved: number } | undefined, cold = false) =>
-      evaluateKpis({ ...base, cache: { ...base.cache, cold }, ...(tokens && { tokens }) }).scores.find((s) => s.kpi === 'token_efficiency')!;
+      evaluateKpis({ ...base, cache: { ...base.cache, cold }, ...(tokens && { tokens: { ...tokens, tasks: 10 } }) }).scores.find((s) => s.kpi === 'token_efficiency')!;
     assert.equal(score({ spent: 670, saved: 330 }).score, 'good');
     assert.equal(score({ spent: 680, saved: 320 }).score, 'poor');
     assert.equal(score({ spent: 400, saved: 600 }).score, 'excellent');

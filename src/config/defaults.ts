@@ -140,4 +140,26 @@ export const DEFAULTS = {
   },
   /** The seed's response-time targets per component kind (ms). */
   kindTargetsMs: { 'code-analysis': 200, knowledge: 300, coordination: 500, 'file-ops': 100 },
+  /**
+   * The least evidence a KPI is graded on: `samples` (what one is, per KPI, in telemetry/kpi.ts
+   * `KPI_MINIMUMS`) and `seconds` of run they cover (0: any). Below either, a KPI shows its value,
+   * reads "not scored: too little data" and recommends nothing. Why these numbers: a mean of fewer
+   * than 5 task durations is mostly the first task's cold start; 10 outcomes or lookups is the
+   * fewest where one of them moves the rate by no more than a grade (the low-cache-hit-rate alert
+   * waits for 10 lookups too); CPU is a rate, and one node process's start-up (~50 ms of CPU) is
+   * 1 % of one core only over 5 s; a speed-up needs 4 tasks to show parallelism and 2 s of makespan
+   * for the run's fixed costs (planning, the first spawn) to stay under 5 %; 10 memory samples at
+   * the 200 ms interval cover 2 s. `memory_declaration` is advice, not a KPI: "declare less" needs
+   * 5 tasks whose peak was measured ("declare more" needs one task over its declaration).
+   */
+  kpiMinimums: {
+    response_time: { samples: 5, seconds: 0 },
+    memory_efficiency: { samples: 10, seconds: 2 },
+    throughput: { samples: 4, seconds: 2 },
+    cpu: { samples: 10, seconds: 5 },
+    error_rate: { samples: 10, seconds: 0 },
+    cache_hit_rate: { samples: 10, seconds: 0 },
+    token_efficiency: { samples: 5, seconds: 0 },
+    memory_declaration: { samples: 5, seconds: 0 },
+  },
 } as const;

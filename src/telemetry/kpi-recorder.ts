@@ -23,7 +23,10 @@ export interface KpiWindows {
   memory: number;
   /** Task durations per agent type and per kind, queue waits, cache serve times. @default 1000 */
   responseTime: number;
-  /** CPU samples. @default 500 */
+  /**
+   * Sampling instants the live CPU figures span at least (the agents' CPU time is read when KPIs
+   * are evaluated, so the span starts at the newest reading this many samples back). @default 500
+   */
   cpu: number;
   /** Task outcomes (failed or not). @default 1000 */
   errors: number;
@@ -39,7 +42,39 @@ export interface KpiRecorderOptions {
   cold?: boolean;
   /** Window sizes. @default KPI_WINDOWS */
   windows?: Partial<KpiWindows>;
+  /**
+   * The CPU capacity the agents' share is of: `ResolvedConfig.cores` (the cgroup quota if lower
+   * than the online CPUs). Absent: the CPU KPI has no value. @default none
+   */
+  cores?: number;
 }
+
+/**
+ * CPU seconds used since the run began, read at one instant: by Guild's agents (the trees it
+ * supervises, running or reaped) and by Guild itself (null when unknown).
+ */
+export interface CpuReading {
+  /** ms from the run's start. */
+  t: number;
+  agentsSeconds: number;
+  guildSeconds: number | null;
+}
+
+/** A CPU reading with the machine's running totals at its instant: the two ends of a span are two marks. */
+interface CpuMark {
+  t: number;
+  agents: number;
+  guild: number | null;
+  /** Σ machine busy share × interval (ms) of the samples so far. */
+  busy: number;
+  /** Σ intervals (ms) with a machine reading. */
+  covered: number;
+  /** Samples with a machine reading so far. */
+  samples: number;
+}
+
+/** The run's start: nothing used, nothing sampled. */
+const RUN_START: Readonly<CpuMark> = Object.freeze({ t: 0, agents: 0, guild: 0, busy: 0, covered: 0, samples: 0 });
 
 /** One task that reached a final status. */
 export interface FinishedTask {
@@ -74,7 +109,11 @@ export class KpiRecorder {
   readonly #queueWait: MovingAverage;
   readonly #cacheServe: MovingAverage;
   readonly #memory: MovingAverage;
-  readonly #cpu: MovingAverage;
+  /** When each memory sample in the window was taken (ms from the run's start). */
+  readonly #memoryTimes: MovingAverage;
+  readonly #cores: number | null;
+  /** Marks of the CPU readings, oldest first: the newest, and those a live span may still start from. */
+  #cpuMarks: CpuMark[] = [];
   /** 1 per failed task, 0 per succeeded or cached one: its mean is the error rate. */
   readonly #outcomes: MovingAverage;
   #serialMs = 0;
@@ -82,9 +121,13 @@ export class KpiRecorder {
   #hits = 0;
   #tokensSpent = 0;
   #tokensSaved = 0;
+  /** Task ends that reported tokens. */
+  #tokenTasks = 0;
   #misses = 0;
   /** Whole-run figures beside the windows: a final report grades the whole run, not its last window. */
-  readonly #run = { samples: 0, maxUsed: 0, cpuSum: 0, cpuSamples: 0 };
+  readonly #run = { samples: 0, maxUsed: 0, lastT: 0 };
+  /** The machine's CPU so far, time-weighted: running totals a mark copies. */
+  readonly #machine = { busy: 0, covered: 0, samples: 0, lastT: 0 };
 
   constructor(options: KpiRecorderOptions) {
     const windows = { ...KPI_WINDOWS, ...options.windows };
@@ -96,7 +139,9 @@ export class KpiRecorder {
     this.#queueWait = new MovingAverage(windows.responseTime);
     this.#cacheServe = new MovingAverage(windows.responseTime);
     this.#memory = new MovingAverage(windows.memory);
-    this.#cpu = new MovingAverage(windows.cpu);
+    this.#memoryTimes = new MovingAverage(windows.memory);
+    if (options.cores !== undefined && !(options.cores > 0)) throw new RangeError(`Expected cores to be a positive number, got ${String(options.cores)}`);
+    this.#cores = options.cores ?? null;
     this.#outcomes = new MovingAverage(windows.errors);
     for (const [name, profile] of Object.entries(options.agents)) this.#agent(name, profile);
   }
@@ -144,23 +189,48 @@ export class KpiRecorder {
     this.#queueWait.push(ms);
   }
 
-  /** One system sample: used fraction of the effective memory limit, machine CPU use (0..1, null when unreadable). */
-  sample(s: { usedFraction: number; cpu: number | null }): void {
+  /**
+   * One system sample at `t` (ms from the run's start): used fraction of the effective memory
+   * limit, the machine's CPU use since the previous sample (0..1, null when unreadable).
+   */
+  sample(s: { t: number; usedFraction: number; cpu: number | null }): void {
     this.#memory.push(s.usedFraction);
+    this.#memoryTimes.push(s.t);
     const run = this.#run;
     run.samples++;
+    run.lastT = s.t;
     if (s.usedFraction > run.maxUsed) run.maxUsed = s.usedFraction;
-    if (s.cpu !== null) {
-      this.#cpu.push(s.cpu);
-      run.cpuSum += s.cpu;
-      run.cpuSamples++;
+    const m = this.#machine;
+    if (s.cpu !== null && Number.isFinite(s.cpu)) {
+      // Weighted by the interval it covers: under pressure the sampler runs faster.
+      const dt = Math.max(0, s.t - m.lastT);
+      m.busy += s.cpu * dt;
+      m.covered += dt;
+      m.samples++;
     }
+    m.lastT = s.t;
+  }
+
+  /**
+   * A reading of the CPU time used since the run began (see `CpuReading`). Taken when KPIs are
+   * evaluated and at the end, not per sample: a counter needs no more, and reading trees costs.
+   */
+  cpuTime(r: CpuReading): void {
+    const m = this.#machine;
+    const mark: CpuMark = { t: r.t, agents: r.agentsSeconds, guild: r.guildSeconds, busy: m.busy, covered: m.covered, samples: m.samples };
+    const marks = this.#cpuMarks;
+    // No sample since the last reading: this one replaces it (so marks stay ≤ window + 1).
+    if (marks.length > 0 && marks[marks.length - 1]!.samples === mark.samples) marks[marks.length - 1] = mark;
+    else marks.push(mark);
+    // The oldest mark is no longer a live span's start once the next one is a window old.
+    while (marks.length > 2 && marks[1]!.samples <= mark.samples - this.#windows.cpu) marks.shift();
   }
 
   /** Tokens (in + out) one attempt reported spending, or a cache hit did not spend again. */
   tokens(spent: number, saved: number): void {
     this.#tokensSpent += spent;
     this.#tokensSaved += saved;
+    if (spent + saved > 0) this.#tokenTasks++;
   }
 
   /** A cacheable task was looked up in the task cache. */
@@ -175,7 +245,8 @@ export class KpiRecorder {
    * @param chainMs the workflow's longest dependency chain in ms (0 when unknown)
    * @param cache the run's own cache totals, when the caller has them (the run report at the end):
    *   they replace what `cacheLookup` counted
-   * @param scope `window`: memory and CPU over their moving windows (live); `run`: over every sample (a final report). @default 'window'
+   * @param scope `window`: memory over its moving window, CPU from the newest reading at least a
+   *   CPU window back (live); `run`: both over the whole run (a final report). @default 'window'
    */
   input(makespanMs: number, chainMs: number, cache?: { hits: number; misses: number }, scope: 'window' | 'run' = 'window'): KpiInput {
     const agents: AgentTypeInput[] = [];
@@ -193,7 +264,8 @@ export class KpiRecorder {
     const run = this.#run;
     const whole = scope === 'run';
     const maxUsed = whole ? (run.samples === 0 ? null : run.maxUsed) : this.#memory.max();
-    const cpu = whole ? { samples: run.cpuSamples, mean: run.cpuSamples === 0 ? null : run.cpuSum / run.cpuSamples } : { samples: this.#cpu.count, mean: this.#cpu.mean() };
+    // The window spans the run from its start until it first drops a sample.
+    const memoryFrom = whole || this.#memory.count === run.samples ? 0 : (this.#memoryTimes.min() ?? 0);
     return {
       agents,
       kinds: [...this.#kinds].map(([kind, w]) => ({ kind, ...latency(w) })),
@@ -203,9 +275,33 @@ export class KpiRecorder {
       // Outcomes are 0 or 1, so the sum is an exact count however the mean is computed.
       errors: { finished: this.#outcomes.count, failed: Math.round(this.#outcomes.sum()) },
       cache: { hits: cache?.hits ?? this.#hits, misses: cache?.misses ?? this.#misses, cold: this.#cold },
-      tokens: { spent: this.#tokensSpent, saved: this.#tokensSaved },
-      memory: { samples: whole ? run.samples : this.#memory.count, lowestFreeShare: maxUsed === null ? null : 1 - maxUsed },
-      cpu,
+      tokens: { spent: this.#tokensSpent, saved: this.#tokensSaved, tasks: this.#tokenTasks },
+      memory: { samples: whole ? run.samples : this.#memory.count, seconds: Math.max(0, run.lastT - memoryFrom) / 1000, lowestFreeShare: maxUsed === null ? null : 1 - maxUsed },
+      cpu: this.#cpuInput(whole),
+    };
+  }
+
+  /** CPU over the span from a start mark (the run's start, or a window back) to the newest reading. */
+  #cpuInput(whole: boolean): KpiInput['cpu'] {
+    const to = this.#cpuMarks.at(-1);
+    const cores = this.#cores;
+    if (to === undefined) {
+      const m = this.#machine;
+      return { samples: m.samples, seconds: this.#run.lastT / 1000, mean: null, machine: m.covered > 0 ? m.busy / m.covered : null, guild: null, cores };
+    }
+    let from: Readonly<CpuMark> = RUN_START;
+    if (!whole) for (const k of this.#cpuMarks) if (k !== to && k.samples <= to.samples - this.#windows.cpu) from = k;
+    const ms = to.t - from.t;
+    const capacity = cores === null ? 0 : (ms / 1000) * cores;
+    const share = (a: number | null, b: number | null): number | null => (a === null || b === null || capacity <= 0 ? null : Math.max(0, a - b) / capacity);
+    const covered = to.covered - from.covered;
+    return {
+      samples: to.samples - from.samples,
+      seconds: Math.max(0, ms) / 1000,
+      mean: share(to.agents, from.agents),
+      machine: covered > 0 ? (to.busy - from.busy) / covered : null,
+      guild: share(to.guild, from.guild),
+      cores,
     };
   }
 

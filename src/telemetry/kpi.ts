@@ -7,7 +7,7 @@
 import { formatSize } from '../util/units.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { MIN_SAMPLES } from '../store/profiles.js';
-import type { ComponentKind, KpiReport, KpiScore, Score } from './state.js';
+import type { ComponentKind, KpiMinimum, KpiReport, KpiScore, Score } from './state.js';
 
 /** The lines a value is graded against (as `KpiScore.thresholds` carries them). */
 export type KpiThresholds = KpiScore['thresholds'];
@@ -30,7 +30,7 @@ export const KPI_THRESHOLDS: Readonly<Record<'responseTimeMs' | 'memoryEfficienc
   memoryEfficiency: Object.freeze({ good: 0.15, acceptable: 0.05, poor: 0.02, higher_is_better: true }),
   /** Parallel speed-up (Σ task durations / makespan); scaled down when the dependency chain caps it. */
   throughput: Object.freeze({ good: 3.5, acceptable: 2.0, poor: 1.0, higher_is_better: true }),
-  /** Mean fraction of the machine's CPU. */
+  /** Guild's agents' share of the CPU capacity (cores, or the cgroup quota) over the run. */
   cpu: Object.freeze({ good: 0.6, acceptable: 0.8, poor: 0.95, higher_is_better: false }),
   /** Failed / finished tasks. */
   errorRate: Object.freeze({ good: 0.01, acceptable: 0.05, poor: 0.15, higher_is_better: false }),
@@ -42,6 +42,41 @@ export const KPI_THRESHOLDS: Readonly<Record<'responseTimeMs' | 'memoryEfficienc
    */
   tokenEfficiency: Object.freeze({ good: 0.5, acceptable: 0.323, poor: 0.1, higher_is_better: true }),
 });
+
+/** What a minimum counts, per entry of `DEFAULTS.kpiMinimums`. */
+type MinimumKey = keyof typeof DEFAULTS.kpiMinimums;
+const COUNTS: Readonly<Record<MinimumKey, string>> = {
+  response_time: 'tasks',
+  memory_efficiency: 'samples',
+  throughput: 'tasks',
+  cpu: 'samples',
+  error_rate: 'finished tasks',
+  cache_hit_rate: 'lookups',
+  token_efficiency: 'tasks reporting tokens',
+  memory_declaration: 'measured tasks',
+};
+
+/**
+ * The least evidence each KPI is graded on (numbers in `DEFAULTS.kpiMinimums`, reasons there).
+ * Below either figure the value is still shown, the score is null with the note "not scored: too
+ * little data (4 of 10 samples, 0.3 of 5 s)", and nothing is recommended from it. What one sample
+ * is: response time, a task of that subject (agent type, kind, a queue wait, a cache serve);
+ * memory efficiency and CPU, a sampling instant, and `seconds` the run time those cover; throughput,
+ * a task that ran, and `seconds` the makespan; error rate, a finished task; cache hit rate, a
+ * lookup; token efficiency, a task that reported tokens; `memory_declaration` (advice, not a KPI),
+ * a task whose peak was measured. A plain frozen object: `/api/state` serves it in `kpis.minimums`.
+ */
+export const KPI_MINIMUMS: Readonly<Record<MinimumKey, Readonly<KpiMinimum>>> = Object.freeze(
+  Object.fromEntries((Object.keys(COUNTS) as MinimumKey[]).map((k) => [k, Object.freeze({ ...DEFAULTS.kpiMinimums[k], of: COUNTS[k] })])) as Record<MinimumKey, KpiMinimum>,
+);
+
+/**
+ * From this busy share the CPU counts as saturated: the machine's (time-weighted over the span),
+ * or Guild's agents and Guild itself together against their capacity (which is what a cgroup quota
+ * saturates, where the host's figure cannot tell). Only then is lowering max_parallel advised:
+ * below it the cores had room, and fewer tasks at once would only make the run longer.
+ */
+export const KPI_CPU_SATURATED = 0.9;
 
 /** Points per grade; the overall score is their mean. */
 export const KPI_POINTS: Readonly<Record<Score, number>> = Object.freeze({ excellent: 100, good: 75, poor: 40, critical: 0 });
@@ -100,12 +135,28 @@ export interface KpiInput {
   };
   errors: { finished: number; failed: number };
   cache: { hits: number; misses: number; cold: boolean };
-  /** Tokens (in + out) tasks reported spending, and those cache hits did not spend again. Absent: not counted. */
-  tokens?: { spent: number; saved: number };
-  /** The lowest free share of the effective memory limit over the window; null without samples. */
-  memory: { samples: number; lowestFreeShare: number | null };
-  /** Mean machine CPU use over the window (0..1); null without samples. */
-  cpu: { samples: number; mean: number | null };
+  /**
+   * Tokens (in + out) tasks reported spending, and those cache hits did not spend again; `tasks`:
+   * the task ends that reported any. Absent: not counted.
+   */
+  tokens?: { spent: number; saved: number; tasks: number };
+  /** The lowest free share of the effective memory limit over the window; null without samples. `seconds`: run time the samples cover. */
+  memory: { samples: number; seconds: number; lowestFreeShare: number | null };
+  /** CPU over a span of the run (the whole run in a final report). */
+  cpu: {
+    /** Sampling instants in the span with a reading of the machine's CPU. */
+    samples: number;
+    /** Run time the span covers. */
+    seconds: number;
+    /** Guild's agents' (their process trees') CPU time / (seconds × cores): the graded value; null without a reading. */
+    mean: number | null;
+    /** The machine's busy share over the span (time-weighted, /proc/stat); null without samples. */
+    machine: number | null;
+    /** Guild's own CPU time / (seconds × cores); null when unknown. */
+    guild: number | null;
+    /** The capacity the shares are of (the cgroup quota if lower than the online CPUs); null when unknown. */
+    cores: number | null;
+  };
 }
 
 type Unit = KpiScore['unit'];
@@ -132,7 +183,7 @@ export function evaluateKpis(input: KpiInput): KpiReport {
 
   // Array#sort is stable: within one urgency the order above holds.
   recs.sort((a, b) => a.urgency - b.urgency);
-  return { overall: overall(scores), scores, recommendations: recs.map((r) => r.text) };
+  return { overall: overall(scores), scores, recommendations: recs.map((r) => r.text), minimums: KPI_MINIMUMS };
 }
 
 // ── grading ──────────────────────────────────────────────────────────────────────────────────────
@@ -214,6 +265,20 @@ function overall(scores: readonly KpiScore[]): KpiReport['overall'] {
   return { score: gradePoints(points), points };
 }
 
+/**
+ * Why a KPI with a value is not graded yet: "not scored: too little data (4 of 10 samples, 0.3 of
+ * 5 s)", naming only what falls short; null when the evidence suffices. `seconds`: the run time the
+ * samples cover, where the KPI's minimum asks for one.
+ */
+export function tooLittleData(key: MinimumKey, samples: number, seconds = 0): string | null {
+  const m = KPI_MINIMUMS[key];
+  const short: string[] = [];
+  if (samples < m.samples) short.push(`${samples} of ${m.samples} ${m.of}`);
+  // Floored: 4.96 s is short of 5 s and must not read "5 of 5 s".
+  if (seconds < m.seconds) short.push(`${trim((Math.floor(Math.max(0, seconds) * 10) / 10).toFixed(1))} of ${m.seconds} s`);
+  return short.length === 0 ? null : `not scored: too little data (${short.join(', ')})`;
+}
+
 const urgencyOf = (s: Score | null): Urgency => (s === 'critical' ? 0 : s === 'poor' ? 1 : 2);
 const isBad = (s: Score | null): s is 'poor' | 'critical' => s === 'poor' || s === 'critical';
 
@@ -236,7 +301,7 @@ function responseTimes(input: KpiInput, scores: KpiScore[], recs: Recommendation
       value: a.meanMs,
       samples: a.samples,
       thresholds: target === null ? { ...base } : forTarget(target),
-      skip: a.samples === 0 || a.meanMs === null ? 'no succeeded run yet' : target === null ? 'no target declared (set kind or response_target)' : null,
+      skip: a.samples === 0 || a.meanMs === null ? 'no succeeded run yet' : target === null ? 'no target declared (set kind or response_target)' : tooLittleData('response_time', a.samples),
       note: target === null ? null : `target ${fmtMs(target)} (${from}); p90 ${fmtMs(a.p90Ms)}`,
     });
     scores.push(s);
@@ -262,7 +327,7 @@ function responseTimes(input: KpiInput, scores: KpiScore[], recs: Recommendation
       value: k.meanMs,
       samples: k.samples,
       thresholds: forTarget(target),
-      skip: null,
+      skip: tooLittleData('response_time', k.samples),
       note: `target ${fmtMs(target)}; p90 ${fmtMs(k.p90Ms)}`,
     }));
   }
@@ -296,7 +361,7 @@ function responseTimes(input: KpiInput, scores: KpiScore[], recs: Recommendation
       value: b.series.meanMs,
       samples: b.series.samples,
       thresholds: forTarget(target),
-      skip: null,
+      skip: tooLittleData('response_time', b.series.samples),
       note: `target ${fmtMs(target)}; p90 ${fmtMs(b.series.p90Ms)}`,
     });
     scores.push(s);
@@ -315,7 +380,7 @@ function memoryEfficiency(m: KpiInput['memory'], scores: KpiScore[], recs: Recom
     value: free,
     samples: m.samples,
     thresholds: KPI_THRESHOLDS.memoryEfficiency,
-    skip: free === null ? 'no memory sample yet' : null,
+    skip: free === null ? 'no memory sample yet' : tooLittleData('memory_efficiency', m.samples, m.seconds),
     note: 'lowest free share of the memory limit',
   });
   scores.push(s);
@@ -340,9 +405,12 @@ function throughput(t: KpiInput['throughput'], scores: KpiScore[], recs: Recomme
   let note: string | null = null;
   if (!ran) skip = 'no task ran yet';
   else if (t.tasks === 1 || (bound !== null && bound <= NO_PARALLELISM_BOUND)) skip = 'one task / one chain: no parallelism possible';
-  else if (bound !== null && bound < base.good) {
-    thresholds = scaled(base, bound / base.good, 'x');
-    note = `the dependency chain allows at most ${fmtX(bound)}: thresholds scaled by ${(bound / base.good).toFixed(2)}`;
+  else {
+    if (bound !== null && bound < base.good) {
+      thresholds = scaled(base, bound / base.good, 'x');
+      note = `the dependency chain allows at most ${fmtX(bound)}: thresholds scaled by ${(bound / base.good).toFixed(2)}`;
+    }
+    skip = tooLittleData('throughput', t.tasks, t.makespanMs / 1000);
   }
   const s = scoreOf({ kpi: 'throughput', subject: null, label: 'throughput (parallel speed-up)', unit: 'x', value: speedUp, samples: t.tasks, thresholds, skip, note });
   scores.push(s);
@@ -358,6 +426,12 @@ function throughput(t: KpiInput['throughput'], scores: KpiScore[], recs: Recomme
 }
 
 function cpu(c: KpiInput['cpu'], scores: KpiScore[], recs: Recommendation[]): void {
+  // Measured busy shares only: an unknown figure adds nothing, and none at all judges nothing.
+  const known = [c.machine, c.mean === null ? null : c.mean + (c.guild ?? 0)].filter((v): v is number => v !== null);
+  const busiest = known.length === 0 ? null : Math.max(...known);
+  const saturated = busiest !== null && busiest >= KPI_CPU_SATURATED;
+  const cores = c.cores === null ? 'the cores' : `${trim(c.cores.toFixed(2))} core${c.cores === 1 ? '' : 's'}`;
+  const machine = c.machine === null ? 'machine busy unknown' : `machine busy ${fmtPct(c.machine)}`;
   const s = scoreOf({
     kpi: 'cpu',
     subject: null,
@@ -366,14 +440,17 @@ function cpu(c: KpiInput['cpu'], scores: KpiScore[], recs: Recommendation[]): vo
     value: c.mean,
     samples: c.samples,
     thresholds: KPI_THRESHOLDS.cpu,
-    skip: c.mean === null ? 'no CPU sample (unreadable, or none taken yet)' : null,
+    skip: c.mean === null ? "no reading of the agents' CPU time" : tooLittleData('cpu', c.samples, c.seconds),
+    note: `share of ${cores} used by Guild's agents; ${machine}${saturated ? ' (saturated)' : ''}`,
   });
   scores.push(s);
-  if (isBad(s.score) && s.value !== null) {
+  if (isBad(s.score) && s.value !== null && saturated && busiest !== null) {
     // Raising a declared cpu: (to what the agent really uses) is what makes admission keep fewer on the cores.
     recs.push({
       urgency: urgencyOf(s.score),
-      text: `CPU use averaged ${fmtPct(s.value)} of the machine: lower max_parallel, or declare each agent's real cpu: so admission keeps fewer tasks on the cores at once`,
+      text:
+        `CPU use averaged ${fmtPct(s.value)} of ${cores} by Guild's agents, on a saturated machine (${fmtPct(busiest)} busy): ` +
+        `lower max_parallel, or declare each agent's real cpu: so admission keeps fewer tasks on the cores at once`,
     });
   }
 }
@@ -387,7 +464,7 @@ function errorRate(e: KpiInput['errors'], scores: KpiScore[], recs: Recommendati
     value: e.finished > 0 ? e.failed / e.finished : null,
     samples: e.finished,
     thresholds: KPI_THRESHOLDS.errorRate,
-    skip: e.finished > 0 ? null : 'no task finished yet',
+    skip: e.finished > 0 ? tooLittleData('error_rate', e.finished) : 'no task finished yet',
   });
   scores.push(s);
   // Any grade short of excellent: even a few failures are worth a look.
@@ -409,7 +486,7 @@ function cacheHitRate(c: KpiInput['cache'], scores: KpiScore[], recs: Recommenda
     value: lookups > 0 ? c.hits / lookups : null,
     samples: lookups,
     thresholds: KPI_THRESHOLDS.cacheHitRate,
-    skip: lookups === 0 ? 'no cacheable task looked up' : c.cold ? 'cold cache: first run of this workflow' : null,
+    skip: lookups === 0 ? 'no cacheable task looked up' : c.cold ? 'cold cache: first run of this workflow' : tooLittleData('cache_hit_rate', lookups),
   });
   scores.push(s);
   if (isBad(s.score) && s.value !== null) {
@@ -433,7 +510,7 @@ function tokenEfficiency(t: KpiInput['tokens'], cold: boolean, scores: KpiScore[
     value: t !== undefined && total > 0 ? t.saved / total : null,
     samples: total,
     thresholds: KPI_THRESHOLDS.tokenEfficiency,
-    skip: total === 0 ? 'no task reported tokens (GUILD_METRICS, usage:)' : cold ? 'cold cache: first run of this workflow' : null,
+    skip: total === 0 ? 'no task reported tokens (GUILD_METRICS, usage:)' : cold ? 'cold cache: first run of this workflow' : tooLittleData('token_efficiency', t?.tasks ?? 0),
   });
   scores.push(s);
   if (isBad(s.score) && s.value !== null) {
@@ -444,7 +521,11 @@ function tokenEfficiency(t: KpiInput['tokens'], cold: boolean, scores: KpiScore[
   }
 }
 
-/** From each agent type's measured peak against its declaration; not a KPI, so no score. */
+/**
+ * From each agent type's measured peak against its declaration; not a KPI, so no score. One task
+ * over its declaration is evidence enough (admission under-reserved it); "declare less" waits for
+ * `KPI_MINIMUMS.memory_declaration` measured tasks.
+ */
 function memoryDeclarations(agents: readonly AgentTypeInput[], recs: Recommendation[]): void {
   for (const a of agents) {
     if (a.peakRssBytes === null || a.declaredBytes <= 0) continue;
@@ -455,7 +536,7 @@ function memoryDeclarations(agents: readonly AgentTypeInput[], recs: Recommendat
         urgency: 1,
         text: `${a.agent} tasks peak at ${formatSize(peak)} but declare ${formatSize(a.declaredBytes)}: declare memory: ${suggestion} (Guild also learns it after ${MIN_SAMPLES} runs)`,
       });
-    } else if (peak < OVER_DECLARED * a.declaredBytes && a.measuredTasks >= MIN_SAMPLES) {
+    } else if (peak < OVER_DECLARED * a.declaredBytes && a.measuredTasks >= KPI_MINIMUMS.memory_declaration.samples) {
       recs.push({
         urgency: 2,
         text: `${a.agent} declares ${formatSize(a.declaredBytes)} but peaks at ${formatSize(peak)} over ${a.measuredTasks} tasks: a lower memory: (${suggestion}) lets more run at once`,

@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../config/resolve.js';
 import { openDatabase, storeFile } from '../store/db.js';
 import { AmbiguousRunIdError, TelemetryHistory } from '../store/telemetry.js';
 import { levelRank } from '../governor/levels.js';
+import { createCpuTimes, type CpuTimes } from '../system/cpu-times.js';
 import { longestChain } from '../util/dag.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { Alert, RunReport } from '../workflow/report.js';
@@ -39,6 +40,11 @@ export interface RunTelemetryOptions {
    * without a dashboard never loads prom-client. @default none
    */
   metrics?: GuildMetrics | null;
+  /**
+   * Where the CPU time of the run's agents (and of Guild) is read, for the CPU KPI; null: not read,
+   * the CPU KPI has no value. @default the /proc reader (system/cpu-times.ts)
+   */
+  cpuTimes?: CpuTimes | null;
 }
 
 /**
@@ -79,6 +85,9 @@ export class RunTelemetry {
   #kpisAt = -Infinity;
   /** Σ over cached tasks of (stored run time − serve time), as the report counts it. */
   #savedMs = 0;
+  readonly #cpuTimes: CpuTimes | null;
+  /** Guild's own and reaped CPU seconds when the run began: what the run's readings subtract. */
+  #cpuBase: { ownSeconds: number; reapedSeconds: number } | null;
 
   constructor(config: ResolvedConfig, options: RunTelemetryOptions = {}) {
     this.#config = config;
@@ -86,6 +95,8 @@ export class RunTelemetry {
     this.#live = new LiveState(config);
     this.#onAlert = options.onAlert ?? (() => undefined);
     this.#onWebhookError = options.onWebhookError ?? (() => undefined);
+    this.#cpuTimes = options.cpuTimes === undefined ? createCpuTimes() : options.cpuTimes;
+    this.#cpuBase = this.#cpuTimes?.self() ?? null;
     this.#targets = new Map(Object.values(config.agents).flatMap((a) => (a.responseTargetMs !== null ? [[a.name, a.responseTargetMs] as const] : [])));
     if (options.store !== false) {
       const db = openDatabase(storeFile(config.dir));
@@ -97,6 +108,7 @@ export class RunTelemetry {
     this.#kpi = new KpiRecorder({
       agents: Object.fromEntries(Object.values(config.agents).map((a) => [a.name, { kind: a.kind, responseTargetMs: a.responseTargetMs, declaredBytes: a.memoryBytes }])),
       cold: this.#cold,
+      cores: config.cores,
     });
     this.#alerts = this.#newAlerts(null);
   }
@@ -140,6 +152,8 @@ export class RunTelemetry {
     switch (e.type) {
       case 'run-start':
         this.#runId = e.runId;
+        // Whatever Guild reaped before (a run earlier in this process) is not this run's.
+        this.#cpuBase = this.#cpuTimes?.self() ?? null;
         // Now the webhook payloads can name the run (nothing was raised before the run started).
         this.#alerts.close();
         this.#alerts = this.#newAlerts(e.runId);
@@ -176,7 +190,7 @@ export class RunTelemetry {
 
   #sampled(e: SampleEvent): void {
     const used = e.limitBytes > 0 ? e.usedBytes / e.limitBytes : 0;
-    this.#kpi.sample({ usedFraction: used, cpu: e.cpu });
+    this.#kpi.sample({ t: e.t, usedFraction: used, cpu: e.cpu });
     const cache = this.#taskCache(e);
     const point: SeriesPoint = {
       t: Math.round(e.t),
@@ -277,9 +291,26 @@ export class RunTelemetry {
   /** KPIs over the run so far (moving averages over their windows). */
   kpis(): KpiReport {
     const last = this.#live.lastSample;
+    // The reading is of now; a run replayed from recorded events has only its samples' clock.
+    this.#readCpu(Math.max(Date.now() - this.#startedAt, last?.t ?? 0), last?.running ?? []);
     // The task cache's lookups are counted by the cache itself (read from the latest sample).
     this.#kpis = evaluateKpis(this.#kpi.input(last?.t ?? 0, this.#chainSoFar(), this.#taskCache(last)));
     return this.#kpis;
+  }
+
+  /**
+   * Reads the CPU seconds used since the run began: by its agents (what Guild reaped since, plus
+   * the trees still running) and by Guild itself. Reaped first: a tree that ends in between is
+   * missed by this reading only, never counted twice.
+   */
+  #readCpu(t: number, running: readonly { pid: number | null }[]): void {
+    const base = this.#cpuBase;
+    const now = base === null ? null : this.#cpuTimes!.self();
+    if (base === null || now === null) return;
+    let agents = Math.max(0, now.reapedSeconds - base.reapedSeconds);
+    // pid 1 or Guild's own would be the whole machine or Guild: never a task's root.
+    for (const r of running) if (r.pid !== null && r.pid > 1 && r.pid !== process.pid) agents += this.#cpuTimes!.tree(r.pid);
+    this.#kpi.cpuTime({ t, agentsSeconds: agents, guildSeconds: Math.max(0, now.ownSeconds - base.ownSeconds) });
   }
 
   /** The longest dependency chain of the durations measured so far. */
@@ -327,6 +358,8 @@ export class RunTelemetry {
 
   #complete(report: RunReport): RunReport {
     this.#checkCacheRate(report.cache.hits, report.cache.misses);
+    // Every tree has ended and been reaped by now: Guild's reaped time holds them all.
+    this.#readCpu(report.makespan_ms, []);
     // The report grades the whole run, not the last window of it.
     const kpis = evaluateKpis(this.#kpi.input(report.makespan_ms, report.lower_bound.chain_ms, report.cache, 'run'));
     this.#kpis = kpis;

@@ -23,7 +23,7 @@ export interface KpiScore {
   value: number | null;
   /** 'ms', 'ratio' (0..1), 'x' (speed-up). */
   unit: 'ms' | 'ratio' | 'x';
-  /** null when the KPI could not be scored (no data, one task, cold cache…); `note` says why. */
+  /** null when the KPI could not be scored (no data, too little data, one task, cold cache…); `note` says why. */
   score: Score | null;
   /** The thresholds the value was scored against (after scaling to a target). */
   thresholds: { good: number; acceptable: number; poor: number; higher_is_better: boolean };
@@ -32,12 +32,27 @@ export interface KpiScore {
   note: string | null;
 }
 
+/** The least evidence a KPI is graded on (`KPI_MINIMUMS` in telemetry/kpi.ts). */
+export interface KpiMinimum {
+  /** Observations needed. */
+  samples: number;
+  /** Seconds of run they must cover; 0: any. */
+  seconds: number;
+  /** What one observation is: `tasks`, `samples`, `finished tasks`, `lookups`… */
+  of: string;
+}
+
 export interface KpiReport {
   /** Mean of the scored KPIs' points (excellent 100, good 75, poor 40, critical 0); null when none was scored. */
   overall: { score: Score | null; points: number | null };
   scores: KpiScore[];
-  /** Derived from the measured values, most important first. */
+  /** Derived from the measured values, most important first; none from a KPI that was not scored. */
   recommendations: string[];
+  /**
+   * The minimums the scores were held to, per KPI id (and `memory_declaration`, advice that is not a
+   * KPI). Absent in reports stored before minimums existed.
+   */
+  minimums?: Readonly<Record<string, Readonly<KpiMinimum>>>;
 }
 
 export type AlertRule = 'slow-execution' | 'high-memory' | 'low-cache-hit-rate' | 'agent-failure' | 'memory-pressure' | 'memory-limit' | 'cache';
