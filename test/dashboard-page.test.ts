@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import ts from 'typescript';
 import { startDashboard, type DashboardServer, type DashboardSettings, type DashboardSource } from '../src/dashboard/server.js';
+import { KPI_MINIMUMS } from '../src/telemetry/kpi.js';
 import type { DashboardState, KpiReport } from '../src/telemetry/state.js';
 import { ROOT } from './helpers.js';
 
@@ -290,6 +291,7 @@ describe('the page draws with the settings the server sends', () => {
   let settings: DashboardSettings = {
     thresholds: { moderate: 0.61, high: 0.72, critical: 0.83, emergency: 0.9, kill: 0.97 },
     kpi_points: { excellent: 93, good: 71, poor: 37, critical: 3 },
+    kpi_minimums: KPI_MINIMUMS,
     kpi_interval_ms: 1500,
   };
   const source = testSource(() => RUNNING, () => settings);
@@ -336,7 +338,7 @@ describe('the page draws with the settings the server sends', () => {
     assert.doesNotMatch((await unscored.textContent()) ?? '', /excellent|\bgood\b|\bpoor\b|critical|· \d/);
 
     // Other settings, another load: the page follows the server, it knows no number of its own.
-    settings = { thresholds: { moderate: 0.5, high: 0.6, critical: 0.7, emergency: 0.8, kill: 0.85 }, kpi_points: { excellent: 10, good: 8, poor: 4, critical: 1 }, kpi_interval_ms: null };
+    settings = { thresholds: { moderate: 0.5, high: 0.6, critical: 0.7, emergency: 0.8, kill: 0.85 }, kpi_points: { excellent: 10, good: 8, poor: 4, critical: 1 }, kpi_interval_ms: null, kpi_minimums: KPI_MINIMUMS };
     await page.reload();
     await page.waitForSelector('[data-testid=connection][data-state=live]', { timeout: 10_000 });
     await page.waitForFunction(() => (globalThis as unknown as { __guild: { points: number } }).__guild.points === 3, null, { timeout: 5_000 });

@@ -15,7 +15,7 @@ import { defaultMaxConnections, startDashboard, type DashboardOptions, type Dash
 import { RouteTable, type RouteHandler } from '../src/dashboard/routes.js';
 import { DEFAULTS } from '../src/config/defaults.js';
 import { GuildError } from '../src/errors.js';
-import { KPI_POINTS } from '../src/telemetry/kpi.js';
+import { KPI_MINIMUMS, KPI_POINTS } from '../src/telemetry/kpi.js';
 import type { DashboardState, RunSummary } from '../src/telemetry/state.js';
 import { tempDir } from './helpers.js';
 
@@ -43,6 +43,7 @@ const DEFAULT_SETTINGS = {
   thresholds: { moderate: DEFAULTS.thresholds.moderate, high: DEFAULTS.thresholds.high, critical: DEFAULTS.thresholds.critical, emergency: DEFAULTS.thresholds.emergency, kill: DEFAULTS.thresholds.ceiling },
   kpi_points: KPI_POINTS,
   kpi_interval_ms: null,
+  kpi_minimums: KPI_MINIMUMS,
 };
 
 /** What `/api/state` and the first `state` event carry: every field of the source's state unchanged, and the settings. */
@@ -516,7 +517,7 @@ describe('routes', () => {
   it("/api/state: settings are the source's own where it has them, else the state's memory thresholds, else the defaults", async () => {
     const thresholds = { moderate: 0.5, high: 0.6, critical: 0.7, emergency: 0.8, kill: 0.85 };
     const memory = { used_bytes: 1, limit_bytes: 2, available_bytes: 1, agents_rss_bytes: 0, reserved_bytes: 0, budget_bytes: 1, level: 'optimal' as const, thresholds };
-    const own = { thresholds: { ...thresholds, kill: 0.9 }, kpi_points: { excellent: 90, good: 60, poor: 30, critical: 5 }, kpi_interval_ms: 1500 };
+    const own = { thresholds: { ...thresholds, kill: 0.9 }, kpi_points: { excellent: 90, good: 60, poor: 30, critical: 5 }, kpi_interval_ms: 1500, kpi_minimums: { cpu: { samples: 3, seconds: 1, of: 'samples' } } };
     const cases: Array<[DashboardSource, object]> = [
       [{ ...fakeSource(), state: () => ({ ...STATE, memory }) }, { ...DEFAULT_SETTINGS, thresholds }],
       [{ ...fakeSource(), settings: () => own }, own],

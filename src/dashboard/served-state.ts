@@ -4,7 +4,7 @@
  * of the source's state goes out unchanged: users' scripts read them.
  */
 import { DEFAULTS } from '../config/defaults.js';
-import { KPI_POINTS } from '../telemetry/kpi.js';
+import { KPI_MINIMUMS, KPI_POINTS } from '../telemetry/kpi.js';
 import type { DashboardState } from '../telemetry/state.js';
 import type { DashboardSettings, DashboardSource, PressureThresholds } from './source.js';
 
@@ -40,6 +40,7 @@ export function settingsOf(source: DashboardSource, state: DashboardState): Dash
     thresholds: own.thresholds ?? state.memory?.thresholds ?? DEFAULT_THRESHOLDS,
     kpi_points: own.kpi_points ?? KPI_POINTS,
     kpi_interval_ms: own.kpi_interval_ms ?? null,
+    kpi_minimums: own.kpi_minimums ?? KPI_MINIMUMS,
   };
 }
 

@@ -2,7 +2,7 @@
  * What the dashboard shows, as the server asks for it. The server owns no state of its own: a
  * source (a run's telemetry, the history store, a test's fixture) resolves everything.
  */
-import type { DashboardState, RunSummary, Score, SeriesPoint } from '../telemetry/state.js';
+import type { DashboardState, KpiMinimum, RunSummary, Score, SeriesPoint } from '../telemetry/state.js';
 
 /** The pressure bands, as fractions of the effective memory limit (the governor's `ceiling` is `kill`). */
 export type PressureThresholds = NonNullable<DashboardState['memory']>['thresholds'];
@@ -18,6 +18,8 @@ export interface DashboardSettings {
   kpi_points: Readonly<Record<Score, number>>;
   /** How often KPIs are re-scored while a run is live; null when the source does not say. */
   kpi_interval_ms: number | null;
+  /** The evidence each KPI needs before it is graded (below it: "not scored: too little data"). */
+  kpi_minimums: Readonly<Record<string, Readonly<KpiMinimum>>>;
 }
 
 /** What the server shows. */

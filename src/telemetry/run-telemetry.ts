@@ -319,6 +319,11 @@ export class RunTelemetry {
     return longestChain(this.#config.tasks, (id) => durations.get(id) ?? 0);
   }
 
+  /** What the dashboard draws with that only the run knows: how often KPIs are re-scored. */
+  settings(): { kpi_interval_ms: number } {
+    return { kpi_interval_ms: KPI_MS };
+  }
+
   /** `/api/state`. */
   state(): DashboardState {
     if (this.#final) return this.#final;
