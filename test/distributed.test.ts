@@ -136,7 +136,9 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     if (skip) return t.skip(skip);
     const keys = clusterKeys(QUEUE);
     await client!.hset(keys.registry, 'intruder', JSON.stringify({ memoryBytes: MB, cpu: 0, concurrency: null }));
-    const queue = new Queue(typeQueueName(QUEUE, 'intruder'), { connection: client!.duplicate({ maxRetriesPerRequest: null }), prefix: BULL_PREFIX });
+    // BullMQ does not close a connection it was given: this one is closed below.
+    const connection = client!.duplicate({ maxRetriesPerRequest: null });
+    const queue = new Queue(typeQueueName(QUEUE, 'intruder'), { connection, prefix: BULL_PREFIX });
     try {
       const unsignedMarker = join(repo, 'pwned-unsigned');
       const alteredMarker = join(repo, 'pwned-altered');
@@ -181,6 +183,7 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     } finally {
       await client!.hdel(keys.registry, 'intruder');
       await queue.close();
+      connection.disconnect();
     }
   });
 

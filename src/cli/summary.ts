@@ -20,6 +20,7 @@ export function formatSummary(r: RunReport): string {
   out.push(
     `  makespan ${formatDuration(r.makespan_ms)}   lower bound ${formatDuration(r.lower_bound_ms)} (${lbTerm})   makespan / lower bound ${ratio}`,
   );
+  if (r.workers) out.push(`  agents ran on ${r.workers.length} worker${r.workers.length === 1 ? '' : 's'}, each under its own budget (below); this machine's figures:`);
   out.push(
     `  peak agents' RSS ${formatBytes(r.peak_rss_bytes)} of budget ${formatBytes(r.budget_bytes)} (${pct}%, budget from ${r.budget_source}, limit ${formatBytes(
       r.effective_limit_bytes,

@@ -36,6 +36,8 @@ export interface ClusterRun {
 }
 
 const DEFAULT_GRACE_MS = 30_000;
+/** After a cancel, how long past the kill grace a worker has to confirm before the attempt ends here without it. */
+const CONFIRM_MS = 10_000;
 /** How often live workers are read and placement checked. */
 const WATCH_MS = 500;
 
@@ -230,12 +232,19 @@ class ClusterSession implements RunServices, StartedServices {
           if (need <= largest) e.unplaceableSince = null;
           else if ((e.unplaceableSince ??= now) + this.#o.graceMs <= now) await this.#unplaceable(e, need, largest);
         }
-        // A result whose message was lost (the submitter was reconnecting): the job's return value has it.
-        if (now - e.checkedAt > 2000) {
+        // A result whose message was lost (the submitter was reconnecting) is in the job's return
+        // value; a job back in a queue (handed back, or recovered from a dead worker by BullMQ's
+        // stall check) is waiting for placement again.
+        if (e.queued && now - e.checkedAt > 2000) {
           e.checkedAt = now;
-          const job = await this.#queues.get(e.payload.agent)!.getJob(e.jobId).catch(() => undefined);
-          if (job?.finishedOn && job.returnvalue) this.#ended(e, job.returnvalue as JobResult);
-          else if (job?.finishedOn && job.failedReason) e.settle(failed(`a worker refused it: ${job.failedReason}`));
+          const queue = this.#queues.get(e.payload.agent)!;
+          const state = await queue.getJobState(e.jobId).catch(() => 'unknown');
+          if (state === 'waiting' || state === 'prioritized') e.worker = null;
+          else if (state === 'completed' || state === 'failed') {
+            const job = await queue.getJob(e.jobId).catch(() => undefined);
+            if (job?.returnvalue) this.#ended(e, job.returnvalue as JobResult);
+            else if (job?.failedReason) e.settle(failed(`a worker refused it: ${job.failedReason}`));
+          }
         }
       }
     } catch {
@@ -315,6 +324,7 @@ class RemoteExecution implements Execution {
   checkedAt = Date.now();
   readonly #cancel: (e: RemoteExecution) => Promise<void>;
   #resolve!: (o: ExecOutcome) => void;
+  #confirm: NodeJS.Timeout | null = null;
 
   constructor(jobId: string, payload: JobPayload, cancel: (e: RemoteExecution) => Promise<void>) {
     this.jobId = jobId;
@@ -326,6 +336,7 @@ class RemoteExecution implements Execution {
   settle(o: ExecOutcome): void {
     if (this.settled) return;
     this.settled = true;
+    if (this.#confirm) clearTimeout(this.#confirm);
     this.#resolve(this.killedBy !== null && o.killedBy === null && o.exitCode !== 0 ? { ...o, killedBy: this.killedBy } : o);
   }
 
@@ -333,6 +344,9 @@ class RemoteExecution implements Execution {
     if (this.settled || this.killedBy !== null) return;
     this.killedBy = reason;
     void this.#cancel(this);
+    // A worker that died or lost Redis never confirms: the run must still end.
+    const wait = this.payload.killGraceMs + CONFIRM_MS;
+    this.#confirm = setTimeout(() => this.settle({ exitCode: null, signal: null, killedBy: reason, durationMs: 0, error: `cancelled; ${this.worker ? `worker ${this.worker} did not confirm it` : 'no worker confirmed it'} within ${Math.round(wait / 1000)} s` }), wait);
   }
 
   pause(): boolean {

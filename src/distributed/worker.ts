@@ -64,12 +64,14 @@ interface TypeQueue {
   worker: Worker;
   profile: TypeProfile;
   running: number;
-  /** A job of this type was handed back for not fitting: skip the type until memory is released. */
-  skip: boolean;
+  /** A job of this type was handed back for not fitting: skip the type until memory is released or this time (epoch ms) passes. */
+  skipUntil: number;
 }
 
 /** Cancelled runs are remembered this long: a job of theirs fetched later is not started. */
 const CANCEL_MEMORY_MS = 10 * 60_000;
+/** A type whose job did not fit is not fetched from again for this long (unless memory is released first). */
+const SKIP_MS = 2000;
 
 /**
  * A long-lived worker of a distributed Guild: it takes a job only when its own admission (the
@@ -219,7 +221,7 @@ export class GuildWorker {
     if (this.#cap !== null && this.#running.size >= this.#cap) return false;
     const candidates: { t: TypeQueue; rank: number; ts: number }[] = [];
     for (const t of this.#types.values()) {
-      if (t.skip || !this.#fits(t.profile, t)) continue;
+      if (t.skipUntil > Date.now() || !this.#fits(t.profile, t)) continue;
       const head = await this.#head(t);
       if (head !== null) candidates.push({ t, ...head });
     }
@@ -263,7 +265,7 @@ export class GuildWorker {
       }
       const t = this.#types.get(agent);
       if (t) {
-        if (t.profile.memoryBytes !== profile.memoryBytes) t.skip = false;
+        if (t.profile.memoryBytes !== profile.memoryBytes) t.skipUntil = 0;
         t.profile = profile;
         continue;
       }
@@ -280,7 +282,7 @@ export class GuildWorker {
       worker.on('error', (e) => this.#log(`queue ${agent}: ${e.message}`));
       // Manual fetching: the stalled-job check is started by hand (run() would have started it).
       void worker.startStalledCheckTimer().catch(() => undefined);
-      this.#types.set(agent, { agent, worker, profile, running: 0, skip: false });
+      this.#types.set(agent, { agent, worker, profile, running: 0, skipUntil: 0 });
     }
   }
 
@@ -332,7 +334,8 @@ export class GuildWorker {
     }
     // The job's own estimate may be above what the registry said of its type (raised by the run).
     if (!this.#fits(payload, t)) {
-      t.skip = true;
+      // Not again until memory is released here, or a while has passed (nothing may be running to release it).
+      t.skipUntil = Date.now() + SKIP_MS;
       await job.moveToWait(token).catch(() => undefined);
       return;
     }
@@ -408,7 +411,7 @@ export class GuildWorker {
         this.#running.delete(job.id!);
         t.running--;
         this.#cpuUsed -= payload.cpu;
-        for (const q of this.#types.values()) q.skip = false;
+        for (const q of this.#types.values()) q.skipUntil = 0;
         this.#nudge();
       }
     });
