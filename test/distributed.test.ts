@@ -18,6 +18,8 @@ import { GUILD, guild, hog, MB, tempDir } from './helpers.js';
 const REDIS = 'redis://127.0.0.1:6379';
 const KEY = 'test-cluster-key-0123456789abcdef';
 const QUEUE = `t${process.pid}x${Math.random().toString(36).slice(2, 8)}`;
+/** The fault test's own queue family: its workers use a short lock, so a dead one is noticed fast. */
+const FAULT_QUEUE = `${QUEUE}f`;
 const ENV = { GUILD_CLUSTER_KEY: KEY, GUILD_BENCH_LOCK: process.env.GUILD_BENCH_LOCK ?? '/tmp/guild-distributed-test-bench.lock' };
 
 interface RunningWorker {
@@ -33,8 +35,8 @@ const workers: RunningWorker[] = [];
 let repo = '';
 
 /** Starts `guild worker` and resolves once it serves. */
-async function startWorker(name: string, budgetMb: number, workdir: string): Promise<RunningWorker> {
-  const child = spawn(process.execPath, [GUILD, 'worker', '--redis', REDIS, '--queue', QUEUE, '--budget', `${budgetMb}MB`, '--name', name, '--workdir', workdir], { cwd: workdir, env: { ...process.env, ...ENV } });
+async function startWorker(name: string, budgetMb: number, workdir: string, queue = QUEUE, extra: string[] = []): Promise<RunningWorker> {
+  const child = spawn(process.execPath, [GUILD, 'worker', '--redis', REDIS, '--queue', queue, '--budget', `${budgetMb}MB`, '--name', name, '--workdir', workdir, ...extra], { cwd: workdir, env: { ...process.env, ...ENV } });
   const w: RunningWorker = { name, budget: budgetMb * MB, child, stderr: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
   workers.push(w);
   await new Promise<void>((resolve, reject) => {
@@ -67,7 +69,7 @@ function commitFile(dir: string, name: string, text: string): void {
   execFileSync('git', ['-C', dir, '-c', 'user.email=test@guild', '-c', 'user.name=test', 'commit', '-qm', name], { stdio: 'ignore' });
 }
 
-const header = (grace = '30s'): string => `distributed: { redis: "${REDIS}", queue: ${QUEUE}, grace: ${grace} }\n`;
+const header = (grace = '30s', queue = QUEUE): string => `distributed: { redis: "${REDIS}", queue: ${queue}, grace: ${grace} }\n`;
 
 function alive(pid: number): boolean {
   try {
@@ -96,7 +98,7 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     for (const w of workers) w.child.kill('SIGKILL');
     await Promise.all(workers.map((w) => w.exited));
     if (client) {
-      for (const pattern of [`${BULL_PREFIX}:${QUEUE}.*`, `guild-cluster:${QUEUE}:*`]) {
+      for (const pattern of [QUEUE, FAULT_QUEUE].flatMap((q) => [`${BULL_PREFIX}:${q}.*`, `guild-cluster:${q}:*`])) {
         let cursor = '0';
         do {
           const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
@@ -222,5 +224,31 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     const gone = Date.now() + 10_000;
     while (pids.some(alive) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(pids.filter(alive), [], 'every process of the cancelled tasks is gone');
+  });
+
+  it('a worker killed with SIGKILL mid-task: its job runs again on another worker, and no retry is used', async (t) => {
+    if (skip) return t.skip(skip);
+    const [a, b] = await Promise.all([startWorker('f-a', 150, repo, FAULT_QUEUE, ['--lock-duration', '1000']), startWorker('f-b', 150, repo, FAULT_QUEUE, ['--lock-duration', '1000'])]);
+    const pidfile = join(repo, 'fault-pids.txt');
+    const task = (id: string): string => `  - { id: ${id}, agent: hog, run: "${hog(10, 3000)}", env: { HOG_PIDFILE: ${JSON.stringify(pidfile)} } }`;
+    commitFile(repo, 'fault.yaml', `${header('30s', FAULT_QUEUE)}agents: { hog: { memory: 100MB } }\ntasks:\n${task('f1')}\n${task('f2')}\n`);
+    const run = guild(['run', 'fault.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: repo, env: ENV, timeoutMs: 90_000 });
+    // Each worker admits one 100 MB task at a time (150 MB budget): wait until both run, then kill one.
+    const deadline = Date.now() + 30_000;
+    while (!(/took f\d/.test(a.stderr) && /took f\d/.test(b.stderr)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const victimTask = /took (f\d)/.exec(a.stderr)![1]!;
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as RunReport;
+    for (const x of report.tasks) {
+      assert.equal(x.status, 'succeeded', `${x.id}: ${x.error}`);
+      assert.equal(x.attempts, 1, `${x.id} used a retry`);
+      assert.equal(x.worker, 'f-b', `${x.id} ran on ${x.worker}`);
+    }
+    assert.match(b.stderr, new RegExp(`took ${victimTask}`));
+    // The killed worker could not reap its tree (nothing survives SIGKILL to do it): end what is left.
+    for (const pid of readFileSync(pidfile, 'utf8').split('\n').filter(Boolean).map(Number)) if (alive(pid)) process.kill(pid, 'SIGKILL');
   });
 });

@@ -10,11 +10,18 @@ interface WorkerOpts {
   name?: string;
   workdir?: string;
   handBack?: boolean;
+  lockDuration?: number;
 }
 
 function redisUrl(v: string): string {
   if (!/^rediss?:\/\//.test(v)) throw new InvalidArgumentError(`Expected a Redis URL such as redis://127.0.0.1:6379, got '${v}'.`);
   return v;
+}
+
+function positiveMs(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 100) throw new InvalidArgumentError(`Expected a whole number of milliseconds >= 100, got '${v}'.`);
+  return n;
 }
 
 function queueName(v: string): string {
@@ -32,6 +39,7 @@ export function addWorkerCommands(program: Command, fail: (e: unknown) => never,
     .option('--budget <size>', 'memory for jobs at once, e.g. 4GB (default 75% of the effective limit)')
     .option('--name <name>', 'its name in heartbeats and reports (default <host>-<pid>)')
     .option('--workdir <dir>', 'the git checkout jobs from a repository run in (default: the current folder)')
+    .option('--lock-duration <ms>', "a job's BullMQ lock, extended every half of it; a dead worker's jobs go back to the queue within about twice this (default 30000)", positiveMs)
     .option('--hand-back', 'on SIGINT/SIGTERM, stop running jobs and put them back in the queue instead of letting them finish')
     .action(async (opts: WorkerOpts) => {
       const { hostname } = await import('node:os');
@@ -59,7 +67,7 @@ export function addWorkerCommands(program: Command, fail: (e: unknown) => never,
       }
       const name = opts.name ?? `${hostname()}-${process.pid}`;
       const log = (line: string): void => void process.stderr.write(`guild worker ${name}: ${line}\n`);
-      const worker = new GuildWorker({ redisUrl: opts.redis, queue: opts.queue, budgetBytes, name, workdir: resolve(opts.workdir ?? '.'), key, probe, log });
+      const worker = new GuildWorker({ redisUrl: opts.redis, queue: opts.queue, budgetBytes, name, workdir: resolve(opts.workdir ?? '.'), key, probe, log, ...(opts.lockDuration !== undefined && { lockDurationMs: opts.lockDuration }) });
       let signalled = false;
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => (): void => {
         if (signalled) {

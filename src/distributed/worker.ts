@@ -40,7 +40,7 @@ export interface GuildWorkerOptions {
   executors?: Executors;
   /** How often it looks for work while idle, ms. @default 100 */
   pollMs?: number;
-  /** BullMQ lock of a job; extended every half of it. @default 30000 */
+  /** BullMQ lock of a job, extended every half of it; also the stalled-check interval: a worker that dies is noticed within about two of these. @default 30000 */
   lockDurationMs?: number;
   /** How often it heartbeats its capacity, ms; the heartbeat expires after 3 of these. @default 1000 */
   heartbeatMs?: number;
@@ -274,6 +274,7 @@ export class GuildWorker {
         prefix: BULL_PREFIX,
         autorun: false,
         lockDuration: this.#o.lockDurationMs,
+        stalledInterval: this.#o.lockDurationMs,
         // Stalls are a worker that died; Guild counts them, BullMQ must not fail the job for them.
         maxStalledCount: 1000,
         skipLockRenewal: true,
