@@ -29,7 +29,11 @@ export type GuildErrorCode =
   /** No such run in the history (`guild report`). */
   | 'NOT_FOUND'
   /** Another live run holds the folder's run lock (`guild run --no-wait`, `runWorkflow({ wait: false })`). */
-  | 'LOCKED';
+  | 'LOCKED'
+  /** Distributed mode: no cluster key (GUILD_CLUSTER_KEY) to sign or check jobs with, or one too short. */
+  | 'CLUSTER_KEY'
+  /** Distributed mode: a job whose signature is missing or does not match its payload (never run). */
+  | 'JOB_SIGNATURE';
 
 /**
  * How the CLI exits for each code: 2 for input the user can correct (flags, config, a port), 1
@@ -52,6 +56,8 @@ export const EXIT_CODE_OF: Readonly<Record<GuildErrorCode, 1 | 2>> = {
   UNAVAILABLE: 1,
   NOT_FOUND: 1,
   LOCKED: 1,
+  CLUSTER_KEY: 2,
+  JOB_SIGNATURE: 1,
 };
 
 export class GuildError extends Error {

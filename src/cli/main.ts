@@ -9,6 +9,7 @@ import type { RunEvent } from '../workflow/events.js';
 import type { RunLockHolder } from '../store/lease.js';
 import { addBenchCommands } from './bench-commands.js';
 import { addMcpCommands } from './mcp-commands.js';
+import { addWorkerCommands } from './worker-commands.js';
 
 /**
  * The `guild` command: parses flags, calls the library, prints. The only place that calls
@@ -52,6 +53,7 @@ interface RunOpts {
   dashboardLinger?: number;
   telemetry: boolean;
   wait: boolean;
+  redis?: string;
 }
 
 /**
@@ -137,6 +139,7 @@ program
   .option('--dashboard-linger <seconds>', 'keep serving the dashboard this long after the run ends', nonNegative)
   .option('--no-telemetry', 'no KPIs, alerts or history for this run')
   .option('--no-wait', "if another run in this folder is still going, exit 1 (LOCKED) instead of waiting for it")
+  .option('--redis <url>', 'run the tasks on guild workers through BullMQ on this Redis (default: the file\'s distributed.redis; needs GUILD_CLUSTER_KEY)')
   .action(async (file: string, opts: RunOpts) => {
     const { runResolved, loadConfig } = await import('../workflow/run-workflow.js');
     const { createSystemProbe } = await import('../system/probe.js');
@@ -156,6 +159,15 @@ program
     } catch (e) {
       fail(e);
     }
+    // Distributed: the tasks go to `guild worker`s; the loop, summary and report stay this run's.
+    const redisUrl = opts.redis ?? config.distributed?.redisUrl;
+    let cluster = null;
+    try {
+      if (redisUrl !== undefined) cluster = (await import('../distributed/cluster-run.js')).clusterRun(config, { redisUrl });
+    } catch (e) {
+      fail(e);
+    }
+    if (cluster) config = cluster.config;
     const ac = new AbortController();
     let exitSignal: 'SIGINT' | 'SIGTERM' | null = null;
     const onSignal = (sig: 'SIGINT' | 'SIGTERM', hangup = false) => (): void => {
@@ -211,7 +223,7 @@ program
     try {
       await benchQuiet(opts.wait, ac.signal);
       const onWait = await lockWaitNotice();
-      report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, wait: opts.wait, onWait, ...(onEvent ? { onEvent } : {}), ...(services ? { services } : {}) });
+      report = await runResolved(config, { probe, signal: ac.signal, telemetry: telemetry ?? false, wait: opts.wait, onWait, ...(onEvent ? { onEvent } : {}), ...(services ? { services } : {}), ...(cluster && { executors: cluster.executors, services: cluster.services, remoteAdmission: true }) });
     } catch (e) {
       await dashboard?.close();
       telemetry?.close();
@@ -433,6 +445,7 @@ program
 
 addMcpCommands(program, fail, exit);
 addBenchCommands(program, fail, exit);
+addWorkerCommands(program, fail, exit);
 
 try {
   await program.parseAsync(process.argv);

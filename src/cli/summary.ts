@@ -20,6 +20,7 @@ export function formatSummary(r: RunReport): string {
   out.push(
     `  makespan ${formatDuration(r.makespan_ms)}   lower bound ${formatDuration(r.lower_bound_ms)} (${lbTerm})   makespan / lower bound ${ratio}`,
   );
+  if (r.workers) out.push(`  agents ran on ${r.workers.length} worker${r.workers.length === 1 ? '' : 's'}, each under its own budget (below); this machine's figures:`);
   out.push(
     `  peak agents' RSS ${formatBytes(r.peak_rss_bytes)} of budget ${formatBytes(r.budget_bytes)} (${pct}%, budget from ${r.budget_source}, limit ${formatBytes(
       r.effective_limit_bytes,
@@ -63,7 +64,7 @@ export function formatSummary(r: RunReport): string {
     formatBytes(t.peak_rss_bytes),
     String(t.attempts),
     ...(spentColumn ? [formatSpend(t.metrics ?? {}) || '—'] : []),
-    [t.error ?? '', cacheNote(t, r.cache.enabled), t.paused_ms > 0 ? `paused ${formatDuration(t.paused_ms)}` : '', ...t.kills.map((k) => `${k.reason === 'limit' ? 'limit kill' : 'pressure kill'} at ${formatDuration(k.at_ms)}`)]
+    [t.error ?? '', t.worker !== undefined ? `on ${t.worker}` : '', cacheNote(t, r.cache.enabled), t.paused_ms > 0 ? `paused ${formatDuration(t.paused_ms)}` : '', ...t.kills.map((k) => `${k.reason === 'limit' ? 'limit kill' : 'pressure kill'} at ${formatDuration(k.at_ms)}`)]
       .filter(Boolean)
       .join('; '),
   ]);
@@ -72,8 +73,18 @@ export function formatSummary(r: RunReport): string {
   out.push(fmt(header));
   for (const row of rows) out.push(fmt(row));
   if (r.mcp) out.push('', ...mcpLines(r.mcp));
+  if (r.workers) out.push('', ...workerLines(r.workers));
   if (r.log_dir) out.push('', `  logs: ${r.log_dir}`);
   return out.join('\n');
+}
+
+/** Distributed mode: each worker's budget, measured peak and share of the run. */
+function workerLines(workers: NonNullable<RunReport['workers']>): string[] {
+  if (workers.length === 0) return ['  workers: none took a task'];
+  return [
+    `  workers (peak: highest Σ measured at one instant since the worker started):`,
+    ...workers.map((w) => `    ${w.name}${w.host ? ` on ${w.host}` : ''}: ${w.tasks} task${w.tasks === 1 ? '' : 's'}, peak ${formatBytes(w.peak_bytes)} of budget ${formatBytes(w.budget_bytes)}${w.pressure ? `, pressure ${w.pressure}` : ''}${w.rejected > 0 ? `, ${w.rejected} unsigned job(s) rejected` : ''}`),
+  ];
 }
 
 /** The run's MCP gateway: each backend (server × project) with its memory and what it served. */

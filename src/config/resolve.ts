@@ -56,7 +56,7 @@ export interface ResolvedCache {
   /** Task memoization (off with `--no-cache` or `cache.enabled: false`). */
   readonly enabled: boolean;
   /** Why memoization is off, when it is. */
-  readonly disabledBy: 'flag' | 'workflow' | null;
+  readonly disabledBy: 'flag' | 'workflow' | 'distributed' | null;
   readonly memoryBytes: number;
   readonly diskBytes: number;
   readonly redisUrl: string | null;
@@ -72,7 +72,7 @@ export interface ResolvedCache {
 export type CacheDisabledBy = NonNullable<ResolvedCache['disabledBy']> | 'no store';
 
 /** How each reason reads in the summary, the Markdown report and a task's cache reason. */
-export const CACHE_DISABLED_TEXT: Readonly<Record<CacheDisabledBy, string>> = { flag: '--no-cache', workflow: 'cache.enabled: false', 'no store': 'no store' };
+export const CACHE_DISABLED_TEXT: Readonly<Record<CacheDisabledBy, string>> = { flag: '--no-cache', workflow: 'cache.enabled: false', distributed: 'distributed mode: outputs do not travel back yet', 'no store': 'no store' };
 
 /** Shares of the budget. See `config/pools.ts` for who may use which. */
 export type PoolShares = Readonly<Pools>;
@@ -144,6 +144,17 @@ export interface ResolvedConfig {
   readonly limits: { readonly costUsd: number | null; readonly tokens: number | null };
   /** Things worth telling the user that do not stop the run. */
   readonly warnings: readonly string[];
+  /** `distributed:`; null when the file has none (`guild run --redis` may still ask for it). */
+  readonly distributed?: ResolvedDistributed | null;
+}
+
+/** Distributed mode as the file asks for it. */
+export interface ResolvedDistributed {
+  readonly redisUrl: string;
+  /** The queue family (`guild worker --queue`); null: the CLI's default. */
+  readonly queue: string | null;
+  /** How long a task that fits no live worker waits for one; null: the default. */
+  readonly graceMs: number | null;
 }
 
 /**
@@ -331,6 +342,7 @@ export function resolveConfig(loaded: LoadedFile, probe: SystemProbe, flags: Con
     bench,
     limits: { costUsd: user.limits?.cost_usd ?? null, tokens: user.limits?.tokens ?? null },
     warnings,
+    distributed: user.distributed ? { redisUrl: user.distributed.redis, queue: user.distributed.queue ?? null, graceMs: user.distributed.grace ?? null } : null,
   });
 }
 

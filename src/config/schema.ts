@@ -428,6 +428,17 @@ export const fileSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  /** Distributed mode: `guild run` hands the tasks to `guild worker`s through BullMQ on this Redis (`--redis` wins). */
+  distributed: z
+    .strictObject({
+      /** The Redis the queues live in, e.g. redis://127.0.0.1:6379 or rediss://:password@host:6380. */
+      redis: z.string().regex(/^rediss?:\/\//, 'Expected a Redis URL such as redis://127.0.0.1:6379'),
+      /** The queue family the workers serve (`guild worker --queue`). @default guild */
+      queue: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'Expected a queue name of letters, digits, "_" or "-"').optional(),
+      /** How long a task whose memory fits no live worker's budget waits for one to join before it fails. @default 30s */
+      grace: duration.optional(),
+    })
+    .optional(),
   /** MCP servers for the gateway (`guild mcp serve`), checked by config/mcp.ts against `mcpSchema`. */
   mcp: z.unknown().optional(),
   /** `guild bench`: scenarios, thresholds and the significance test (config/bench.ts resolves it). */

@@ -38,6 +38,13 @@ export interface ExecOutcome {
    * includes them.
    */
   oomKills?: number;
+  /**
+   * The highest memory the attempt measured where it ran, for an execution measured elsewhere (a
+   * distributed worker) whose samples may not have reached this process; absent for local ones.
+   */
+  peakBytes?: number | null;
+  /** The machine (a distributed worker's name) that ran it; absent for local executions. */
+  ranOn?: string;
 }
 
 /** One attempt in flight. */
@@ -64,6 +71,12 @@ export interface Execution {
   readonly lease: ExecLease;
   /** With request.stdio === 'pipe': the child's streams. */
   readonly stdio: { stdin: NodeJS.WritableStream; stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream } | null;
+  /**
+   * It runs on another machine (a distributed worker): its memory is not this machine's, so the
+   * supervisor leaves it out of the governor's reading and the governor never acts on it (the
+   * worker's own governor does). @default false
+   */
+  readonly remote?: boolean;
 }
 
 /** What one attempt needs. */
@@ -73,6 +86,23 @@ export interface ExecRequest {
   /** null: no timeout (a long-lived server). */
   timeoutMs: number | null;
   killGraceMs: number;
+  /**
+   * What an executor that places work elsewhere (distributed mode) needs to pick a machine:
+   * admission's demand of the attempt. Local executors ignore it. @default none
+   */
+  placement?: Placement;
+}
+
+/** An attempt's demand, as the admission of whichever machine takes it sees it. */
+export interface Placement {
+  /** Agent type: a worker's per-type concurrency applies to it. */
+  agent: string;
+  priority: 'critical' | 'high' | 'medium' | 'low';
+  /** Expected memory (bytes), the estimate the run's admission holds now. */
+  memoryBytes: number;
+  cpu: number;
+  /** Hard limit (bytes) or null. */
+  limitBytes: number | null;
 }
 
 /** Starts attempts. Implementations: process (shell commands), function (in-process async). */

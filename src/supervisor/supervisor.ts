@@ -180,6 +180,8 @@ export class Supervisor {
     memories.length = 0;
     for (const h of this.#watched.values()) {
       total += this.#measure(h);
+      // Memory of another machine is neither this machine's pressure nor paid for on it.
+      if (h.execution.remote === true) continue;
       // Per execution: reservation = its expected memory; measured = its last sample.
       memories.push({ measured: h.lastBytes, reserved: h.reservationBytes, peak: h.peakBytes });
     }
@@ -301,6 +303,8 @@ export class Supervisor {
   #agents(): GovernedAgent[] {
     const out: GovernedAgent[] = [];
     for (const h of this.#watched.values()) {
+      // The governor acts on this machine's executions only: a remote one has its worker's governor.
+      if (h.execution.remote === true) continue;
       out.push({ id: h.id, priority: h.watch.priority, startedAt: h.startedAt, paused: h.paused, controllable: h.controllable, rssBytes: h.lastBytes });
     }
     return out;

@@ -6,7 +6,13 @@ import type { TaskState } from './task-state.js';
 
 /** What every attempt of a task asks for, whatever runs it. */
 export function baseRequest(s: TaskState, config: ResolvedConfig): ExecRequest {
-  return { taskId: s.id, attempt: s.attempts, timeoutMs: s.spec.timeoutMs, killGraceMs: config.killGraceMs };
+  return {
+    taskId: s.id,
+    attempt: s.attempts,
+    timeoutMs: s.spec.timeoutMs,
+    killGraceMs: config.killGraceMs,
+    placement: { agent: s.type, priority: s.priority, memoryBytes: s.memoryBytes, cpu: s.cpu, limitBytes: s.profile.limitBytes },
+  };
 }
 
 /**

@@ -61,6 +61,13 @@ export interface ExecuteOptions {
    * Off, tasks report nothing (the `task-metrics` benchmark measures the cost of it being on). @default true
    */
   taskMetrics?: boolean;
+  /**
+   * Tasks are placed by another admission (distributed workers, each under its own budget and
+   * governor): the run hands every ready task to its executor at once, in priority order, and
+   * neither its own budget, CPU cap, this machine's free memory nor its governor's admission
+   * responses hold them back (`max_parallel` still does). @default false
+   */
+  remoteAdmission?: boolean;
 }
 
 /** What a run gives the services it starts. */

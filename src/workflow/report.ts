@@ -110,6 +110,8 @@ export interface TaskReport {
   metrics: Record<string, number>;
   /** Lines of its metrics that could not be read (counted, skipped). */
   metrics_malformed: number;
+  /** Distributed mode: the worker that ran its last attempt (absent when it ran on this machine). */
+  worker?: string;
 }
 
 /** What the run's tasks spent, and what the cache saved, in time, tokens and money. */
@@ -192,6 +194,8 @@ export interface RunReport {
   tasks: TaskReport[];
   /** The run's MCP gateway (`mcp:`): its servers and backends (pid, project, peak RSS, calls, cache hits, restarts, recycles). Absent without one. */
   mcp?: GatewayStatus;
+  /** Distributed mode: the workers that served the run (or were live during it). */
+  workers?: WorkerReport[];
 }
 
 /**
@@ -212,4 +216,19 @@ export function lowerBound(
     cpuTime += t.cpu * t.durationMs;
   }
   return { chain_ms, memory_ms: memTime / budgetBytes, cpu_ms: cpuTime / cores };
+}
+
+/** A distributed worker as a run's report shows it. */
+export interface WorkerReport {
+  name: string;
+  host: string | null;
+  budget_bytes: number;
+  /** Highest Σ of its jobs' measured memory at one instant, since the worker started (from its heartbeats and results). */
+  peak_bytes: number;
+  /** Attempts of this run it ran. */
+  tasks: number;
+  /** Its governor's level at its last heartbeat; null when none was read. */
+  pressure: string | null;
+  /** Unsigned or altered jobs it rejected since it started. */
+  rejected: number;
 }

@@ -72,9 +72,11 @@ export function runParts(config: ResolvedConfig, options: ExecuteOptions, shared
     loop,
     lock: shared.lease,
   });
+  const remote = options.remoteAdmission === true;
   const scheduler = new Scheduler<TaskState>({
-    budgetBytes: config.budgetBytes,
-    cpuCap: config.cpuCap,
+    // Placed elsewhere: the workers' admission decides; here only order and max_parallel hold.
+    budgetBytes: remote ? Infinity : config.budgetBytes,
+    cpuCap: remote ? Infinity : config.cpuCap,
     maxParallel: config.maxParallel,
     headroom: config.headroom,
     agingMs: config.agingMs,

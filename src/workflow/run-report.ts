@@ -122,6 +122,7 @@ export function runReport(config: ResolvedConfig, states: ReadonlyMap<string, Ta
       error: s.error,
       log_file: s.attempts > 0 || s.cache.status === 'hit' ? t.logFile(s) : null,
       memory_estimate_bytes: s.memoryBytes,
+      ...(s.worker !== null && { worker: s.worker }),
       paused_ms: round(s.pausedMs)!,
       kills: s.kills,
       cache: s.cache,

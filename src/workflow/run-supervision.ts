@@ -39,8 +39,10 @@ export function runSupervisor(config: ResolvedConfig, options: ExecuteOptions, c
         onAction: (a, at) => run.alerts.response(a, at, supervisor.governor!.projected),
       },
       admission: {
-        setCap: (cap) => run.scheduler.setCap(cap),
-        setAdmission: (rule) => run.scheduler.setAdmission(rule),
+        // Placed elsewhere (distributed): this machine's pressure does not hold back work the
+        // workers admit under their own governors.
+        setCap: (cap) => options.remoteAdmission !== true && run.scheduler.setCap(cap),
+        setAdmission: (rule) => options.remoteAdmission !== true && run.scheduler.setAdmission(rule),
         // Caches shrink, evict or switch off with pressure.
         setCaching: (mode) => run.cache.layered?.onCacheMode(mode),
       },

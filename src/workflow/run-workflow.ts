@@ -62,6 +62,8 @@ export interface RunWorkflowOptions {
    * A function is given the resolved config. @default none
    */
   services?: RunServices | ((config: ResolvedConfig) => RunServices | null);
+  /** Tasks are placed by distributed workers' admission, not this machine's (see `ExecuteOptions.remoteAdmission`). @default false */
+  remoteAdmission?: boolean;
 }
 
 /**
@@ -112,6 +114,7 @@ export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkf
       ...(options.onWait ? { onWait: options.onWait } : {}),
       ...(services ? { services } : {}),
       ...(options.taskMetrics === false ? { taskMetrics: false } : {}),
+      ...(options.remoteAdmission === true ? { remoteAdmission: true } : {}),
     });
     return telemetry ? await telemetry.finish(report) : report;
   } finally {

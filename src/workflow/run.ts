@@ -317,6 +317,9 @@ class WorkflowRun {
     s.exitCode = o.exitCode;
     s.signal = o.signal;
     s.error = o.error;
+    if (o.ranOn !== undefined) s.worker = o.ranOn;
+    // Measured where it ran (a distributed worker): its samples may never have reached this process.
+    if (o.peakBytes != null && o.peakBytes > (s.peakRss ?? 0)) [s.peakRss, s.memorySource, s.attemptPeak] = [o.peakBytes, 'remote', Math.max(s.attemptPeak ?? 0, o.peakBytes)];
     this.#scheduler.release(s);
     const spent = this.#readMetrics(s);
 
@@ -418,7 +421,8 @@ class WorkflowRun {
   /** Every running tree and the machine were measured; the governor reads next. */
   #measured(m: Measurement): void {
     this.#gauges.measured(m, this.#running);
-    this.#scheduler.setSystemAvailable(m.memory.availableBytes);
+    // Placed elsewhere: this machine's free memory says nothing about where tasks run.
+    if (this.#opts.remoteAdmission !== true) this.#scheduler.setSystemAvailable(m.memory.availableBytes);
   }
 
   /** After the governor responded: settled rows to the store, the sample event, admissions. */

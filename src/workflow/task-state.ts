@@ -55,6 +55,8 @@ export interface TaskState extends SchedulerJob {
   metrics: Record<string, number>;
   /** Lines of its metrics that could not be read. */
   metricsMalformed: number;
+  /** The distributed worker that ran its last attempt; null when it ran here (or never ran). */
+  worker: string | null;
 }
 
 /** A task as it stands before anything happened to it. */
@@ -94,5 +96,6 @@ export function newTaskState(spec: TaskSpec, profile: AgentProfile, estimate: Es
     cache: { status: 'off', reason: null, fingerprint: null, saved_ms: 0, serve_ms: null, saved_metrics: {} },
     metrics: {},
     metricsMalformed: 0,
+    worker: null,
   };
 }

@@ -1,0 +1,71 @@
+import type { KillReason } from '../executors/executor.js';
+import type { Priority } from '../config/schema.js';
+
+/** Where a job runs: a folder of a git repository at a commit, or an absolute path (one machine, a shared file system). */
+export type JobWhere = { kind: 'git'; commit: string; path: string } | { kind: 'path'; dir: string };
+
+/** What a submitter signs and a worker runs: one attempt of one task. */
+export interface JobPayload {
+  v: 1;
+  /** BullMQ's job id; a signed payload moved under another id is rejected. */
+  jobId: string;
+  runId: string;
+  taskId: string;
+  attempt: number;
+  /** Agent type; must match the queue it was taken from. */
+  agent: string;
+  priority: Priority;
+  memoryBytes: number;
+  cpu: number;
+  limitBytes: number | null;
+  command: string;
+  /** What the task adds to the worker's environment (its `env:`, GUILD_RUN_ID, …); never the submitter's own. */
+  env: Record<string, string>;
+  timeoutMs: number | null;
+  killGraceMs: number;
+  where: JobWhere;
+  /** When it was signed (epoch ms). */
+  issuedAt: number;
+}
+
+/** What a worker reports for a job it took: the job's return value and the run channel's `ended`. */
+export interface JobResult {
+  worker: string;
+  exitCode: number | null;
+  signal: string | null;
+  killedBy: KillReason | null;
+  error: string | null;
+  durationMs: number;
+  /** Highest memory the attempt measured on the worker; null when it ended before a sample. */
+  peakBytes: number | null;
+  /** The worker's budget and its highest Σ of measured memory at one instant since it started. */
+  workerBudgetBytes: number;
+  workerPeakBytes: number;
+}
+
+/** One message on a run's channel. */
+export type RunMessage =
+  | { kind: 'cancel'; jobId: string | null }
+  | { kind: 'started'; jobId: string; worker: string }
+  | { kind: 'ended'; jobId: string; result: JobResult };
+
+/** What the registry says of an agent type, for a worker's admission before it takes a job. */
+export interface TypeProfile {
+  memoryBytes: number;
+  cpu: number;
+  concurrency: number | null;
+}
+
+/** A worker's heartbeat, as read back. */
+export interface WorkerBeat {
+  name: string;
+  host: string;
+  pid: number;
+  budgetBytes: number;
+  freeBytes: number;
+  running: number;
+  pressure: string;
+  peakBytes: number;
+  rejected: number;
+  at: number;
+}

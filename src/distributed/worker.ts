@@ -1,0 +1,489 @@
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../cache/redis-tier.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { GuildError } from '../errors.js';
+import type { ExecOutcome } from '../executors/executor.js';
+import type { ProcessRequest } from '../executors/process-executor.js';
+import type { AdmissionRule } from '../governor/governor.js';
+import { denyReason, type Capacity } from '../scheduler/admission.js';
+import type { Executors } from '../supervisor/executors.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import type { Supervised } from '../supervisor/supervised.js';
+import type { SystemProbe } from '../system/probe.js';
+import { formatBytes } from '../util/units.js';
+import { metricsFileFor } from '../workflow/task-metrics.js';
+import type { JobPayload, JobResult, RunMessage, TypeProfile } from './job.js';
+import { BULL_PREFIX, clusterKeys, typeQueueName } from './names.js';
+import { CLUSTER_KEY_ENV, verifyJob } from './signing.js';
+import { jobFolder } from './where.js';
+
+/** Options of a `GuildWorker`. */
+export interface GuildWorkerOptions {
+  /** redis:// or rediss://, with a password where the server wants one. */
+  redisUrl: string;
+  /** The queue family it serves. */
+  queue: string;
+  /** Memory it may give to jobs at once, bytes. */
+  budgetBytes: number;
+  /** Its name in heartbeats and reports; unique in the cluster. */
+  name: string;
+  /** The checkout jobs from a git repository run in. */
+  workdir: string;
+  /** The cluster key jobs are checked with. */
+  key: string;
+  probe: SystemProbe;
+  /** Executors (a test's); @default Guild's process executor */
+  executors?: Executors;
+  /** How often it looks for work while idle, ms. @default 100 */
+  pollMs?: number;
+  /** BullMQ lock of a job, extended every half of it; also the stalled-check interval: a worker that dies is noticed within about two of these. @default 30000 */
+  lockDurationMs?: number;
+  /** How often it heartbeats its capacity, ms; the heartbeat expires after 3 of these. @default 1000 */
+  heartbeatMs?: number;
+  /** Called with one line for the operator (taken, ended, rejected). @default none */
+  log?: (line: string) => void;
+}
+
+interface RunningJob {
+  job: Job;
+  token: string;
+  payload: JobPayload;
+  handle: Supervised<ProcessRequest> | null;
+  lockTimer: NodeJS.Timeout;
+  observedBytes: number;
+  /** Set when the job is to go back to waiting instead of completing (hand-back, pressure kill). */
+  handBack: boolean;
+}
+
+interface TypeQueue {
+  agent: string;
+  worker: Worker;
+  profile: TypeProfile;
+  running: number;
+  /** A job of this type was handed back for not fitting: skip the type until memory is released or this time (epoch ms) passes. */
+  skipUntil: number;
+}
+
+/** Cancelled runs are remembered this long: a job of theirs fetched later is not started. */
+const CANCEL_MEMORY_MS = 10 * 60_000;
+/** A type whose job did not fit is not fetched from again for this long (unless memory is released first). */
+const SKIP_MS = 2000;
+
+/**
+ * A long-lived worker of a distributed Guild: it takes a job only when its own admission (the
+ * same `denyReason` as a local run: budget with headroom, CPU share, per-type concurrency, and
+ * its governor's cap and admission rule) says the job's agent type fits now, runs it through the
+ * supervisor and the process executor (process group, cgroup where possible, tree reaped), and
+ * reports the result. BullMQ's getNextJob cannot filter, so there is one queue per agent type and
+ * the worker fetches only from types it can admit, the queue whose head is most urgent (then
+ * oldest) first. Manual fetching means the worker extends each job's lock itself.
+ *
+ * Invariant: a job whose signature does not verify is never run: it is failed with the reason
+ * and counted in the heartbeat (`rejected`).
+ */
+export class GuildWorker {
+  readonly #o: Required<Omit<GuildWorkerOptions, 'executors' | 'log'>> & Pick<GuildWorkerOptions, 'executors'>;
+  readonly #log: (line: string) => void;
+  readonly #keys: ReturnType<typeof clusterKeys>;
+  #client: Redis | null = null;
+  #sub: Redis | null = null;
+  #supervisor: Supervisor | null = null;
+  readonly #types = new Map<string, TypeQueue>();
+  readonly #running = new Map<string, RunningJob>();
+  readonly #cancelledRuns = new Map<string, number>();
+  #cap: number | null = null;
+  #rule: AdmissionRule = 'all';
+  #cpuUsed = 0;
+  #peakBytes = 0;
+  #rejected = 0;
+  #stopping = false;
+  #loop: Promise<void> | null = null;
+  #beatTimer: NodeJS.Timeout | null = null;
+  #wake: (() => void) | null = null;
+  #registryAt = 0;
+
+  constructor(options: GuildWorkerOptions) {
+    if (!(options.budgetBytes > 0)) throw new GuildError('INVALID_OPTION', `Expected a worker budget > 0 bytes, got ${options.budgetBytes}`);
+    this.#o = { pollMs: 100, lockDurationMs: 30_000, heartbeatMs: 1000, ...options };
+    this.#log = options.log ?? (() => undefined);
+    this.#keys = clusterKeys(options.queue);
+  }
+
+  get name(): string {
+    return this.#o.name;
+  }
+
+  /** Jobs running now. */
+  get running(): number {
+    return this.#running.size;
+  }
+
+  /** Connects, starts heartbeating and fetching. Rejects (code CACHE) when Redis is not reachable. */
+  async start(): Promise<void> {
+    // BullMQ needs maxRetriesPerRequest: null on its connections (a command must wait out a reconnect, not fail).
+    this.#client = await connectRedis(this.#o.redisUrl, { redis: { maxRetriesPerRequest: null } });
+    this.#sub = this.#client.duplicate();
+    this.#sub.on('error', () => {});
+    this.#sub.on('pmessage', (_p, channel, message) => this.#onRunMessage(channel, message));
+    await this.#sub.psubscribe(this.#keys.runs);
+    const g = DEFAULTS;
+    this.#supervisor = new Supervisor({
+      probe: this.#o.probe,
+      ...(this.#o.executors ? { executors: this.#o.executors } : {}),
+      sampleIntervalMs: g.sampleIntervalMs,
+      governance: {
+        options: { thresholds: g.thresholds, margin: g.pressureMargin, holdMs: g.pressureHoldMs, cooldownMs: g.killCooldownMs },
+        admission: {
+          setCap: (cap) => void ((this.#cap = cap), this.#nudge()),
+          setAdmission: (rule) => void ((this.#rule = rule), this.#nudge()),
+          setCaching: () => undefined,
+        },
+        budgetBytes: this.#o.budgetBytes,
+      },
+      onMeasure: (m) => {
+        if (m.totalBytes > this.#peakBytes) this.#peakBytes = m.totalBytes;
+      },
+    });
+    this.#supervisor.startSampling();
+    await this.#beat();
+    this.#beatTimer = setInterval(() => void this.#beat().catch(() => undefined), this.#o.heartbeatMs);
+    this.#loop = this.#fetchLoop();
+  }
+
+  /**
+   * Stops fetching; running jobs finish (or, with `handBack`, are stopped and moved back to
+   * waiting for another worker), then everything is closed.
+   */
+  async stop(options: { handBack?: boolean } = {}): Promise<void> {
+    this.#stopping = true;
+    this.#nudge();
+    await this.#loop;
+    if (options.handBack) {
+      for (const r of this.#running.values()) {
+        r.handBack = true;
+        r.handle?.kill('cancelled');
+      }
+    }
+    while (this.#running.size > 0) await new Promise((r) => setTimeout(r, 50));
+    await this.close();
+  }
+
+  /** Ends everything at once: running trees are killed and reaped, their jobs left to BullMQ's stall check. */
+  async close(): Promise<void> {
+    this.#stopping = true;
+    this.#nudge();
+    if (this.#beatTimer) clearInterval(this.#beatTimer);
+    await this.#supervisor?.close();
+    for (const r of this.#running.values()) clearInterval(r.lockTimer);
+    await Promise.allSettled([...this.#types.values()].map((t) => t.worker.close(true)));
+    try {
+      await this.#client?.multi().del(this.#keys.worker(this.#o.name)).srem(this.#keys.workers, this.#o.name).exec();
+    } catch {
+      /* Redis gone: the heartbeat expires on its own */
+    }
+    this.#sub?.disconnect();
+    this.#client?.disconnect();
+  }
+
+  #nudge(): void {
+    this.#wake?.();
+  }
+
+  async #fetchLoop(): Promise<void> {
+    while (!this.#stopping) {
+      let took = false;
+      try {
+        took = await this.#fetchOnce();
+      } catch (e) {
+        this.#log(`fetch failed: ${(e as Error).message}`);
+      }
+      if (took || this.#stopping) continue;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, this.#o.pollMs);
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+        this.#wake = done;
+      });
+      this.#wake = null;
+    }
+  }
+
+  /** Looks at the admissible types' heads and takes one job; true when it took one. */
+  async #fetchOnce(): Promise<boolean> {
+    await this.#refreshRegistry();
+    if (this.#rule !== 'all') return false; // under pressure nothing new: the priority of a job is known only once it is taken
+    if (this.#cap !== null && this.#running.size >= this.#cap) return false;
+    const candidates: { t: TypeQueue; rank: number; ts: number }[] = [];
+    for (const t of this.#types.values()) {
+      if (t.skipUntil > Date.now() || !this.#fits(t.profile, t)) continue;
+      const head = await this.#head(t);
+      if (head !== null) candidates.push({ t, ...head });
+    }
+    // Most urgent head first, then the one that has waited longest.
+    candidates.sort((a, b) => a.rank - b.rank || a.ts - b.ts);
+    for (const { t } of candidates) {
+      const token = `${this.#o.name}:${t.agent}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
+      const job = await t.worker.getNextJob(token, { block: false });
+      if (!job) continue;
+      await this.#take(t, job, token);
+      return true;
+    }
+    return false;
+  }
+
+  /** The head of a type's queue (BullMQ priority, then age), or null when it is empty. */
+  async #head(t: TypeQueue): Promise<{ rank: number; ts: number } | null> {
+    const client = this.#client!;
+    const base = `${BULL_PREFIX}:${typeQueueName(this.#o.queue, t.agent)}`;
+    // Jobs without a priority (BullMQ's wait list) come before prioritized ones, as BullMQ takes them.
+    const waiting = await client.lindex(`${base}:wait`, -1);
+    if (waiting !== null) return { rank: 0, ts: 0 };
+    const top = await client.zrange(`${base}:prioritized`, 0, 0, 'WITHSCORES');
+    if (top.length < 2) return null;
+    // BullMQ's prioritized score is priority × 2^32 + a counter: the counter orders by age.
+    const score = Number(top[1]);
+    return { rank: Math.floor(score / 2 ** 32), ts: score % 2 ** 32 };
+  }
+
+  async #refreshRegistry(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#registryAt < 1000 && this.#types.size > 0) return;
+    this.#registryAt = now;
+    const all = await this.#client!.hgetall(this.#keys.registry);
+    for (const [agent, json] of Object.entries(all)) {
+      let profile: TypeProfile;
+      try {
+        profile = JSON.parse(json) as TypeProfile;
+      } catch {
+        continue;
+      }
+      const t = this.#types.get(agent);
+      if (t) {
+        if (t.profile.memoryBytes !== profile.memoryBytes) t.skipUntil = 0;
+        t.profile = profile;
+        continue;
+      }
+      const worker = new Worker(typeQueueName(this.#o.queue, agent), null, {
+        connection: this.#client!,
+        prefix: BULL_PREFIX,
+        autorun: false,
+        lockDuration: this.#o.lockDurationMs,
+        stalledInterval: this.#o.lockDurationMs,
+        // Stalls are a worker that died; Guild counts them, BullMQ must not fail the job for them.
+        maxStalledCount: 1000,
+        skipLockRenewal: true,
+        name: this.#o.name,
+      });
+      worker.on('error', (e) => this.#log(`queue ${agent}: ${e.message}`));
+      // Manual fetching: the stalled-job check is started by hand (run() would have started it).
+      void worker.startStalledCheckTimer().catch(() => undefined);
+      this.#types.set(agent, { agent, worker, profile, running: 0, skipUntil: 0 });
+    }
+  }
+
+  /** Admission of one more job of `demand` now: the local rule (headroom, CPU, per-type concurrency). */
+  #fits(demand: { memoryBytes: number; cpu: number }, t: TypeQueue, concurrency: number | null = t.profile.concurrency): boolean {
+    if (concurrency !== null && t.running >= concurrency) return false;
+    return denyReason({ memoryBytes: demand.memoryBytes, cpu: demand.cpu, expectedDurationMs: 0 }, this.#capacity()) === null;
+  }
+
+  #capacity(): Capacity {
+    let accounted = 0;
+    let untouched = 0;
+    for (const r of this.#running.values()) {
+      accounted += Math.max(r.payload.memoryBytes, r.observedBytes);
+      untouched += Math.max(0, r.payload.memoryBytes - r.observedBytes);
+    }
+    const available = this.#o.probe.memory().availableBytes;
+    const cores = this.#o.probe.cpu().cores;
+    return {
+      budgetBytes: this.#o.budgetBytes,
+      accountedBytes: accounted,
+      systemFreeBytes: available - untouched,
+      cpuCap: cores * DEFAULTS.cpuShare,
+      cpuUsed: this.#cpuUsed,
+      running: this.#running.size,
+      headroom: DEFAULTS.headroom,
+    };
+  }
+
+  /** A job was taken: checked, admitted with its own demand, started. */
+  async #take(t: TypeQueue, job: Job, token: string): Promise<void> {
+    let payload: JobPayload;
+    try {
+      payload = verifyJob<JobPayload>(job.data, this.#o.key);
+      if (payload.jobId !== job.id) throw new GuildError('JOB_SIGNATURE', `rejected: a job signed as ${payload.jobId} was found under id ${job.id}`);
+      if (payload.agent !== t.agent) throw new GuildError('JOB_SIGNATURE', `rejected: a job signed for agent type '${payload.agent}' was found in the queue of '${t.agent}'`);
+    } catch (e) {
+      this.#rejected++;
+      const why = (e as Error).message;
+      this.#log(`REJECTED job ${job.id} from queue '${t.agent}' (${why}); not run`);
+      await job.moveToFailed(new Error(why), token, false).catch(() => undefined);
+      void this.#beat().catch(() => undefined);
+      return;
+    }
+    const cancelled = this.#cancelledRuns.get(payload.runId);
+    if (cancelled !== undefined && Date.now() - cancelled < CANCEL_MEMORY_MS) {
+      await this.#complete(job, token, payload, this.#result({ exitCode: null, signal: null, killedBy: 'cancelled', error: 'cancelled: the run was cancelled', durationMs: 0 }, null));
+      return;
+    }
+    // The job's own estimate may be above what the registry said of its type (raised by the run).
+    if (!this.#fits(payload, t)) {
+      // Not again until memory is released here, or a while has passed (nothing may be running to release it).
+      t.skipUntil = Date.now() + SKIP_MS;
+      await job.moveToWait(token).catch(() => undefined);
+      return;
+    }
+    let folder: string;
+    try {
+      folder = jobFolder(payload.where, this.#o.workdir);
+    } catch (e) {
+      this.#log(`job ${job.id} (${payload.taskId}): ${(e as Error).message}`);
+      await this.#complete(job, token, payload, this.#result({ exitCode: null, signal: null, killedBy: null, error: `on worker ${this.#o.name}: ${(e as Error).message}`, durationMs: 0 }, null));
+      return;
+    }
+    this.#run(t, job, token, payload, folder);
+  }
+
+  #run(t: TypeQueue, job: Job, token: string, payload: JobPayload, folder: string): void {
+    const logFile = join(folder, '.guild', 'runs', payload.runId, `${payload.taskId}.log`);
+    const lockTimer = setInterval(() => void job.extendLock(token, this.#o.lockDurationMs).catch((e: Error) => this.#log(`job ${job.id}: lock not extended: ${e.message}`)), this.#o.lockDurationMs / 2);
+    const r: RunningJob = { job, token, payload, handle: null, lockTimer, observedBytes: 0, handBack: false };
+    this.#running.set(job.id!, r);
+    t.running++;
+    this.#cpuUsed += payload.cpu;
+    let peak: number | null = null;
+    let outcome: Promise<ExecOutcome>;
+    try {
+      mkdirSync(dirname(logFile), { recursive: true });
+      const env: NodeJS.ProcessEnv = { ...process.env, ...payload.env, GUILD_METRICS: metricsFileFor(logFile) };
+      // The key signs jobs: a task that could read it could make the cluster run anything.
+      delete env[CLUSTER_KEY_ENV];
+      const request: ProcessRequest = {
+        taskId: payload.taskId,
+        attempt: payload.attempt,
+        timeoutMs: payload.timeoutMs,
+        killGraceMs: payload.killGraceMs,
+        command: payload.command,
+        cwd: folder,
+        env,
+        logFile,
+        runId: payload.runId,
+        limitBytes: payload.limitBytes,
+      };
+      r.handle = this.#supervisor!.start('process', request, {
+        id: job.id!,
+        priority: payload.priority,
+        reservationBytes: payload.memoryBytes,
+        limitBytes: payload.limitBytes,
+        // Never paused: its submitter and lock are waiting on it; at an emergency it goes back to the queue.
+        onPressure: 'kill-requeue',
+        onSample: (bytes) => {
+          r.observedBytes = bytes;
+          peak = Math.max(peak ?? 0, bytes);
+        },
+        onKill: (n) => {
+          if (n.reason === 'pressure') r.handBack = true;
+        },
+      });
+      outcome = r.handle.done;
+    } catch (e) {
+      outcome = Promise.resolve({ exitCode: null, signal: null, killedBy: null, error: `could not start on worker ${this.#o.name}: ${(e as Error).message}`, durationMs: 0 });
+    }
+    this.#log(`took ${payload.taskId} (run ${payload.runId}, ${formatBytes(payload.memoryBytes)} expected)`);
+    void this.#publish(payload.runId, { kind: 'started', jobId: job.id!, worker: this.#o.name });
+    void outcome.then(async (o) => {
+      clearInterval(lockTimer);
+      try {
+        if (r.handBack) {
+          this.#log(`handed ${payload.taskId} back to the queue`);
+          await job.moveToWait(token).catch((e: Error) => this.#log(`job ${job.id}: not handed back: ${e.message}`));
+        } else {
+          await this.#complete(job, token, payload, this.#result(o, peak));
+          this.#log(`ended ${payload.taskId}: ${o.error ?? `exit ${o.exitCode}`}`);
+        }
+      } finally {
+        this.#running.delete(job.id!);
+        t.running--;
+        this.#cpuUsed -= payload.cpu;
+        for (const q of this.#types.values()) q.skipUntil = 0;
+        this.#nudge();
+      }
+    });
+  }
+
+  #result(o: ExecOutcome, peakBytes: number | null): JobResult {
+    return {
+      worker: this.#o.name,
+      exitCode: o.exitCode,
+      signal: o.signal,
+      killedBy: o.killedBy,
+      error: o.error,
+      durationMs: o.durationMs,
+      peakBytes,
+      workerBudgetBytes: this.#o.budgetBytes,
+      workerPeakBytes: this.#peakBytes,
+    };
+  }
+
+  async #complete(job: Job, token: string, payload: JobPayload, result: JobResult): Promise<void> {
+    try {
+      await job.moveToCompleted(result, token, false);
+    } catch (e) {
+      this.#log(`job ${job.id}: not marked completed: ${(e as Error).message}`);
+    }
+    await this.#publish(payload.runId, { kind: 'ended', jobId: job.id!, result });
+  }
+
+  async #publish(runId: string, m: RunMessage): Promise<void> {
+    try {
+      await this.#client!.publish(this.#keys.run(runId), JSON.stringify(m));
+    } catch {
+      /* the submitter also reads the job's return value */
+    }
+  }
+
+  #onRunMessage(channel: string, message: string): void {
+    let m: RunMessage;
+    try {
+      m = JSON.parse(message) as RunMessage;
+    } catch {
+      return;
+    }
+    if (m.kind !== 'cancel') return;
+    const runId = channel.slice(channel.lastIndexOf(':') + 1);
+    if (m.jobId === null) this.#cancelledRuns.set(runId, Date.now());
+    for (const r of this.#running.values()) {
+      if (r.payload.runId === runId && (m.jobId === null || m.jobId === r.job.id)) r.handle?.kill('cancelled');
+    }
+  }
+
+  async #beat(): Promise<void> {
+    const c = this.#capacity();
+    const free = Math.max(0, Math.min(c.budgetBytes - c.accountedBytes, c.systemFreeBytes ?? Infinity));
+    const key = this.#keys.worker(this.#o.name);
+    await this.#client!
+      .multi()
+      .hset(key, {
+        name: this.#o.name,
+        host: hostname(),
+        pid: process.pid,
+        budgetBytes: this.#o.budgetBytes,
+        freeBytes: free,
+        running: this.#running.size,
+        pressure: this.#supervisor?.governor?.level ?? 'optimal',
+        peakBytes: this.#peakBytes,
+        rejected: this.#rejected,
+        at: Date.now(),
+      })
+      .pexpire(key, this.#o.heartbeatMs * 3)
+      .sadd(this.#keys.workers, this.#o.name)
+      .exec();
+  }
+}

@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../src/cache/redis-tier.js';
+import type { JobPayload } from '../src/distributed/job.js';
+import { BULL_PREFIX, clusterKeys, typeQueueName } from '../src/distributed/names.js';
+import { signJob } from '../src/distributed/signing.js';
+import type { RunReport } from '../src/workflow/report.js';
+import { GUILD, guild, hog, MB, tempDir } from './helpers.js';
+
+// Distributed mode against a real Redis and real `guild worker` processes on loopback. Each test
+// file run uses its own queue family; its keys are removed and its workers killed in `after`.
+
+const REDIS = 'redis://127.0.0.1:6379';
+const KEY = 'test-cluster-key-0123456789abcdef';
+const QUEUE = `t${process.pid}x${Math.random().toString(36).slice(2, 8)}`;
+/** The fault test's own queue family: its workers use a short lock, so a dead one is noticed fast. */
+const FAULT_QUEUE = `${QUEUE}f`;
+const ENV = { GUILD_CLUSTER_KEY: KEY, GUILD_BENCH_LOCK: process.env.GUILD_BENCH_LOCK ?? '/tmp/guild-distributed-test-bench.lock' };
+
+interface RunningWorker {
+  name: string;
+  budget: number;
+  child: ChildProcessWithoutNullStreams;
+  stderr: string;
+  exited: Promise<number | null>;
+}
+
+let client: Redis | null = null;
+const workers: RunningWorker[] = [];
+let repo = '';
+
+/** Starts `guild worker` and resolves once it serves. */
+async function startWorker(name: string, budgetMb: number, workdir: string, queue = QUEUE, extra: string[] = []): Promise<RunningWorker> {
+  const child = spawn(process.execPath, [GUILD, 'worker', '--redis', REDIS, '--queue', queue, '--budget', `${budgetMb}MB`, '--name', name, '--workdir', workdir, ...extra], { cwd: workdir, env: { ...process.env, ...ENV } });
+  const w: RunningWorker = { name, budget: budgetMb * MB, child, stderr: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
+  workers.push(w);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker ${name} did not start:\n${w.stderr}`)), 20_000);
+    child.stderr.on('data', (d: Buffer) => {
+      w.stderr += d.toString();
+      if (w.stderr.includes('serving queue')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return w;
+}
+
+/** A git repository holding `yaml` as guild.yaml, committed (workers check the commit). */
+function gitRepo(yaml: string): string {
+  const dir = tempDir('guild-dist-');
+  writeFileSync(join(dir, 'guild.yaml'), yaml);
+  const git = (...args: string[]): void => void execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
+  git('init', '-q');
+  git('add', '.');
+  git('-c', 'user.email=test@guild', '-c', 'user.name=test', 'commit', '-qm', 'workflow');
+  return dir;
+}
+
+function commitFile(dir: string, name: string, text: string): void {
+  writeFileSync(join(dir, name), text);
+  execFileSync('git', ['-C', dir, 'add', name], { stdio: 'ignore' });
+  execFileSync('git', ['-C', dir, '-c', 'user.email=test@guild', '-c', 'user.name=test', 'commit', '-qm', name], { stdio: 'ignore' });
+}
+
+const header = (grace = '30s', queue = QUEUE): string => `distributed: { redis: "${REDIS}", queue: ${queue}, grace: ${grace} }\n`;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('distributed mode (real Redis, real workers)', { concurrency: false }, () => {
+  let skip: string | false = false;
+
+  before(async () => {
+    try {
+      client = await connectRedis(REDIS, { timeoutMs: 1000 });
+    } catch {
+      skip = 'no Redis at 127.0.0.1:6379';
+      return;
+    }
+    repo = gitRepo(`${header()}agents: { a: { memory: 10MB } }\ntasks: [{ id: x, agent: a, run: "true" }]\n`);
+    await Promise.all([startWorker('w-small', 160, repo), startWorker('w-medium', 260, repo), startWorker('w-large', 420, repo)]);
+  });
+
+  after(async () => {
+    for (const w of workers) w.child.kill('SIGKILL');
+    await Promise.all(workers.map((w) => w.exited));
+    if (client) {
+      for (const pattern of [QUEUE, FAULT_QUEUE].flatMap((q) => [`${BULL_PREFIX}:${q}.*`, `guild-cluster:${q}:*`])) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+          cursor = next;
+          if (keys.length > 0) await client.unlink(...keys);
+        } while (cursor !== '0');
+      }
+      client.disconnect();
+    }
+  });
+
+  it('three workers with different budgets share a workflow: every task succeeds, no worker exceeds its budget', async (t) => {
+    if (skip) return t.skip(skip);
+    // Each hog holds 30 MB in a node process (~75-90 MB as a tree); declared 100 MB, so the
+    // small worker takes one at a time, the medium two, the large three.
+    const tasks = Array.from({ length: 9 }, (_, i) => `  - { id: t${i}, agent: hog, run: "${hog(30, 1200)}"${i >= 6 ? ', needs: [t0]' : ''} }`).join('\n');
+    const dir = repo;
+    commitFile(dir, 'share.yaml', `${header()}agents: { hog: { memory: 100MB } }\ntasks:\n${tasks}\n`);
+    const r = await guild(['run', 'share.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: dir, env: ENV, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as RunReport & { workers: { name: string; budget_bytes: number; peak_bytes: number; tasks: number }[] };
+    assert.ok(report.tasks.every((x) => x.status === 'succeeded'), JSON.stringify(report.tasks.map((x) => [x.id, x.status, x.error])));
+    const names = new Set(workers.map((w) => w.name));
+    for (const x of report.tasks) assert.ok(x.worker !== undefined && names.has(x.worker), `${x.id} ran on ${x.worker}`);
+    assert.equal(report.workers.reduce((n, w) => n + w.tasks, 0), 9);
+    assert.ok(report.workers.filter((w) => w.tasks > 0).length >= 2, `work spread over ${JSON.stringify(report.workers)}`);
+    for (const w of report.workers) {
+      const started = workers.find((x) => x.name === w.name)!;
+      assert.equal(w.budget_bytes, started.budget);
+      assert.ok(w.peak_bytes <= w.budget_bytes, `${w.name}: peak ${w.peak_bytes} > budget ${w.budget_bytes}`);
+    }
+    assert.ok(report.workers.some((w) => w.peak_bytes > 50 * MB), `peaks were measured: ${JSON.stringify(report.workers)}`);
+    for (const x of report.tasks) assert.ok(x.peak_rss_bytes === null || x.peak_rss_bytes > 20 * MB, `${x.id}: peak ${x.peak_rss_bytes} measured on its worker`);
+  });
+
+  it('an unsigned or altered job pushed straight into a queue is rejected, reported and never run', async (t) => {
+    if (skip) return t.skip(skip);
+    const keys = clusterKeys(QUEUE);
+    await client!.hset(keys.registry, 'intruder', JSON.stringify({ memoryBytes: MB, cpu: 0, concurrency: null }));
+    // BullMQ does not close a connection it was given: this one is closed below.
+    const connection = client!.duplicate({ maxRetriesPerRequest: null });
+    const queue = new Queue(typeQueueName(QUEUE, 'intruder'), { connection, prefix: BULL_PREFIX });
+    try {
+      const unsignedMarker = join(repo, 'pwned-unsigned');
+      const alteredMarker = join(repo, 'pwned-altered');
+      const unsigned = await queue.add('x', { command: `touch ${unsignedMarker}` }, { jobId: 'unsigned-1' });
+      const payload: JobPayload = {
+        v: 1,
+        jobId: 'altered-1',
+        runId: 'r',
+        taskId: 'x',
+        attempt: 1,
+        agent: 'intruder',
+        priority: 'medium',
+        memoryBytes: MB,
+        cpu: 0,
+        limitBytes: null,
+        command: 'true',
+        env: {},
+        timeoutMs: 5000,
+        killGraceMs: 100,
+        where: { kind: 'path', dir: repo },
+        issuedAt: Date.now(),
+      };
+      const signed = signJob(payload, KEY);
+      const altered = await queue.add('x', { ...signed, payload: { ...payload, command: `touch ${alteredMarker}` } }, { jobId: 'altered-1' });
+      const deadline = Date.now() + 15_000;
+      let states: string[] = [];
+      while (Date.now() < deadline) {
+        states = await Promise.all([unsigned, altered].map((j) => queue.getJobState(j.id!)));
+        if (states.every((s) => s === 'failed')) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(states, ['failed', 'failed']);
+      const reasons = await Promise.all(['unsigned-1', 'altered-1'].map(async (id) => (await queue.getJob(id))!.failedReason));
+      assert.match(reasons[0]!, /rejected: (unsigned|not a Guild job)/);
+      assert.match(reasons[1]!, /rejected: the signature does not match/);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(existsSync(unsignedMarker), false, 'the unsigned job ran');
+      assert.equal(existsSync(alteredMarker), false, 'the altered job ran');
+      assert.ok(workers.some((w) => /REJECTED job unsigned-1/.test(w.stderr)), 'a worker reported the rejection');
+      const beats = await Promise.all(workers.map((w) => client!.hget(keys.worker(w.name), 'rejected')));
+      assert.equal(beats.reduce((n, b) => n + Number(b ?? 0), 0), 2);
+    } finally {
+      await client!.hdel(keys.registry, 'intruder');
+      await queue.close();
+      connection.disconnect();
+    }
+  });
+
+  it('a task larger than every worker budget fails after the grace period with a clear error', async (t) => {
+    if (skip) return t.skip(skip);
+    commitFile(repo, 'huge.yaml', `${header('2s')}agents: { huge: { memory: 1GB } }\ntasks: [{ id: huge, agent: huge, run: "touch ${join(repo, 'huge-ran')}" }]\n`);
+    const t0 = Date.now();
+    const r = await guild(['run', 'huge.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: repo, env: ENV, timeoutMs: 60_000 });
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms`);
+    const report = JSON.parse(r.stdout) as RunReport;
+    const task = report.tasks[0]!;
+    assert.equal(task.status, 'failed');
+    assert.match(task.error!, /no worker can take it: it needs 1\.20 GB free .*largest live worker budget is 420 MB/);
+    assert.equal(existsSync(join(repo, 'huge-ran')), false);
+  });
+
+  it('SIGINT of the submitter kills the running trees on the workers', async (t) => {
+    if (skip) return t.skip(skip);
+    const pidfile = join(repo, 'pids.txt');
+    commitFile(repo, 'long.yaml', `${header()}agents: { long: { memory: 100MB } }\ntasks:\n  - { id: l1, agent: long, run: "${hog(10, 60_000, '--grandchild 60000')}", env: { HOG_PIDFILE: ${JSON.stringify(pidfile)} } }\n  - { id: l2, agent: long, run: "${hog(10, 60_000, '--grandchild 60000')}", env: { HOG_PIDFILE: ${JSON.stringify(pidfile)} } }\n`);
+    const child = spawn(process.execPath, [GUILD, 'run', 'long.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: repo, env: { ...process.env, ...ENV } });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const readPids = (): number[] => (existsSync(pidfile) ? readFileSync(pidfile, 'utf8').split('\n').filter(Boolean).map(Number) : []);
+    const deadline = Date.now() + 30_000;
+    while (readPids().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const pids = readPids();
+    assert.equal(pids.length, 4, 'both tasks started on workers, each with a grandchild');
+    assert.ok(pids.every(alive));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    const report = JSON.parse(stdout) as RunReport;
+    assert.equal(report.interrupted, true);
+    const gone = Date.now() + 10_000;
+    while (pids.some(alive) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(pids.filter(alive), [], 'every process of the cancelled tasks is gone');
+  });
+
+  it('a worker killed with SIGKILL mid-task: its job runs again on another worker, and no retry is used', async (t) => {
+    if (skip) return t.skip(skip);
+    const [a, b] = await Promise.all([startWorker('f-a', 150, repo, FAULT_QUEUE, ['--lock-duration', '1000']), startWorker('f-b', 150, repo, FAULT_QUEUE, ['--lock-duration', '1000'])]);
+    const pidfile = join(repo, 'fault-pids.txt');
+    const task = (id: string): string => `  - { id: ${id}, agent: hog, run: "${hog(10, 3000)}", env: { HOG_PIDFILE: ${JSON.stringify(pidfile)} } }`;
+    commitFile(repo, 'fault.yaml', `${header('30s', FAULT_QUEUE)}agents: { hog: { memory: 100MB } }\ntasks:\n${task('f1')}\n${task('f2')}\n`);
+    const run = guild(['run', 'fault.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: repo, env: ENV, timeoutMs: 90_000 });
+    // Each worker admits one 100 MB task at a time (150 MB budget): wait until both run, then kill one.
+    const deadline = Date.now() + 30_000;
+    while (!(/took f\d/.test(a.stderr) && /took f\d/.test(b.stderr)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const victimTask = /took (f\d)/.exec(a.stderr)![1]!;
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as RunReport;
+    for (const x of report.tasks) {
+      assert.equal(x.status, 'succeeded', `${x.id}: ${x.error}`);
+      assert.equal(x.attempts, 1, `${x.id} used a retry`);
+      assert.equal(x.worker, 'f-b', `${x.id} ran on ${x.worker}`);
+    }
+    assert.match(b.stderr, new RegExp(`took ${victimTask}`));
+    // The killed worker could not reap its tree (nothing survives SIGKILL to do it): end what is left.
+    for (const pid of readFileSync(pidfile, 'utf8').split('\n').filter(Boolean).map(Number)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+});
