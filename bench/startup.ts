@@ -7,6 +7,10 @@
  *      workflow of 3 `sleep 3` tasks, the median of samples taken while agents run, its max,
  *      and the report's guild_peak_rss_bytes; against a bare idle `node` (a 3 s timer) sampled
  *      the same way. Target: < 50 MB.
+ *   3. What each module costs at start: VmRSS (and its anonymous part) after a settled gc, before
+ *      and after importing it, in a fresh `node --expose-gc`: alone (the module and what it
+ *      imports, nothing else loaded), and in the order `guild run` loads things (one process,
+ *      each step's increase over the steps before it). Median of the rounds.
  * Targets are reported, never enforced.
  *
  * Run: npx tsc -p . && node dist/bench/startup.js [--spawns=10] [--rounds=3]
@@ -16,6 +20,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { RunReport } from '../src/workflow/report.js';
 import { argNumber, environment, fmtMB, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, quantile, REPO_ROOT, scanProc, vmRss, writeResult } from './lib.js';
 
@@ -60,6 +65,92 @@ async function sampleIdle(args: string[], cwd: string, requireChildren: boolean)
   return { midRunBytes: median(mid), maxBytes: max, samples, reportPeakBytes, stdout };
 }
 
+/** One step of the module-cost probe: what it imports (bare names resolve from the repository root). */
+interface ModuleStep {
+  name: string;
+  imports: string[];
+  /** Open an in-memory SQLite database after importing (better-sqlite3 loads its native addon then). */
+  openDb?: boolean;
+  /** Where `guild run` has it: in the process while it waits, or not at all. */
+  inRun: boolean;
+}
+
+const dist = (p: string): string => pathToFileURL(join(REPO_ROOT, 'dist', 'src', p)).href;
+
+/** In the order `guild run` loads them; the steps it does not load come last. */
+const MODULE_STEPS: readonly ModuleStep[] = [
+  { name: 'Node built-ins a run uses (crypto, child_process, zlib)', imports: ['node:crypto', 'node:child_process', 'node:zlib'], inRun: true },
+  { name: 'commander', imports: ['commander'], inRun: true },
+  { name: 'yaml', imports: ['yaml'], inRun: true },
+  { name: 'zod', imports: ['zod'], inRun: true },
+  { name: 'better-sqlite3, a database opened (native addon)', imports: ['better-sqlite3'], openDb: true, inRun: true },
+  { name: 'lru-cache', imports: ['lru-cache'], inRun: true },
+  { name: 'tinyglobby', imports: ['tinyglobby'], inRun: true },
+  { name: 'Guild: config (load, schema, resolve)', imports: [dist('config/load-config.js')], inRun: true },
+  { name: 'Guild: the run (workflow, scheduler, supervisor, store, cache, telemetry, CLI output)', imports: [dist('workflow/run-workflow.js'), dist('telemetry/run-telemetry.js'), dist('cli/progress.js'), dist('cli/summary.js'), dist('system/bench-lock.js')], inRun: true },
+  { name: 'prom-client', imports: ['prom-client'], inRun: false },
+  { name: 'ioredis', imports: ['ioredis'], inRun: false },
+  { name: 'MCP SDK (client, server, both HTTP transports)', imports: ['@modelcontextprotocol/sdk/client/index.js', '@modelcontextprotocol/sdk/server/index.js', '@modelcontextprotocol/sdk/client/streamableHttp.js', '@modelcontextprotocol/sdk/server/streamableHttp.js'], inRun: false },
+  { name: 'Guild: the library (`import ... from \'guild\'`)', imports: [dist('index.js')], inRun: false },
+];
+
+/** Run with `node --expose-gc --input-type=module -e`, steps as JSON in argv[1]; prints each step's increase. */
+const MODULE_PROBE = `
+import { readFileSync } from 'node:fs';
+const kb = (s, k) => Number(new RegExp('^' + k + ':[ \t]+([0-9]+) kB', 'm').exec(s)?.[1] ?? NaN) * 1024;
+const status = () => { const s = readFileSync('/proc/self/status', 'utf8'); return { rss: kb(s, 'VmRSS'), anon: kb(s, 'RssAnon') }; };
+const settle = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); } };
+const keep = [];
+await settle();
+let prev = status();
+const out = [];
+for (const step of JSON.parse(process.argv[1])) {
+  for (const spec of step.imports) keep.push(await import(spec));
+  if (step.openDb) { const Database = (await import('better-sqlite3')).default; const db = new Database(':memory:'); db.exec('create table t (x)'); keep.push(db); }
+  await settle();
+  const now = status();
+  out.push({ rss: now.rss - prev.rss, anon: now.anon - prev.anon });
+  prev = now;
+}
+console.log(JSON.stringify(out));
+`;
+
+function probeModules(steps: readonly ModuleStep[]): { rss: number; anon: number }[] {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', MODULE_PROBE, JSON.stringify(steps)], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`module probe failed (exit ${r.status}): ${r.stderr}`);
+  const out = JSON.parse(r.stdout) as { rss: number | null; anon: number | null }[];
+  if (out.some((d) => d.rss === null || d.anon === null)) throw new Error(`module probe could not read /proc/self/status: ${r.stdout}`);
+  return out as { rss: number; anon: number }[];
+}
+
+export interface ModuleCost {
+  name: string;
+  inRun: boolean;
+  /** Alone in a fresh process: the module and what it imports. */
+  aloneBytes: number;
+  aloneAnonBytes: number;
+  /** In `guild run`'s order: the increase over everything listed before it. */
+  inOrderBytes: number;
+  inOrderAnonBytes: number;
+}
+
+function moduleCosts(rounds: number): ModuleCost[] {
+  const alone: { rss: number; anon: number }[][] = MODULE_STEPS.map(() => []);
+  const inOrder: { rss: number; anon: number }[][] = MODULE_STEPS.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    MODULE_STEPS.forEach((step, i) => alone[i]!.push(probeModules([step])[0]!));
+    probeModules(MODULE_STEPS).forEach((d, i) => inOrder[i]!.push(d));
+  }
+  return MODULE_STEPS.map((step, i) => ({
+    name: step.name,
+    inRun: step.inRun,
+    aloneBytes: median(alone[i]!.map((d) => d.rss)),
+    aloneAnonBytes: median(alone[i]!.map((d) => d.anon)),
+    inOrderBytes: median(inOrder[i]!.map((d) => d.rss)),
+    inOrderAnonBytes: median(inOrder[i]!.map((d) => d.anon)),
+  }));
+}
+
 const SLEEP_WORKFLOW = `name: bench-startup-idle
 agents:
   sleeper: { memory: 10MB, cpu: 0.05 }
@@ -70,6 +161,7 @@ tasks:
 `;
 
 export interface StartupResult {
+  modules: ModuleCost[];
   cold: { guildMs: number[]; nodeMs: number[]; guildMedianMs: number; guildP90Ms: number; nodeMedianMs: number; nodeP90Ms: number; ratio: number; overheadMs: number };
   idle: { guild: IdleSample[]; node: IdleSample[]; guildMidRunBytes: number; guildMaxBytes: number; guildReportPeakBytes: number; nodeIdleBytes: number; ratio: number };
 }
@@ -158,7 +250,18 @@ export async function main(): Promise<StartupResult> {
     `ratio Guild idle RSS / bare node: ${fmtRatio(idle.ratio)} (+${fmtMB(idle.guildMidRunBytes - idle.nodeIdleBytes)}); ` +
       `target < ${fmtMB(IDLE_TARGET_BYTES)}: mid-run ${idle.guildMidRunBytes < IDLE_TARGET_BYTES ? 'met' : 'MISSED'}, max ${idle.guildMaxBytes < IDLE_TARGET_BYTES ? 'met' : 'missed'}`,
   );
-  const result: StartupResult = { cold, idle };
+
+  // 3. What each module costs at start.
+  const modules = moduleCosts(rounds);
+  const mb1 = (b: number): string => `${(b / MB).toFixed(1)} MB`;
+  console.log('');
+  printTable(
+    ['module (VmRSS after gc; of which anonymous)', 'in guild run', 'alone', 'in run order'],
+    modules.map((m) => [m.name, m.inRun ? 'yes' : 'no', `${mb1(m.aloneBytes)} (${mb1(m.aloneAnonBytes)})`, `${mb1(m.inOrderBytes)} (${mb1(m.inOrderAnonBytes)})`]),
+  );
+  const runTotal = modules.filter((m) => m.inRun).reduce((a, m) => a + m.inOrderBytes, 0);
+  console.log(`modules guild run loads, in its order: ${mb1(runTotal)} over bare node (the rest of the idle figure is its heap's young generation, its state and timers)`);
+  const result: StartupResult = { modules, cold, idle };
   const out = writeResult('startup', { benchmark: 'startup', environment: environment(), spawns, rounds, targets: { coldMs: COLD_TARGET_MS, idleBytes: IDLE_TARGET_BYTES }, ...result });
   console.log(`wrote ${out}`);
   return result;
