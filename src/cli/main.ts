@@ -138,21 +138,26 @@ program
   .option('--no-telemetry', 'no KPIs, alerts or history for this run')
   .option('--no-wait', "if another run in this folder is still going, exit 1 (LOCKED) instead of waiting for it")
   .action(async (file: string, opts: RunOpts) => {
-    const { runResolved, loadConfig } = await import('../workflow/run-workflow.js');
-    const { createSystemProbe } = await import('../system/probe.js');
-    const { createProgress } = await import('./progress.js');
-    const { formatSummary } = await import('./summary.js');
-    const { liveGroups } = await import('../executors/process-groups.js');
     const flags = {
       ...(opts.budget !== undefined ? { budget: opts.budget } : {}),
       ...(opts.maxParallel !== undefined ? { maxParallel: opts.maxParallel } : {}),
       ...(opts.keepGoing ? { keepGoing: true } : {}),
       ...(opts.cache === false ? { noCache: true } : {}),
     };
+    // The file loads in a worker thread while this one loads the run: YAML, zod and the config
+    // modules never enter the heap this process keeps while it waits on agents (config/load-isolated.ts).
+    const { loadConfigIsolated } = await import('../config/load-isolated.js');
+    const loading = loadConfigIsolated(file, flags);
+    loading.catch(() => undefined); // awaited below, once the run's modules are loaded
+    const { runResolved } = await import('../workflow/run-resolved.js');
+    const { createSystemProbe } = await import('../system/probe.js');
+    const { createProgress } = await import('./progress.js');
+    const { formatSummary } = await import('./summary.js');
+    const { liveGroups } = await import('../executors/process-groups.js');
     const probe = createSystemProbe();
     let config;
     try {
-      config = loadConfig(file, flags, probe); // every config error exits 2 before anything starts
+      config = await loading; // every config error exits 2 before anything starts
     } catch (e) {
       fail(e);
     }
