@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AgentProfile, TaskSpec } from '../config/resolve.js';
@@ -117,8 +116,11 @@ export function decodeEntry(buf: Buffer): MemoEntry {
  * workflow's folder) is read to store or hash, nor written to restore.
  */
 let io: Promise<typeof import('../io/files.js')> | undefined;
-/** The file batcher and tinyglobby load with the first cacheable task: a run of tasks without inputs or outputs never needs them. */
+let hashing: Promise<typeof import('node:crypto')> | undefined;
+// The file batcher, tinyglobby and node:crypto load with the first cacheable task: a run of tasks
+// without inputs or outputs never needs them.
 const files = (): Promise<typeof import('../io/files.js')> => (io ??= import('../io/files.js'));
+const nodeCrypto = (): Promise<typeof import('node:crypto')> => (hashing ??= import('node:crypto'));
 
 export class TaskMemo {
   readonly #cache: LayeredCache;
@@ -132,7 +134,7 @@ export class TaskMemo {
   }
 
   async fingerprint(spec: TaskSpec, profile: AgentProfile, needs: ReadonlyMap<string, string>): Promise<Fingerprint> {
-    const { expandGlobs, hashFiles } = await files();
+    const [{ expandGlobs, hashFiles }, { createHash }] = await Promise.all([files(), nodeCrypto()]);
     const digests = await hashFiles(await expandGlobs(spec.inputs, this.#dir), this.#dir, this.#io);
     const doc = {
       v: CACHE_FORMAT_VERSION,
