@@ -1,9 +1,9 @@
 /**
- * `guild run` loads its workflow file in a worker thread (config/load-isolated.ts), so that the
- * configuration's code stays out of the process that waits on agents. What arrives must be what
- * `loadConfig` returns in the calling thread: the same values, prototypes (null-prototype maps:
- * an agent named `constructor` stays an own key only) and frozenness; and a bad file must be
- * rejected with the same error class, code, message and locations.
+ * `guild run` loads its workflow file in a short-lived child process (config/load-isolated.ts),
+ * so that the configuration's code stays out of the process that waits on agents. What arrives
+ * must be what `loadConfig` returns in the calling process: the same values, prototypes
+ * (null-prototype maps: an agent named `constructor` stays an own key only) and frozenness; and
+ * a bad file must be rejected with the same error class, code, message and locations.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -56,7 +56,7 @@ async function bothRejections(file: string, options: LoadConfigOptions = {}): Pr
   return [here, there];
 }
 
-describe('loadConfigIsolated: loadConfig in a worker thread', () => {
+describe('loadConfigIsolated: loadConfig in a child process', () => {
   it('resolves to what loadConfig returns: values, null prototypes, frozenness, instructions.md', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, '.guild'));

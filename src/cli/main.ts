@@ -144,8 +144,8 @@ program
       ...(opts.keepGoing ? { keepGoing: true } : {}),
       ...(opts.cache === false ? { noCache: true } : {}),
     };
-    // The file loads in a worker thread while this one loads the run: YAML, zod and the config
-    // modules never enter the heap this process keeps while it waits on agents (config/load-isolated.ts).
+    // The file loads in a child process while this one loads the run: YAML, zod and the config
+    // modules never enter the memory this process keeps while it waits on agents (config/load-isolated.ts).
     const { loadConfigIsolated } = await import('../config/load-isolated.js');
     const loading = loadConfigIsolated(file, flags);
     loading.catch(() => undefined); // awaited below, once the run's modules are loaded
