@@ -4,25 +4,26 @@
  *      median and p90, against a bare `node -e 0` spawned alternately in the same run; ratio.
  *      Target: < 2 s.
  *   2. Idle RSS: Guild's own VmRSS (/proc/<pid>/status, every 100 ms) while it waits on a
- *      workflow of 3 `sleep 3` tasks, the median of samples taken while agents run, its max,
- *      and the report's guild_peak_rss_bytes; against a bare idle `node` (a 3 s timer) sampled
- *      the same way. Target: < 50 MB.
+ *      workflow of 3 `sleep 3` tasks, the median of samples taken while its agents (`sh`) run,
+ *      with its anonymous and file-backed parts, its max, and the report's guild_peak_rss_bytes;
+ *      against a bare idle `node` (a 3 s timer) sampled the same way. Target: < 50 MB.
  *   3. What each module costs at start: VmRSS (and its anonymous part) after a settled gc, before
  *      and after importing it, in a fresh `node --expose-gc`: alone (the module and what it
  *      imports, nothing else loaded), and in the order `guild run` loads things (one process,
- *      each step's increase over the steps before it). Median of the rounds.
+ *      each step's increase over the steps before it), with when Guild loads it. Median of the
+ *      rounds.
  * Targets are reported, never enforced.
  *
  * Run: npx tsc -p . && node dist/bench/startup.js [--spawns=10] [--rounds=3]
  * Writes bench/results/startup.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { RunReport } from '../src/workflow/report.js';
-import { argNumber, environment, fmtMB, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, quantile, REPO_ROOT, scanProc, vmRss, writeResult } from './lib.js';
+import { argNumber, environment, fmtMB, fmtRatio, GUILD_BIN, isMain, MB, median, printTable, quantile, REPO_ROOT, writeResult } from './lib.js';
 
 const COLD_TARGET_MS = 2000;
 const IDLE_TARGET_BYTES = 50 * MB;
@@ -34,35 +35,65 @@ function timeSpawn(args: string[]): { ms: number; stdout: string; status: number
 }
 
 interface IdleSample {
-  /** Median VmRSS while at least one agent was running. */
+  /** Median VmRSS while at least one agent was running; its anonymous and file-backed parts. */
   midRunBytes: number;
+  midRunAnonBytes: number;
+  midRunFileBytes: number;
   maxBytes: number;
   samples: number;
   reportPeakBytes: number | null;
 }
 
-/** Spawns `args`, samples the process's VmRSS every 100 ms; "mid-run" = samples while it has children. */
-async function sampleIdle(args: string[], cwd: string, requireChildren: boolean): Promise<IdleSample & { stdout: string }> {
+/** VmRSS, RssAnon and RssFile of a process in bytes, or null if it is gone. */
+function rssParts(pid: number): { rss: number; anon: number; file: number } | null {
+  let s: string;
+  try {
+    s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return null;
+  }
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/** True while `pid` has an agent child: the workflow's `sleep` under `sh` (not Guild's config loader, a `node`). */
+function agentsRunning(pid: number): boolean {
+  let children: string[];
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean));
+  } catch {
+    return false;
+  }
+  return children.some((c) => {
+    try {
+      return ['sh', 'sleep'].includes(readFileSync(`/proc/${c}/comm`, 'utf8').trim());
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Spawns `args`, samples the process's VmRSS every 100 ms; "mid-run" = samples while its agents run. */
+async function sampleIdle(args: string[], cwd: string, requireAgents: boolean): Promise<IdleSample & { stdout: string }> {
   const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
   const pid = child.pid!;
   let stdout = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  const mid: number[] = [];
+  const mid: { rss: number; anon: number; file: number }[] = [];
   let max = 0;
   let samples = 0;
   const timer = setInterval(() => {
-    const rss = vmRss(pid);
-    if (rss === null) return;
+    const parts = rssParts(pid);
+    if (parts === null) return;
     samples++;
-    max = Math.max(max, rss);
-    const hasChildren = !requireChildren || [...scanProc().values()].some((e) => e.ppid === pid);
-    if (hasChildren) mid.push(rss);
+    max = Math.max(max, parts.rss);
+    if (!requireAgents || agentsRunning(pid)) mid.push(parts);
   }, 100);
   await new Promise<void>((resolve) => child.once('exit', () => resolve()));
   clearInterval(timer);
   let reportPeakBytes: number | null = null;
   if (stdout.trim().startsWith('{')) reportPeakBytes = (JSON.parse(stdout) as RunReport).guild_peak_rss_bytes;
-  return { midRunBytes: median(mid), maxBytes: max, samples, reportPeakBytes, stdout };
+  return { midRunBytes: median(mid.map((m) => m.rss)), midRunAnonBytes: median(mid.map((m) => m.anon)), midRunFileBytes: median(mid.map((m) => m.file)), maxBytes: max, samples, reportPeakBytes, stdout };
 }
 
 /** One step of the module-cost probe: what it imports (bare names resolve from the repository root). */
@@ -71,27 +102,34 @@ interface ModuleStep {
   imports: string[];
   /** Open an in-memory SQLite database after importing (better-sqlite3 loads its native addon then). */
   openDb?: boolean;
-  /** Where `guild run` has it: in the process while it waits, or not at all. */
+  /** Whether the process of `guild run` holds it while it waits on 3 `sleep` tasks. */
   inRun: boolean;
+  /** When Guild loads it. */
+  when: string;
 }
 
 const dist = (p: string): string => pathToFileURL(join(REPO_ROOT, 'dist', 'src', p)).href;
 
-/** In the order `guild run` loads them; the steps it does not load come last. */
+/** In the order `guild run` loads them; what a waiting run does not hold comes last. */
 const MODULE_STEPS: readonly ModuleStep[] = [
-  { name: 'Node built-ins a run uses (crypto, child_process, zlib)', imports: ['node:crypto', 'node:child_process', 'node:zlib'], inRun: true },
-  { name: 'commander', imports: ['commander'], inRun: true },
-  { name: 'yaml', imports: ['yaml'], inRun: true },
-  { name: 'zod', imports: ['zod'], inRun: true },
-  { name: 'better-sqlite3, a database opened (native addon)', imports: ['better-sqlite3'], openDb: true, inRun: true },
-  { name: 'lru-cache', imports: ['lru-cache'], inRun: true },
-  { name: 'tinyglobby', imports: ['tinyglobby'], inRun: true },
-  { name: 'Guild: config (load, schema, resolve)', imports: [dist('config/load-config.js')], inRun: true },
-  { name: 'Guild: the run (workflow, scheduler, supervisor, store, cache, telemetry, CLI output)', imports: [dist('workflow/run-workflow.js'), dist('telemetry/run-telemetry.js'), dist('cli/progress.js'), dist('cli/summary.js'), dist('system/bench-lock.js')], inRun: true },
-  { name: 'prom-client', imports: ['prom-client'], inRun: false },
-  { name: 'ioredis', imports: ['ioredis'], inRun: false },
-  { name: 'MCP SDK (client, server, both HTTP transports)', imports: ['@modelcontextprotocol/sdk/client/index.js', '@modelcontextprotocol/sdk/server/index.js', '@modelcontextprotocol/sdk/client/streamableHttp.js', '@modelcontextprotocol/sdk/server/streamableHttp.js'], inRun: false },
-  { name: 'Guild: the library (`import ... from \'guild\'`)', imports: [dist('index.js')], inRun: false },
+  { name: 'Node built-ins a run uses (child_process, zlib)', imports: ['node:child_process', 'node:zlib'], inRun: true, when: 'guild run' },
+  { name: 'commander', imports: ['commander'], inRun: true, when: 'every command' },
+  { name: 'better-sqlite3, a database opened (native addon)', imports: ['better-sqlite3'], openDb: true, inRun: true, when: 'guild run (the store)' },
+  { name: 'lru-cache', imports: ['lru-cache'], inRun: true, when: 'guild run (the L1 cache tier)' },
+  {
+    name: 'Guild: the run (workflow, scheduler, supervisor, store, cache, telemetry, CLI output)',
+    imports: ['workflow/run-resolved.js', 'telemetry/run-telemetry.js', 'cli/progress.js', 'cli/summary.js', 'system/bench-lock.js', 'config/load-isolated.js', 'executors/process-groups.js', 'store/lease.js'].map(dist),
+    inRun: true,
+    when: 'guild run',
+  },
+  { name: 'yaml', imports: ['yaml'], inRun: false, when: 'loading a workflow file: in a child process during a run' },
+  { name: 'zod', imports: ['zod'], inRun: false, when: 'loading a workflow file: in a child process during a run' },
+  { name: 'Guild: config (load, schema, resolve)', imports: [dist('config/load-config.js')], inRun: false, when: 'loading a workflow file: in a child process during a run' },
+  { name: 'node:crypto, tinyglobby, Guild io/files', imports: ['node:crypto', 'tinyglobby', dist('io/files.js')], inRun: false, when: 'the first task with inputs or outputs' },
+  { name: 'prom-client', imports: ['prom-client'], inRun: false, when: '--dashboard, guild dashboard, the MCP gateway' },
+  { name: 'ioredis', imports: ['ioredis'], inRun: false, when: 'a Redis (L3) cache tier' },
+  { name: 'MCP SDK (client, server, both HTTP transports)', imports: ['@modelcontextprotocol/sdk/client/index.js', '@modelcontextprotocol/sdk/server/index.js', '@modelcontextprotocol/sdk/client/streamableHttp.js', '@modelcontextprotocol/sdk/server/streamableHttp.js'], inRun: false, when: 'mcp: servers, guild mcp' },
+  { name: "Guild: the library (`import ... from 'guild'`)", imports: [dist('index.js')], inRun: false, when: 'a library import' },
 ];
 
 /** Run with `node --expose-gc --input-type=module -e`, steps as JSON in argv[1]; prints each step's increase. */
@@ -126,6 +164,7 @@ function probeModules(steps: readonly ModuleStep[]): { rss: number; anon: number
 export interface ModuleCost {
   name: string;
   inRun: boolean;
+  when: string;
   /** Alone in a fresh process: the module and what it imports. */
   aloneBytes: number;
   aloneAnonBytes: number;
@@ -144,6 +183,7 @@ function moduleCosts(rounds: number): ModuleCost[] {
   return MODULE_STEPS.map((step, i) => ({
     name: step.name,
     inRun: step.inRun,
+    when: step.when,
     aloneBytes: median(alone[i]!.map((d) => d.rss)),
     aloneAnonBytes: median(alone[i]!.map((d) => d.anon)),
     inOrderBytes: median(inOrder[i]!.map((d) => d.rss)),
@@ -163,7 +203,7 @@ tasks:
 export interface StartupResult {
   modules: ModuleCost[];
   cold: { guildMs: number[]; nodeMs: number[]; guildMedianMs: number; guildP90Ms: number; nodeMedianMs: number; nodeP90Ms: number; ratio: number; overheadMs: number };
-  idle: { guild: IdleSample[]; node: IdleSample[]; guildMidRunBytes: number; guildMaxBytes: number; guildReportPeakBytes: number; nodeIdleBytes: number; ratio: number };
+  idle: { guild: IdleSample[]; node: IdleSample[]; guildMidRunBytes: number; guildMidRunAnonBytes: number; guildMidRunFileBytes: number; guildMaxBytes: number; guildReportPeakBytes: number; nodeIdleBytes: number; nodeIdleAnonBytes: number; nodeIdleFileBytes: number; ratio: number };
 }
 
 export async function main(): Promise<StartupResult> {
@@ -222,9 +262,13 @@ export async function main(): Promise<StartupResult> {
     guild,
     node,
     guildMidRunBytes: median(guild.map((s) => s.midRunBytes)),
+    guildMidRunAnonBytes: median(guild.map((s) => s.midRunAnonBytes)),
+    guildMidRunFileBytes: median(guild.map((s) => s.midRunFileBytes)),
     guildMaxBytes: median(guild.map((s) => s.maxBytes)),
     guildReportPeakBytes: median(guild.map((s) => s.reportPeakBytes ?? NaN)),
     nodeIdleBytes: median(node.map((s) => s.midRunBytes)),
+    nodeIdleAnonBytes: median(node.map((s) => s.midRunAnonBytes)),
+    nodeIdleFileBytes: median(node.map((s) => s.midRunFileBytes)),
     ratio: median(guild.map((s) => s.midRunBytes)) / median(node.map((s) => s.midRunBytes)),
   };
 
@@ -240,10 +284,10 @@ export async function main(): Promise<StartupResult> {
   console.log(`ratio guild --version / node -e 0: ${fmtRatio(cold.ratio)} (+${ms(cold.overheadMs)}); target < ${COLD_TARGET_MS} ms: ${cold.guildMedianMs < COLD_TARGET_MS ? 'met' : 'MISSED'} (p90 ${cold.guildP90Ms < COLD_TARGET_MS ? 'met' : 'missed'})`);
   console.log('');
   printTable(
-    ['RSS while waiting', 'mid-run (median)', 'max', 'report guild_peak'],
+    ['RSS while waiting', 'mid-run (median)', 'anonymous', 'file-backed', 'max', 'report guild_peak'],
     [
-      ['guild run (3 × sleep 3)', fmtMB(idle.guildMidRunBytes), fmtMB(idle.guildMaxBytes), fmtMB(idle.guildReportPeakBytes)],
-      ['bare node (3 s timer)', fmtMB(idle.nodeIdleBytes), fmtMB(median(node.map((s) => s.maxBytes))), '—'],
+      ['guild run (3 × sleep 3)', fmtMB(idle.guildMidRunBytes), fmtMB(idle.guildMidRunAnonBytes), fmtMB(idle.guildMidRunFileBytes), fmtMB(idle.guildMaxBytes), fmtMB(idle.guildReportPeakBytes)],
+      ['bare node (3 s timer)', fmtMB(idle.nodeIdleBytes), fmtMB(idle.nodeIdleAnonBytes), fmtMB(idle.nodeIdleFileBytes), fmtMB(median(node.map((s) => s.maxBytes))), '—'],
     ],
   );
   console.log(
@@ -256,11 +300,11 @@ export async function main(): Promise<StartupResult> {
   const mb1 = (b: number): string => `${(b / MB).toFixed(1)} MB`;
   console.log('');
   printTable(
-    ['module (VmRSS after gc; of which anonymous)', 'in guild run', 'alone', 'in run order'],
-    modules.map((m) => [m.name, m.inRun ? 'yes' : 'no', `${mb1(m.aloneBytes)} (${mb1(m.aloneAnonBytes)})`, `${mb1(m.inOrderBytes)} (${mb1(m.inOrderAnonBytes)})`]),
+    ['module (VmRSS after gc; of which anonymous)', 'waiting run holds it', 'alone', 'in run order', 'loaded'],
+    modules.map((m) => [m.name, m.inRun ? 'yes' : 'no', `${mb1(m.aloneBytes)} (${mb1(m.aloneAnonBytes)})`, `${mb1(m.inOrderBytes)} (${mb1(m.inOrderAnonBytes)})`, m.when]),
   );
   const runTotal = modules.filter((m) => m.inRun).reduce((a, m) => a + m.inOrderBytes, 0);
-  console.log(`modules guild run loads, in its order: ${mb1(runTotal)} over bare node (the rest of the idle figure is its heap's young generation, its state and timers)`);
+  console.log(`what a waiting guild run holds of these, in its order: ${mb1(runTotal)} over bare node (the rest of the idle figure: its heap's young generation, the run's state, Node code it ran)`);
   const result: StartupResult = { modules, cold, idle };
   const out = writeResult('startup', { benchmark: 'startup', environment: environment(), spawns, rounds, targets: { coldMs: COLD_TARGET_MS, idleBytes: IDLE_TARGET_BYTES }, ...result });
   console.log(`wrote ${out}`);
