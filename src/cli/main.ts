@@ -80,6 +80,16 @@ function exit(code: number): never {
   process.exit(code);
 }
 
+/**
+ * Writes to stdout and waits until it is written. Into a pipe, stdout takes what fits and queues
+ * the rest, which exit() would drop: a --json report of a few hundred tasks came out cut at 64 KiB.
+ * A reader that went away (EPIPE, `| head`) ends the wait; its error is ignored, as before.
+ */
+function writeOut(text: string): Promise<void> {
+  process.stdout.on('error', ignoreStreamError);
+  return new Promise((resolve) => process.stdout.write(text, () => resolve()));
+}
+
 function port(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`Expected a port from 0 to 65535, got '${v}'.`);
@@ -226,8 +236,7 @@ program
     } finally {
       probe.close();
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(`${formatSummary(report)}\n`);
+    await writeOut(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatSummary(report)}\n`);
     const code = exitSignal ? (exitSignal === 'SIGINT' ? 130 : 143) : report.ok ? EXIT.ok : EXIT.failed;
     if (dashboard) {
       const linger = opts.dashboardLinger ?? 0;
