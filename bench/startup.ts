@@ -50,7 +50,7 @@ interface IdleSample {
   reportPeakBytes: number | null;
 }
 
-/** VmRSS, RssAnon and RssFile of a process in bytes, or null if it is gone. */
+/** VmRSS, RssAnon and RssFile of a process in bytes, or null if it is gone or exiting. */
 function rssParts(pid: number): { rss: number; anon: number; file: number } | null {
   let s: string;
   try {
@@ -59,7 +59,9 @@ function rssParts(pid: number): { rss: number; anon: number; file: number } | nu
     return null;
   }
   const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+  const rss = kb('VmRSS');
+  // An exiting process (a zombie) has no VmRSS line.
+  return Number.isFinite(rss) ? { rss, anon: kb('RssAnon'), file: kb('RssFile') } : null;
 }
 
 /** True while `pid` has an agent child: the workflow's `sleep` under `sh` (not Guild's config loader, a `node`). */
