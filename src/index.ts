@@ -4,6 +4,9 @@
 import { gatewayServices } from './gateway/run-services.js';
 import { runWorkflow as runWorkflowOnly, type RunWorkflowOptions, type WorkflowDefinition as Definition } from './workflow/run-workflow.js';
 import type { RunReport as Report } from './workflow/report.js';
+import type { Standalone, StandaloneOptions } from './gateway/standalone.js';
+import type { BenchOptions } from './regression/runner.js';
+import type { BenchResult } from './regression/types.js';
 export { runResolved, type RunWorkflowOptions } from './workflow/run-workflow.js';
 
 /**
@@ -19,14 +22,33 @@ export function runWorkflow(input: string | Definition, options: RunWorkflowOpti
   return runWorkflowOnly(input, { services: (config) => gatewayServices(config), ...options });
 }
 // The MCP gateway: `guild mcp serve` as a function, a run's gateway, and what they report.
-export { startStandalone as startGateway, type StandaloneOptions as GatewayOptions, type Standalone as RunningGateway } from './gateway/standalone.js';
+export type { StandaloneOptions as GatewayOptions, Standalone as RunningGateway } from './gateway/standalone.js';
+
+/**
+ * `guild mcp serve` as a function: a gateway of its own (probe, supervisor, cache, telemetry) for
+ * the MCP servers `options.file` declares. The MCP SDK loads with the first call, not with the
+ * import of Guild (it is most of what the gateway costs: 12 MB; `bench/startup.ts`).
+ */
+export async function startGateway(options: StandaloneOptions): Promise<Standalone> {
+  const { startStandalone } = await import('./gateway/standalone.js');
+  return startStandalone(options);
+}
 export { gatewayServices } from './gateway/run-services.js';
-export { runBench, type BenchOptions, type BenchProgress } from './regression/runner.js';
+export type { BenchOptions, BenchProgress } from './regression/runner.js';
+
+/**
+ * `guild bench` as a function: runs the benchmark; resolves with every scenario's verdict
+ * (exitCode 0 pass, 1 regression, 2 not enough baseline). Its modules load with the first call.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const { runBench: run } = await import('./regression/runner.js');
+  return run(options);
+}
 export type { BenchResult, ScenarioResult, Comparison, BenchRunRecord, MetricKind, Verdict, Severity } from './regression/types.js';
 export type { GatewayStatus, McpBackendStatus, McpServerStatus, McpLatencyStatus, McpCallEvent, McpCallOutcome } from './telemetry/mcp-status.js';
 export type { RunServices, RunServiceContext, StartedServices } from './workflow/execute-options.js';
 export { loadConfig, type LoadConfigOptions, type WorkflowDefinition } from './config/load-config.js';
-export type { RunReport, TaskReport, TaskStatus, LowerBound } from './workflow/report.js';
+export type { RunReport, TaskReport, TaskStatus, LowerBound, WorkerReport } from './workflow/report.js';
 export type { RunEvent, RunningTaskView } from './workflow/events.js';
 export type { ResolvedConfig, AgentProfile, TaskSpec, BudgetSource } from './config/resolve.js';
 export { PRIORITIES, type Priority } from './config/schema.js';
@@ -72,7 +94,7 @@ export type { CacheRequests } from './cache/layered-cache.js';
 // Telemetry: metrics, KPIs, alerts, history, the dashboard.
 export { RunTelemetry, type RunTelemetryOptions } from './telemetry/run-telemetry.js';
 export { GuildMetrics } from './telemetry/metrics.js';
-export { evaluateKpis, KPI_THRESHOLDS, type KpiInput, type KpiThresholds } from './telemetry/kpi.js';
+export { evaluateKpis, KPI_MINIMUMS, KPI_POINTS, KPI_THRESHOLDS, type KpiInput, type KpiThresholds } from './telemetry/kpi.js';
 export { KpiRecorder, KPI_WINDOWS, type KpiRecorderOptions, type KpiWindows } from './telemetry/kpi-recorder.js';
 export { MovingAverage } from './telemetry/moving-average.js';
 export { AlertManager, type AlertManagerOptions, type AlertInput } from './telemetry/alerts.js';
@@ -86,3 +108,6 @@ export { startDashboard, type DashboardSource, type DashboardOptions, type Dashb
 export { HistorySource } from './dashboard/history-source.js';
 export { fetchState } from './dashboard/client.js';
 export type { ResolvedTelemetry } from './config/resolve.js';
+// Distributed mode's shapes (types only: importing Guild does not load BullMQ; `guild worker` and
+// `guild run --redis` are the entry points).
+export type { JobPayload, JobResult, WorkerBeat } from './distributed/job.js';

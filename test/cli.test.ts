@@ -35,6 +35,15 @@ describe('guild run (CLI)', () => {
     assert.match(r.stderr, /ok {4}two/);
   });
 
+  it('--json through a pipe: a report longer than the pipe holds comes out whole', async () => {
+    const tasks = Array.from({ length: 220 }, (_, i) => `  - { id: task-with-a-rather-long-name-${i}, agent: a, run: "true" }`).join('\n');
+    const file = writeWorkflow(`agents: { a: { memory: 1MB } }\ntasks:\n${tasks}\n`);
+    const r = await guild(['run', file, '--json', '--progress', 'none', '--no-telemetry', '--budget', '200MB']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.length > 128 * 1024, `${r.stdout.length} bytes`);
+    assert.equal((JSON.parse(r.stdout) as { tasks: unknown[] }).tasks.length, 220);
+  });
+
   it('exit 1 when a task fails, with the summary on stdout', async () => {
     const file = writeWorkflow(`agents: { a: {} }\ntasks:\n  - { id: broken, agent: a, run: "exit 7" }\n`);
     const r = await guild(['run', file, '--progress', 'none']);

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AgentProfile, TaskSpec } from '../config/resolve.js';
 import { GuildError } from '../errors.js';
-import { expandGlobs, hashFiles, listOutputs, readFiles, writeFiles, type BatchOptions, type FileData } from '../io/files.js';
+import type { BatchOptions, FileData } from '../io/files.js';
 import type { LayeredCache } from './layered-cache.js';
 
 /**
@@ -116,6 +115,13 @@ export function decodeEntry(buf: Buffer): MemoEntry {
  * (symlinks as the same links) and the log; no process starts. Nothing outside the project (the
  * workflow's folder) is read to store or hash, nor written to restore.
  */
+let io: Promise<typeof import('../io/files.js')> | undefined;
+let hashing: Promise<typeof import('node:crypto')> | undefined;
+// The file batcher, tinyglobby and node:crypto load with the first cacheable task: a run of tasks
+// without inputs or outputs never needs them.
+const files = (): Promise<typeof import('../io/files.js')> => (io ??= import('../io/files.js'));
+const nodeCrypto = (): Promise<typeof import('node:crypto')> => (hashing ??= import('node:crypto'));
+
 export class TaskMemo {
   readonly #cache: LayeredCache;
   readonly #dir: string;
@@ -128,8 +134,8 @@ export class TaskMemo {
   }
 
   async fingerprint(spec: TaskSpec, profile: AgentProfile, needs: ReadonlyMap<string, string>): Promise<Fingerprint> {
-    const files = await expandGlobs(spec.inputs, this.#dir);
-    const digests = await hashFiles(files, this.#dir, this.#io);
+    const [{ expandGlobs, hashFiles }, { createHash }] = await Promise.all([files(), nodeCrypto()]);
+    const digests = await hashFiles(await expandGlobs(spec.inputs, this.#dir), this.#dir, this.#io);
     const doc = {
       v: CACHE_FORMAT_VERSION,
       task: spec.id,
@@ -169,7 +175,7 @@ export class TaskMemo {
    */
   async restore(entry: MemoEntry, logFile: string | null): Promise<void> {
     try {
-      await writeFiles(entry.outputs, this.#dir, this.#io);
+      await (await files()).writeFiles(entry.outputs, this.#dir, this.#io);
     } catch (e) {
       if (e instanceof GuildError && e.code === 'UNSAFE_PATH') throw new GuildError('UNSAFE_PATH', `task ${entry.task}: cached output ${e.message}: not restored`, { cause: e });
       throw e;
@@ -190,6 +196,7 @@ export class TaskMemo {
     let outputs: FileData[];
     let log: Buffer;
     try {
+      const { listOutputs, readFiles } = await files();
       const paths = await listOutputs(spec.outputs, this.#dir);
       [outputs, log] = await Promise.all([readFiles(paths, this.#dir, this.#io), logFile ? readFile(logFile).catch(() => Buffer.alloc(0)) : Buffer.alloc(0)]);
     } catch (e) {

@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import { GuildError } from '../errors.js';
 import { FRAME_HEADER, originalLength } from './compression.js';
 import { emptyStats, statsFor, type CacheEntry, type CacheTier, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
@@ -281,8 +282,14 @@ export function redisError(command: string, client: Redis, cause: unknown): Guil
   return new GuildError('CACHE', `Redis ${command} failed at ${where}: ${why}`, { cause });
 }
 
+let ioredis: typeof import('ioredis') | undefined;
+
 function ownClient(url: string, extra?: RedisOptions): Redis {
-  const client = new Redis(url, { ...REDIS_CLIENT_DEFAULTS, ...extra });
+  // ioredis loads with the first client Guild makes: importing Guild, or a run without an L3
+  // tier, never loads it (7 MB after the rest of a run; `bench/startup.ts`). It is CommonJS, so
+  // `require` loads it synchronously and the tier's constructor stays synchronous.
+  ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+  const client = new ioredis.Redis(url, { ...REDIS_CLIENT_DEFAULTS, ...extra });
   // Failures reach callers as rejected commands; without a listener ioredis prints each one to the console.
   client.on('error', () => {});
   return client;

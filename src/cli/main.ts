@@ -82,6 +82,16 @@ function exit(code: number): never {
   process.exit(code);
 }
 
+/**
+ * Writes to stdout and waits until it is written. Into a pipe, stdout takes what fits and queues
+ * the rest, which exit() would drop: a --json report of a few hundred tasks came out cut at 64 KiB.
+ * A reader that went away (EPIPE, `| head`) ends the wait; its error is ignored, as before.
+ */
+function writeOut(text: string): Promise<void> {
+  process.stdout.on('error', ignoreStreamError);
+  return new Promise((resolve) => process.stdout.write(text, () => resolve()));
+}
+
 function port(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`Expected a port from 0 to 65535, got '${v}'.`);
@@ -141,21 +151,26 @@ program
   .option('--no-wait', "if another run in this folder is still going, exit 1 (LOCKED) instead of waiting for it")
   .option('--redis <url>', 'run the tasks on guild workers through BullMQ on this Redis (default: the file\'s distributed.redis; needs GUILD_CLUSTER_KEY)')
   .action(async (file: string, opts: RunOpts) => {
-    const { runResolved, loadConfig } = await import('../workflow/run-workflow.js');
-    const { createSystemProbe } = await import('../system/probe.js');
-    const { createProgress } = await import('./progress.js');
-    const { formatSummary } = await import('./summary.js');
-    const { liveGroups } = await import('../executors/process-groups.js');
     const flags = {
       ...(opts.budget !== undefined ? { budget: opts.budget } : {}),
       ...(opts.maxParallel !== undefined ? { maxParallel: opts.maxParallel } : {}),
       ...(opts.keepGoing ? { keepGoing: true } : {}),
       ...(opts.cache === false ? { noCache: true } : {}),
     };
+    // The file loads in a child process while this one loads the run: YAML, zod and the config
+    // modules never enter the memory this process keeps while it waits on agents (config/load-isolated.ts).
+    const { loadConfigIsolated } = await import('../config/load-isolated.js');
+    const loading = loadConfigIsolated(file, flags);
+    loading.catch(() => undefined); // awaited below, once the run's modules are loaded
+    const { runResolved } = await import('../workflow/run-resolved.js');
+    const { createSystemProbe } = await import('../system/probe.js');
+    const { createProgress } = await import('./progress.js');
+    const { formatSummary } = await import('./summary.js');
+    const { liveGroups } = await import('../executors/process-groups.js');
     const probe = createSystemProbe();
     let config;
     try {
-      config = loadConfig(file, flags, probe); // every config error exits 2 before anything starts
+      config = await loading; // every config error exits 2 before anything starts
     } catch (e) {
       fail(e);
     }
@@ -233,8 +248,7 @@ program
     } finally {
       probe.close();
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(`${formatSummary(report)}\n`);
+    await writeOut(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatSummary(report)}\n`);
     const code = exitSignal ? (exitSignal === 'SIGINT' ? 130 : 143) : report.ok ? EXIT.ok : EXIT.failed;
     if (dashboard) {
       const linger = opts.dashboardLinger ?? 0;

@@ -71,8 +71,7 @@ export interface ResolvedCache {
 /** Why task memoization is off: `--no-cache`, `cache.enabled: false`, or a run without a store. */
 export type CacheDisabledBy = NonNullable<ResolvedCache['disabledBy']> | 'no store';
 
-/** How each reason reads in the summary, the Markdown report and a task's cache reason. */
-export const CACHE_DISABLED_TEXT: Readonly<Record<CacheDisabledBy, string>> = { flag: '--no-cache', workflow: 'cache.enabled: false', distributed: 'distributed mode: outputs do not travel back yet', 'no store': 'no store' };
+export { CACHE_DISABLED_TEXT } from './resolved.js';
 
 /** Shares of the budget. See `config/pools.ts` for who may use which. */
 export type PoolShares = Readonly<Pools>;
@@ -175,10 +174,7 @@ export interface ConfigFlags {
   noCache?: boolean;
 }
 
-/** The largest estimate a task may have and still start alone: budget ÷ headroom. */
-export function aloneCapBytes(config: Pick<ResolvedConfig, 'budgetBytes' | 'headroom'>): number {
-  return Math.floor(config.budgetBytes / config.headroom);
-}
+export { aloneCapBytes } from './resolved.js';
 
 /** The memory the default budget is a share of: the cgroup limit, else MemAvailable + Guild's own RSS. */
 export function effectiveLimit(probe: SystemProbe): number {

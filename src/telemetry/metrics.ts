@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { tokensOf } from '../util/spend.js';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
 import { levelRank } from '../governor/levels.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { SelfHealth } from './self-monitor.js';
@@ -8,6 +9,14 @@ type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
 
 /** Task durations from 50 ms (a cached task) to 30 min (a long agent session). */
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+let prom: typeof import('prom-client') | undefined;
+/**
+ * prom-client, loaded by the first GuildMetrics: a run without a dashboard, and a library import,
+ * never load it (1 MB after the rest of a run, 10 MB alone; `bench/startup.ts`). It is CommonJS,
+ * so `require` loads it synchronously and the constructor stays synchronous.
+ */
+const promClient = (): typeof import('prom-client') => (prom ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client'));
 
 /**
  * Guild's Prometheus metrics, in a registry of their own (a library must not fill the global one).
@@ -18,7 +27,7 @@ const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
  * lookups) are added as deltas at scrape time too. Nobody scraping costs one pointer store.
  */
 export class GuildMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   #last: SampleEvent | null = null;
   #budget = 0;
   readonly #agents: readonly string[];
@@ -35,6 +44,8 @@ export class GuildMetrics {
    * @param options.processMetrics Guild's own RSS, heap, event-loop delay and GC pauses. @default true
    */
   constructor(options: { agents: readonly string[]; processMetrics?: boolean }) {
+    const { Counter, Gauge, Histogram, Registry } = promClient();
+    this.registry = new Registry();
     this.#agents = options.agents;
     const registers = [this.registry];
     const metrics = this;
@@ -129,6 +140,7 @@ export class GuildMetrics {
    * check metrics` and which reads a dozen /proc files per scrape Guild does not need.
    */
   #processMetrics(registers: Registry[]): void {
+    const { Counter, Gauge } = promClient();
     const last = (): SampleEvent | null => this.#last;
     new Gauge({
       name: 'guild_rss_bytes',
@@ -222,6 +234,7 @@ export class GuildMetrics {
 
 /** A gauge set from the latest sample at scrape time; absent until the first sample. */
 function sampleGauge(registers: Registry[], last: () => SampleEvent | null, name: string, help: string, read: (s: SampleEvent) => number): void {
+  const { Gauge } = promClient();
   new Gauge({
     name,
     help,

@@ -1,6 +1,6 @@
 import { LEVELS } from '../governor/levels.js';
 import { formatBytes } from '../util/units.js';
-import { CACHE_DISABLED_TEXT } from '../config/resolve.js';
+import { CACHE_DISABLED_TEXT } from '../config/resolved.js';
 import type { RunReport, TaskReport } from '../workflow/report.js';
 import type { KpiReport, KpiScore } from './state.js';
 

@@ -1,4 +1,5 @@
-import { aloneCapBytes, type AgentProfile, type ResolvedConfig } from '../config/resolve.js';
+import type { AgentProfile, ResolvedConfig } from '../config/resolve.js';
+import { aloneCapBytes } from '../config/resolved.js';
 import { estimateFor, type Estimate, type LearnedProfile } from '../store/profiles.js';
 import { formatBytes } from '../util/units.js';
 import { WAITING_PHASES, type TaskState } from './task-state.js';

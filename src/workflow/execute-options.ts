@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { LayeredCache } from '../cache/layered-cache.js';
 import type { Executor } from '../executors/executor.js';
 import type { FunctionRequest, TaskFunction } from '../executors/function-executor.js';
@@ -95,8 +94,11 @@ export interface RunServices {
   start(context: RunServiceContext): Promise<StartedServices>;
 }
 
-/** A time-sortable run id: `20261122-041700-3fa2`. */
+/**
+ * A time-sortable run id: `20261122-041700-3fa2`. The suffix only tells apart runs started in
+ * the same second; it is no secret, so Math.random serves, and a run need not load node:crypto.
+ */
 export function newRunId(date = new Date()): string {
   const iso = date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${iso}-${randomBytes(2).toString('hex')}`;
+  return `${iso}-${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`;
 }

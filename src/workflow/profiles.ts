@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { ResolvedConfig } from '../config/resolve.js';
 import { openDatabase, storeFile } from '../store/db.js';
-import { aloneCapBytes } from '../config/resolve.js';
+import { aloneCapBytes } from '../config/resolved.js';
 import { estimateFor, learnedProfiles } from '../store/profiles.js';
 
 /** One agent type: declared vs learned, and what admission will use. */

@@ -1,6 +1,7 @@
 import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import type { PoolsReport } from '../config/pools.js';
-import { CACHE_DISABLED_TEXT, type BudgetSource, type CacheDisabledBy } from '../config/resolve.js';
+import type { BudgetSource, CacheDisabledBy } from '../config/resolve.js';
+import { CACHE_DISABLED_TEXT } from '../config/resolved.js';
 import type { Priority } from '../config/schema.js';
 import type { MemorySource } from '../system/probe.js';
 import type { GovernorAction } from '../governor/governor.js';

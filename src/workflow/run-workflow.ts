@@ -6,14 +6,14 @@ import type { LayeredCache } from '../cache/layered-cache.js';
 import type { RunEvent } from './events.js';
 import type { RunReport } from './report.js';
 import type { RunLockHolder } from '../store/lease.js';
-import { executeWorkflow } from './run.js';
 import type { RunExecutors, RunServices } from './execute-options.js';
 import type { Clock } from '../supervisor/clock.js';
-import { RunTelemetry } from '../telemetry/run-telemetry.js';
+import type { RunTelemetry } from '../telemetry/run-telemetry.js';
+import { runResolved } from './run-resolved.js';
 
 // loadConfig and WorkflowDefinition live in config/load-config.ts (the cache commands use them,
-// below the workflow); re-exported here for the callers of this module.
-export { loadConfig, type WorkflowDefinition };
+// below the workflow); re-exported here for the callers of this module, as is runResolved.
+export { loadConfig, runResolved, type WorkflowDefinition };
 
 /** Options of `runWorkflow`. Flags given here win over the file and instructions.md. */
 export interface RunWorkflowOptions {
@@ -82,42 +82,5 @@ export async function runWorkflow(input: string | WorkflowDefinition, options: R
     return await runResolved(resolveWith(config, probe, options), { ...options, probe }, functions);
   } finally {
     if (!options.probe) probe.close();
-  }
-}
-
-/**
- * Runs a configuration that `loadConfig` already resolved (what `guild run` does, so that every
- * config error surfaces before anything starts, and the file is read once).
- */
-export async function runResolved(config: ResolvedConfig, options: Omit<RunWorkflowOptions, 'budget' | 'maxParallel' | 'keepGoing' | 'noCache' | 'dir'> & { probe: SystemProbe }, functions?: ReadonlyMap<string, TaskFunction>): Promise<RunReport> {
-  const given = options.telemetry instanceof RunTelemetry ? options.telemetry : null;
-  const telemetry = given ?? (options.telemetry !== false && config.telemetry.enabled ? new RunTelemetry(config, { store: options.store !== false }) : null);
-  const user = options.onEvent;
-  const onEvent = telemetry
-    ? (e: RunEvent): void => {
-        telemetry.onEvent(e);
-        user?.(e);
-      }
-    : user;
-  const services = typeof options.services === 'function' ? options.services(config) : options.services;
-  try {
-    const report = await executeWorkflow(config, {
-      probe: options.probe,
-      ...(functions ? { functions } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(onEvent ? { onEvent } : {}),
-      ...(options.store !== undefined ? { store: options.store } : {}),
-      ...(options.cache ? { cache: options.cache } : {}),
-      ...(options.executors ? { executors: options.executors } : {}),
-      ...(options.clock ? { clock: options.clock } : {}),
-      ...(options.wait !== undefined ? { wait: options.wait } : {}),
-      ...(options.onWait ? { onWait: options.onWait } : {}),
-      ...(services ? { services } : {}),
-      ...(options.taskMetrics === false ? { taskMetrics: false } : {}),
-      ...(options.remoteAdmission === true ? { remoteAdmission: true } : {}),
-    });
-    return telemetry ? await telemetry.finish(report) : report;
-  } finally {
-    if (telemetry && !given) telemetry.close();
   }
 }
