@@ -60,10 +60,11 @@ const EXTRACT: Record<string, (r: Json) => Row[]> = {
     ];
   },
   startup: (r) => {
-    const x = r as { cold?: { guildMedianMs: number; ratio: number }; idle?: { guildMidRunBytes: number; ratio: number } };
+    const x = r as { cold?: { guildMedianMs: number; ratio: number }; idle?: { guildMidRunBytes: number; guildSettledBytes?: number; ratio: number } };
     return [
       ['version_ratio', x.cold?.ratio, 'guild --version / node -e 0', '<= 1.5'],
-      ['idle_rss_bytes', x.idle?.guildMidRunBytes, 'Guild RSS while waiting', '< 50 MB'],
+      ['idle_rss_bytes', x.idle?.guildMidRunBytes, 'Guild RSS while waiting, first 3 s', '< 50 MB'],
+      ['idle_settled_rss_bytes', x.idle?.guildSettledBytes, 'Guild RSS while waiting, settled', '< 50 MB'],
       ['idle_rss_ratio', x.idle?.ratio, 'Guild RSS while waiting / bare node', ''],
     ];
   },
