@@ -272,6 +272,31 @@ describe('cgroup control on a fake cgroup v1 (memory + freezer)', () => {
   });
 });
 
+describe('groups a task makes inside its own', () => {
+  it('their members are the task\'s: a kill reaches them, and removal takes the nested groups first', async () => {
+    const fs = new FakeCgroupfs(2);
+    const own = join(fs.root, 'user.slice', 'term.scope');
+    fs.populate(own, [4242]);
+    try {
+      const c = detectCgroupControl({ cgroupText: '0::/user.slice/term.scope\n', mountinfoText: `40 30 0:37 / ${fs.root} rw,relatime - cgroup2 cgroup2 rw\n`, pid: 4242, ...fs.deps() })!;
+      const g = c.create('guild-r-t-1');
+      const dir = fs.groups().find((d) => d.endsWith('guild-r-t-1'))!;
+      // A Guild run inside the task moved its own tasks' processes into groups of its own.
+      fs.setProcs(dir, [51]);
+      fs.populate(join(dir, 'guild-inner-t1-1'), [52]);
+      fs.populate(join(dir, 'guild-inner-t2-1', 'deeper'), [53]);
+      assert.deepEqual(g.pids().sort(), [51, 52, 53]);
+      g.signalAll('SIGKILL');
+      assert.deepEqual(fs.signals.map((x) => x.pid).sort(), [51, 52, 53]);
+      assert.deepEqual(g.pids(), []);
+      assert.equal(await g.remove(), true);
+      assert.deepEqual(fs.groups().filter((d) => d.includes('guild-r-t-1')), [], 'the nested groups went first, then the task\'s');
+    } finally {
+      fs.remove();
+    }
+  });
+});
+
 describe('names and timers', () => {
   it('cgroup names keep only safe characters', () => {
     assert.equal(cgroupName('20261201-0542-ab', 'lint/src api', 3), 'guild-20261201-0542-ab-lint_src_api-3');

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveHierarchy, resolveMemoryCgroup, statField } from './cgroup.js';
 import { ProcReader } from './proc-reader.js';
@@ -82,6 +82,23 @@ const readText = (path: string): string | null => {
     return null;
   }
 };
+
+/** The directories in a group: the groups nested in it (a gone or unreadable group has none). */
+function subgroups(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => join(dir, e.name));
+  } catch {
+    return [];
+  }
+}
+
+/** Adds the members of a group and of every group nested in it. */
+function membersOf(dir: string, into: Set<number>): void {
+  for (const p of parsePids(readText(join(dir, 'cgroup.procs')))) into.add(p);
+  for (const sub of subgroups(dir)) membersOf(sub, into);
+}
 
 const parsePids = (text: string | null): number[] => {
   if (!text) return [];
@@ -186,9 +203,10 @@ export class TaskCgroup {
   pids(): number[] {
     // A fresh open every time: v1 serves a kept-open cgroup.procs from a pid list cached for up to
     // a second, which would hide a new member from a kill loop.
-    if (this.#groups.length === 1) return parsePids(readText(join(this.#groups[0]!.dir, 'cgroup.procs')));
+    // Groups nested in the task's count too (a Guild run inside a task makes its own): cgroup.procs
+    // lists a group's own members only, and a kill must reach every process inside.
     const all = new Set<number>();
-    for (const g of this.#groups) for (const p of parsePids(readText(join(g.dir, 'cgroup.procs')))) all.add(p);
+    for (const g of this.#groups) membersOf(g.dir, all);
     return [...all];
   }
 
@@ -321,16 +339,20 @@ export class TaskCgroup {
     }
   }
 
-  /** One attempt at removing every directory; true when none is left. */
+  /** One attempt at removing every directory, the groups nested in each first; true when none is left. */
   removeSync(): boolean {
     let ok = true;
-    for (const g of this.#groups) {
-      this.#reader.forget(`${g.dir}/`);
+    const remove = (dir: string): void => {
+      for (const sub of subgroups(dir)) remove(sub);
       try {
-        this.#deps.rmdir(g.dir);
+        this.#deps.rmdir(dir);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') ok = false;
       }
+    };
+    for (const g of this.#groups) {
+      this.#reader.forget(`${g.dir}/`);
+      remove(g.dir);
     }
     return ok;
   }
