@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -228,7 +229,7 @@ export class GuildWorker {
     // Most urgent head first, then the one that has waited longest.
     candidates.sort((a, b) => a.rank - b.rank || a.ts - b.ts);
     for (const { t } of candidates) {
-      const token = `${this.#o.name}:${t.agent}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
+      const token = `${this.#o.name}:${t.agent}:${randomUUID()}`; // BullMQ's lock token: unique per take
       const job = await t.worker.getNextJob(token, { block: false });
       if (!job) continue;
       await this.#take(t, job, token);
