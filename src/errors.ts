@@ -33,7 +33,9 @@ export type GuildErrorCode =
   /** Distributed mode: no cluster key (GUILD_CLUSTER_KEY) to sign or check jobs with, or one too short. */
   | 'CLUSTER_KEY'
   /** Distributed mode: a job whose signature is missing or does not match its payload (never run). */
-  | 'JOB_SIGNATURE';
+  | 'JOB_SIGNATURE'
+  /** Distributed mode: a task's files (outputs, log) could not travel through Redis: the pack is gone or does not decode. */
+  | 'BUNDLE';
 
 /**
  * How the CLI exits for each code: 2 for input the user can correct (flags, config, a port), 1
@@ -58,6 +60,7 @@ export const EXIT_CODE_OF: Readonly<Record<GuildErrorCode, 1 | 2>> = {
   LOCKED: 1,
   CLUSTER_KEY: 2,
   JOB_SIGNATURE: 1,
+  BUNDLE: 1,
 };
 
 export class GuildError extends Error {

@@ -80,7 +80,7 @@ export { MemoryTier, type MemoryTierOptions } from './cache/memory-tier.js';
 export { SqliteTier, type SqliteTierOptions } from './cache/sqlite-tier.js';
 export { RedisTier, connectRedis, type RedisTierOptions } from './cache/redis-tier.js';
 export { RedisLock, type RedisLockOptions } from './cache/redis-lock.js';
-export { LayeredCache, type LayeredCacheOptions, type DistributedLock, type GetOrComputeOptions, type LayerStats, type CacheStatsReport } from './cache/layered-cache.js';
+export { LayeredCache, type LayeredCacheOptions, type DistributedLock, type Claim, type GetOrComputeOptions, type LayerStats, type CacheStatsReport } from './cache/layered-cache.js';
 export { openCache, type OpenCacheOptions } from './cache/open.js';
 export { DEFAULT_NAMESPACES, CONTEXT_PRESETS, PRESET_OVERRIDES, presetForBranch, type NamespacePolicy, type ContextPreset } from './config/cache-policy.js';
 export { TaskMemo, CACHE_FORMAT_VERSION, type MemoEntry, type Fingerprint } from './cache/memo.js';

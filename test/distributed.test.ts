@@ -20,6 +20,8 @@ const KEY = 'test-cluster-key-0123456789abcdef';
 const QUEUE = `t${process.pid}x${Math.random().toString(36).slice(2, 8)}`;
 /** The fault test's own queue family: its workers use a short lock, so a dead one is noticed fast. */
 const FAULT_QUEUE = `${QUEUE}f`;
+/** The memoization test's queue family: its workers each run in a checkout of their own. */
+const MEMO_QUEUE = `${QUEUE}m`;
 const ENV = { GUILD_CLUSTER_KEY: KEY, GUILD_BENCH_LOCK: process.env.GUILD_BENCH_LOCK ?? '/tmp/guild-distributed-test-bench.lock' };
 
 interface RunningWorker {
@@ -98,7 +100,7 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     for (const w of workers) w.child.kill('SIGKILL');
     await Promise.all(workers.map((w) => w.exited));
     if (client) {
-      for (const pattern of [QUEUE, FAULT_QUEUE].flatMap((q) => [`${BULL_PREFIX}:${q}.*`, `guild-cluster:${q}:*`])) {
+      for (const pattern of [QUEUE, FAULT_QUEUE, MEMO_QUEUE].flatMap((q) => [`${BULL_PREFIX}:${q}.*`, `guild-cluster:${q}:*`])) {
         let cursor = '0';
         do {
           const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
@@ -161,6 +163,8 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
         timeoutMs: 5000,
         killGraceMs: 100,
         where: { kind: 'path', dir: repo },
+        outputs: [],
+        restore: [],
         issuedAt: Date.now(),
       };
       const signed = signJob(payload, KEY);
@@ -187,6 +191,50 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
       await queue.close();
       connection.disconnect();
     }
+  });
+
+  it('outputs travel through Redis: a memoized task runs once for two submitters, its outputs restored on each and on a dependent\'s worker', async (t) => {
+    if (skip) return t.skip(skip);
+    // Two more workers, each in its own checkout (as on two machines), on their own queue family.
+    const count = join(tempDir('guild-dist-count-'), 'runs.txt');
+    const task = (id: string, run: string, extra = ''): string => `  - { id: ${id}, agent: a, run: ${JSON.stringify(`mkdir -p out && echo ${id} >> ${count} && ${run}`)}, inputs: [src.txt], outputs: [out/${id}.txt]${extra} }`;
+    const yaml = (tasks: string[]): string => `${header('30s', MEMO_QUEUE)}agents: { a: { memory: 20MB } }\ntasks:\n${tasks.join('\n')}\n`;
+    commitFile(repo, 'src.txt', 'input\n');
+    commitFile(repo, 'memo.yaml', yaml([task('gen', 'sleep 1 && echo $$-$(date +%s%N) > out/gen.txt'), task('use', 'cat out/gen.txt > out/use.txt', ', needs: [gen]')]));
+    commitFile(repo, 'memo2.yaml', yaml([task('gen', 'sleep 1 && echo $$-$(date +%s%N) > out/gen.txt'), task('use2', 'cat out/gen.txt > out/use2.txt', ', needs: [gen]')]));
+    const clone = (): string => {
+      const dir = tempDir('guild-dist-clone-');
+      execFileSync('git', ['clone', '-q', repo, dir], { stdio: 'ignore' });
+      return dir;
+    };
+    const [w1, w2, a, b, c] = [clone(), clone(), clone(), clone(), clone()];
+    await Promise.all([startWorker('m-1', 200, w1, MEMO_QUEUE), startWorker('m-2', 200, w2, MEMO_QUEUE)]);
+    const run = (dir: string, file: string) => guild(['run', file, '--json', '--progress', 'none', '--no-telemetry'], { cwd: dir, env: ENV, timeoutMs: 90_000 });
+    const [ra, rb] = await Promise.all([run(a, 'memo.yaml'), run(b, 'memo.yaml')]);
+    assert.equal(ra.code, 0, ra.stderr);
+    assert.equal(rb.code, 0, rb.stderr);
+    const status = (r: { stdout: string }, id: string): string => (JSON.parse(r.stdout) as RunReport).tasks.find((x) => x.id === id)!.status;
+    assert.deepEqual(readFileSync(count, 'utf8').split('\n').filter(Boolean).sort(), ['gen', 'use'], 'each task computed once for both submitters');
+    assert.deepEqual([status(ra, 'gen'), status(rb, 'gen')].sort(), ['cached', 'succeeded']);
+    const gen = readFileSync(join(a, 'out/gen.txt'), 'utf8');
+    assert.match(gen, /^\d+-\d+\n$/);
+    for (const dir of [a, b]) {
+      assert.equal(readFileSync(join(dir, 'out/gen.txt'), 'utf8'), gen, `${dir}: gen's output restored`);
+      assert.equal(readFileSync(join(dir, 'out/use.txt'), 'utf8'), gen, `${dir}: use's output restored`);
+    }
+    // The ran task's log came back with it.
+    const ran = status(ra, 'gen') === 'succeeded' ? a : b;
+    const report = JSON.parse((ran === a ? ra : rb).stdout) as RunReport;
+    assert.ok(existsSync(join(ran, '.guild', 'runs', report.run_id, 'gen.log')), 'the log of gen is on its submitter');
+    // A third submitter: gen is served from the cluster cache there; its dependent runs on a worker
+    // whose checkout has no out/gen.txt, which it gets from the pack of the submitter's restored copy.
+    for (const w of [w1, w2]) execFileSync('rm', ['-rf', join(w, 'out')]);
+    const rc = await run(c, 'memo2.yaml');
+    assert.equal(rc.code, 0, rc.stderr);
+    assert.equal(status(rc, 'gen'), 'cached');
+    assert.equal(status(rc, 'use2'), 'succeeded');
+    assert.equal(readFileSync(join(c, 'out/use2.txt'), 'utf8'), gen, "use2's worker restored gen's output before it ran");
+    assert.deepEqual(readFileSync(count, 'utf8').split('\n').filter(Boolean).sort(), ['gen', 'use', 'use2']);
   });
 
   it('a task larger than every worker budget fails after the grace period with a clear error', async (t) => {

@@ -9,6 +9,13 @@ export interface DistributedLock {
   /** A token when taken, null when another holder has it. */
   acquire(name: string, ttlMs: number): Promise<string | null>;
   release(name: string, token: string): Promise<boolean>;
+  /** Renews a held lock for `ttlMs` more; false when it is no longer the caller's. */
+  extend?(name: string, token: string, ttlMs: number): Promise<boolean>;
+}
+
+/** What `claim` grants: held (and renewed) until released. */
+export interface Claim {
+  release(): Promise<void>;
 }
 
 /** Options of a layered cache. */
@@ -239,6 +246,32 @@ export class LayeredCache implements MemoryConsumer {
       this.#flights.set(id, flight);
     }
     return flight;
+  }
+
+  /**
+   * Claims computing `key` across the processes that share this cache's Redis tier, for work
+   * done outside `getOrCompute` (a memoized task runs as a process, then its result is stored).
+   * Null while another process holds the claim: look for its result, then claim again. The claim
+   * is renewed until released, so it outlives a long computation, and lapses within the lock TTL
+   * when its holder dies. Without a shared tier or a lock there is no one to share with: granted.
+   */
+  async claim(namespace: string, key: string): Promise<Claim | null> {
+    const lock = this.#lock;
+    if (lock === null || !this.#tiersOf(namespace).some((t) => t.name === 'redis')) return { release: async () => undefined };
+    const name = `${namespace}:${key}`;
+    const token = await lock.acquire(name, this.#lockTtl);
+    if (token === null) return null;
+    const renew = lock.extend ? setInterval(() => void lock.extend!(name, token, this.#lockTtl).catch(() => false), this.#lockTtl / 3) : null;
+    renew?.unref();
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        if (renew) clearInterval(renew);
+        await lock.release(name, token).catch(() => false);
+      },
+    };
   }
 
   /** Keys of a namespace across its tiers. */

@@ -18,6 +18,9 @@ export interface RedisLockOptions {
  */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
+/** Renews the key's expiry only while it still holds the caller's token (same reasoning as RELEASE). */
+const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+
 /**
  * A lock across processes for single-flight: one process computes a missing entry while the
  * others wait for it to appear. Not a mutex for correctness: a holder that outlives its TTL
@@ -51,6 +54,15 @@ export class RedisLock {
   async release(name: string, token: string): Promise<boolean> {
     try {
       return (await this.#client.eval(RELEASE, 1, this.#prefix + name, token)) === 1;
+    } catch (err) {
+      throw redisError('EVAL', this.#client, err);
+    }
+  }
+
+  /** Renews the lock for `ttlMs` if `token` still holds it; false when it had expired or was taken by another. */
+  async extend(name: string, token: string, ttlMs: number): Promise<boolean> {
+    try {
+      return (await this.#client.eval(EXTEND, 1, this.#prefix + name, token, String(Math.ceil(ttlMs)))) === 1;
     } catch (err) {
       throw redisError('EVAL', this.#client, err);
     }

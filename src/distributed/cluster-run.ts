@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../cache/redis-tier.js';
-import type { ResolvedConfig } from '../config/resolve.js';
+import type { ResolvedConfig, TaskSpec } from '../config/resolve.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import type { Execution, ExecOutcome, Executor, KillReason } from '../executors/executor.js';
@@ -11,6 +11,7 @@ import type { RunExecutors, RunServices, StartedServices } from '../workflow/exe
 import type { WorkerReport } from '../workflow/report.js';
 import type { JobPayload, JobResult, JobWhere, RunMessage, TypeProfile, WorkerBeat } from './job.js';
 import { BULL_PREFIX, bullPriority, clusterKeys, DEFAULT_QUEUE, typeQueueName } from './names.js';
+import { restoreBundle, storeBundle } from './outputs.js';
 import { clusterKey, signJob } from './signing.js';
 import { locateWorkflow } from './where.js';
 
@@ -28,7 +29,7 @@ export interface ClusterRunOptions {
 
 /** What `runResolved` takes to run a workflow on the cluster. */
 export interface ClusterRun {
-  /** The workflow as it runs distributed (task memoization is off in this first version). */
+  /** The workflow as it runs distributed (its cache's shared tier on the cluster's Redis unless it names one). */
   config: ResolvedConfig;
   executors: RunExecutors;
   services: RunServices;
@@ -53,8 +54,8 @@ export function clusterRun(config: ResolvedConfig, options: ClusterRunOptions): 
   const queue = options.queue ?? config.distributed?.queue ?? DEFAULT_QUEUE;
   const graceMs = options.graceMs ?? config.distributed?.graceMs ?? DEFAULT_GRACE_MS;
   const session = new ClusterSession(config, { redisUrl: options.redisUrl, queue, graceMs, key });
-  // Outputs do not travel back yet: a result stored here could lack them, so nothing is memoized.
-  const distributedConfig: ResolvedConfig = Object.freeze({ ...config, cache: Object.freeze({ ...config.cache, enabled: false, disabledBy: 'distributed' as const }) });
+  // One cache for the cluster: the run's Redis unless the file names another for its cache.
+  const distributedConfig: ResolvedConfig = Object.freeze({ ...config, cache: Object.freeze({ ...config.cache, redisUrl: config.cache.redisUrl ?? options.redisUrl }) });
   return { config: distributedConfig, executors: { process: session.executor }, services: session, remoteAdmission: true };
 }
 
@@ -79,6 +80,9 @@ class ClusterSession implements RunServices, StartedServices {
   readonly #queues = new Map<string, Queue>();
   readonly #jobs = new Map<string, RemoteExecution>();
   readonly #workers = new Map<string, WorkerReport>();
+  readonly #specs: ReadonlyMap<string, TaskSpec>;
+  /** Packs of tasks' files by task id (from results, or packed here for a dependent). */
+  readonly #bundles = new Map<string, Promise<string | null>>();
   #live: WorkerBeat[] = [];
   #client: Redis | null = null;
   #sub: Redis | null = null;
@@ -89,6 +93,7 @@ class ClusterSession implements RunServices, StartedServices {
 
   constructor(config: ResolvedConfig, options: SessionOptions) {
     this.#config = config;
+    this.#specs = new Map(config.tasks.map((t) => [t.id, t]));
     this.#o = options;
     this.#keys = clusterKeys(options.queue);
     this.executor = { start: (request) => this.#start(request) };
@@ -151,15 +156,55 @@ class ClusterSession implements RunServices, StartedServices {
       timeoutMs: request.timeoutMs,
       killGraceMs: request.killGraceMs,
       where: this.#where!,
+      outputs: [...(this.#specs.get(request.taskId)?.outputs ?? [])],
+      restore: [],
       issuedAt: Date.now(),
     };
     const exec = new RemoteExecution(jobId, payload, (e) => this.#cancel(e));
     this.#jobs.set(jobId, exec);
-    const queue = this.#queues.get(p.agent)!;
-    queue
-      .add(request.taskId, signJob(payload, this.#o.key), { jobId, priority: bullPriority(p.priority), removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } })
-      .then(() => (exec.queued = true), (e: Error) => exec.settle(failed(`could not enqueue on ${this.#o.redisUrl.replace(/\/\/[^@]*@/, '//***@')}: ${e.message}`)));
+    void this.#enqueue(exec).catch((e: Error) => exec.settle(failed(`could not enqueue on ${redacted(this.#o.redisUrl)}: ${e.message}`)));
     return exec;
+  }
+
+  /** Names the packs of what the task needs (packing here what ran here or came from the cache), signs, enqueues. */
+  async #enqueue(exec: RemoteExecution): Promise<void> {
+    const payload = exec.payload;
+    payload.restore = await this.#restoreList(payload.taskId);
+    if (exec.settled) return; // cancelled meanwhile
+    await this.#queues.get(payload.agent)!.add(payload.taskId, signJob(payload, this.#o.key), { jobId: payload.jobId, priority: bullPriority(payload.priority), removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } });
+    exec.queued = true;
+  }
+
+  /**
+   * The packs a task's worker restores before it starts: its ancestors' (every task it needs,
+   * directly or not) that declare outputs, dependencies first. An ancestor whose pack is not
+   * known (served from the cache, or its files came some other way) is packed from this folder.
+   */
+  async #restoreList(taskId: string): Promise<string[]> {
+    const order: string[] = [];
+    const seen = new Set<string>();
+    const visit = (id: string): void => {
+      for (const need of this.#specs.get(id)?.needs ?? []) {
+        if (seen.has(need)) continue;
+        seen.add(need);
+        visit(need);
+        order.push(need);
+      }
+    };
+    visit(taskId);
+    const out: string[] = [];
+    for (const id of order) {
+      const spec = this.#specs.get(id)!;
+      if (spec.outputs.length === 0) continue;
+      let sha = this.#bundles.get(id);
+      if (sha === undefined) {
+        const packed = storeBundle(this.#client!, this.#keys, this.#config.dir, id, spec.outputs, null).then((b) => b?.sha ?? null);
+        this.#bundles.set(id, (sha = packed));
+      }
+      const name = await sha;
+      if (name !== null) out.push(name);
+    }
+    return out;
   }
 
   /** Stops a job: taken off its queue while it waits, else its worker is told to kill it. */
@@ -192,16 +237,27 @@ class ClusterSession implements RunServices, StartedServices {
     const e = this.#jobs.get(m.jobId);
     if (!e) return;
     if (m.kind === 'started') e.worker = m.worker;
-    else this.#ended(e, m.result);
+    else void this.#ended(e, m.result);
   }
 
-  #ended(e: RemoteExecution, r: JobResult): void {
-    if (e.settled) return;
+  /** A result: the attempt's files restored here first (the task is done only with its outputs in place), then settled. */
+  async #ended(e: RemoteExecution, r: JobResult): Promise<void> {
+    if (e.settled || e.ending) return;
+    e.ending = true;
     const w = this.#worker(r.worker);
     w.tasks++;
     w.budget_bytes = r.workerBudgetBytes;
     w.peak_bytes = Math.max(w.peak_bytes, r.workerPeakBytes);
-    e.settle({ exitCode: r.exitCode, signal: r.signal, killedBy: r.killedBy, error: r.error, durationMs: r.durationMs, peakBytes: r.peakBytes, ranOn: r.worker });
+    let error = r.error;
+    if (r.bundle) {
+      try {
+        await restoreBundle(this.#client!, this.#keys, r.bundle.sha, this.#config.dir);
+        if (r.error === null) this.#bundles.set(e.payload.taskId, Promise.resolve(r.bundle.sha));
+      } catch (err) {
+        if (error === null) error = `its files from worker ${r.worker} could not be restored here: ${(err as Error).message}`;
+      }
+    }
+    e.settle({ exitCode: r.exitCode, signal: r.signal, killedBy: r.killedBy, error, durationMs: r.durationMs, peakBytes: r.peakBytes, ranOn: r.worker });
   }
 
   #worker(name: string): WorkerReport {
@@ -242,7 +298,7 @@ class ClusterSession implements RunServices, StartedServices {
           if (state === 'waiting' || state === 'prioritized') e.worker = null;
           else if (state === 'completed' || state === 'failed') {
             const job = await queue.getJob(e.jobId).catch(() => undefined);
-            if (job?.returnvalue) this.#ended(e, job.returnvalue as JobResult);
+            if (job?.returnvalue) await this.#ended(e, job.returnvalue as JobResult);
             else if (job?.failedReason) e.settle(failed(`a worker refused it: ${job.failedReason}`));
           }
         }
@@ -288,6 +344,9 @@ export async function liveWorkers(client: Redis, keys: ReturnType<typeof cluster
   return out;
 }
 
+/** A Redis URL without its password, for messages. */
+const redacted = (url: string): string => url.replace(/\/\/[^@]*@/, '//***@');
+
 function failed(error: string): ExecOutcome {
   return { exitCode: null, signal: null, killedBy: null, error, durationMs: 0 };
 }
@@ -318,6 +377,8 @@ class RemoteExecution implements Execution {
   /** The worker that took it; null while it waits. */
   worker: string | null = null;
   queued = false;
+  /** Its result arrived and its files are being restored. */
+  ending = false;
   settled = false;
   killedBy: KillReason | null = null;
   unplaceableSince: number | null = null;

@@ -1,5 +1,6 @@
 import type { KillReason } from '../executors/executor.js';
 import type { Priority } from '../config/schema.js';
+import type { Bundle } from './outputs.js';
 
 /** Where a job runs: a folder of a git repository at a commit, or an absolute path (one machine, a shared file system). */
 export type JobWhere = { kind: 'git'; commit: string; path: string } | { kind: 'path'; dir: string };
@@ -24,6 +25,10 @@ export interface JobPayload {
   timeoutMs: number | null;
   killGraceMs: number;
   where: JobWhere;
+  /** The task's declared outputs (globs): packed and carried back after it succeeds. */
+  outputs: string[];
+  /** Packs (distributed/outputs.ts) of the tasks it needs, restored in this order before it starts. */
+  restore: string[];
   /** When it was signed (epoch ms). */
   issuedAt: number;
 }
@@ -41,6 +46,8 @@ export interface JobResult {
   /** The worker's budget and its highest Σ of measured memory at one instant since it started. */
   workerBudgetBytes: number;
   workerPeakBytes: number;
+  /** The attempt's files (its outputs after a success, its log and metrics) stored in Redis; null when there were none. */
+  bundle: Bundle | null;
 }
 
 /** One message on a run's channel. */

@@ -30,6 +30,8 @@ export function clusterKeys(queue: string) {
     worker: (name: string) => `${OWN}:${queue}:worker:${name}`,
     /** Pub/sub channel of one run: cancels go to workers, starts and results come back. */
     run: (runId: string) => `${OWN}:${queue}:run:${runId}`,
+    /** A task's files (outputs, log), packed, by the SHA-256 of the pack (distributed/outputs.ts). */
+    bundle: (sha: string) => `${OWN}:${queue}:bundle:${sha}`,
     /** Pattern of every run's channel (a worker listens to all: a cancel may come before its job). */
     runs: `${OWN}:${queue}:run:*`,
   };

@@ -20,6 +20,7 @@ import { metricsFileFor } from '../workflow/task-metrics.js';
 import type { JobPayload, JobResult, RunMessage, TypeProfile } from './job.js';
 import { BULL_PREFIX, clusterKeys, typeQueueName } from './names.js';
 import { CLUSTER_KEY_ENV, verifyJob } from './signing.js';
+import { restoreBundle, storeBundle, type Bundle } from './outputs.js';
 import { jobFolder } from './where.js';
 
 /** Options of a `GuildWorker`. */
@@ -56,7 +57,7 @@ interface RunningJob {
   handle: Supervised<ProcessRequest> | null;
   lockTimer: NodeJS.Timeout;
   observedBytes: number;
-  /** Set when the job is to go back to waiting instead of completing (hand-back, pressure kill). */
+  /** Set when the job is to go back to waiting instead of completing (`stop({ handBack })`). */
   handBack: boolean;
 }
 
@@ -331,7 +332,7 @@ export class GuildWorker {
     }
     const cancelled = this.#cancelledRuns.get(payload.runId);
     if (cancelled !== undefined && Date.now() - cancelled < CANCEL_MEMORY_MS) {
-      await this.#complete(job, token, payload, this.#result({ exitCode: null, signal: null, killedBy: 'cancelled', error: 'cancelled: the run was cancelled', durationMs: 0 }, null));
+      await this.#complete(job, token, payload, this.#result({ exitCode: null, signal: null, killedBy: 'cancelled', error: 'cancelled: the run was cancelled', durationMs: 0 }, null, null));
       return;
     }
     // The job's own estimate may be above what the registry said of its type (raised by the run).
@@ -344,9 +345,11 @@ export class GuildWorker {
     let folder: string;
     try {
       folder = jobFolder(payload.where, this.#o.workdir);
+      // What the tasks it needs left, from wherever they ran.
+      for (const sha of payload.restore ?? []) await restoreBundle(this.#client!, this.#keys, sha, folder);
     } catch (e) {
       this.#log(`job ${job.id} (${payload.taskId}): ${(e as Error).message}`);
-      await this.#complete(job, token, payload, this.#result({ exitCode: null, signal: null, killedBy: null, error: `on worker ${this.#o.name}: ${(e as Error).message}`, durationMs: 0 }, null));
+      await this.#complete(job, token, payload, this.#result({ exitCode: null, signal: null, killedBy: null, error: `on worker ${this.#o.name}: ${(e as Error).message}`, durationMs: 0 }, null, null));
       return;
     }
     this.#run(t, job, token, payload, folder);
@@ -383,14 +386,13 @@ export class GuildWorker {
         priority: payload.priority,
         reservationBytes: payload.memoryBytes,
         limitBytes: payload.limitBytes,
-        // Never paused: its submitter and lock are waiting on it; at an emergency it goes back to the queue.
+        // Never paused: its submitter and lock are waiting on it. At an emergency it is killed and
+        // reported killed by pressure with its observed peak: the submitter requeues it with that
+        // estimate, as a local run does, not counted against its retries.
         onPressure: 'kill-requeue',
         onSample: (bytes) => {
           r.observedBytes = bytes;
           peak = Math.max(peak ?? 0, bytes);
-        },
-        onKill: (n) => {
-          if (n.reason === 'pressure') r.handBack = true;
         },
       });
       outcome = r.handle.done;
@@ -399,14 +401,22 @@ export class GuildWorker {
     }
     this.#log(`took ${payload.taskId} (run ${payload.runId}, ${formatBytes(payload.memoryBytes)} expected)`);
     void this.#publish(payload.runId, { kind: 'started', jobId: job.id!, worker: this.#o.name });
-    void outcome.then(async (o) => {
+    void outcome.then(async (ended) => {
+      let o = ended;
       clearInterval(lockTimer);
       try {
         if (r.handBack) {
           this.#log(`handed ${payload.taskId} back to the queue`);
           await job.moveToWait(token).catch((e: Error) => this.#log(`job ${job.id}: not handed back: ${e.message}`));
         } else {
-          await this.#complete(job, token, payload, this.#result(o, peak));
+          let bundle: Bundle | null = null;
+          try {
+            bundle = await storeBundle(this.#client!, this.#keys, folder, payload.taskId, o.error === null ? (payload.outputs ?? []) : [], logFile);
+          } catch (e) {
+            // A success whose outputs cannot travel is not a success where it counts.
+            if (o.error === null) o = { ...o, error: `outputs not carried back from worker ${this.#o.name}: ${(e as Error).message}` };
+          }
+          await this.#complete(job, token, payload, this.#result(o, peak, bundle));
           this.#log(`ended ${payload.taskId}: ${o.error ?? `exit ${o.exitCode}`}`);
         }
       } finally {
@@ -419,7 +429,7 @@ export class GuildWorker {
     });
   }
 
-  #result(o: ExecOutcome, peakBytes: number | null): JobResult {
+  #result(o: ExecOutcome, peakBytes: number | null, bundle: Bundle | null): JobResult {
     return {
       worker: this.#o.name,
       exitCode: o.exitCode,
@@ -430,6 +440,7 @@ export class GuildWorker {
       peakBytes,
       workerBudgetBytes: this.#o.budgetBytes,
       workerPeakBytes: this.#peakBytes,
+      bundle,
     };
   }
 

@@ -380,6 +380,7 @@ class WorkflowRun {
   #settle(s: TaskState, status: TaskStatus, error?: string): void {
     s.phase = status;
     if (error !== undefined) s.error = error;
+    this.#cache.settled(s);
     this.#done++;
     this.#record.settled(s);
     // Settled without an attempt ending (skipped, or cancelled while waiting): say so too.

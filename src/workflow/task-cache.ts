@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/resolve.js';
-import type { LayeredCache } from '../cache/layered-cache.js';
-import { TaskMemo, type MemoEntry } from '../cache/memo.js';
+import type { Claim, LayeredCache } from '../cache/layered-cache.js';
+import { TASKS_NAMESPACE, TaskMemo, type MemoEntry } from '../cache/memo.js';
 import { openCache } from '../cache/open.js';
 import { GuildError } from '../errors.js';
 import type { Db } from '../store/db.js';
@@ -10,6 +10,9 @@ import type { TaskState } from './task-state.js';
 
 /** A path refused by the cache: a link out of the project, or an entry that would write outside it. */
 const unsafe = (e: unknown): boolean => e instanceof GuildError && e.code === 'UNSAFE_PATH';
+
+/** How often a run waiting on another process's computation of a task looks for its result. */
+const CLAIM_POLL_MS = 200;
 
 /** Raises a run alert (the run owns the list and the event). */
 export type RaiseAlert = (severity: 'warning' | 'critical', message: string, rule: 'cache', key: string) => void;
@@ -52,6 +55,8 @@ export class TaskCache {
   #cache: LayeredCache | null = null;
   #owns = false;
   #memo: TaskMemo | null = null;
+  /** Fingerprints this run claimed (single flight across processes), by task id. */
+  readonly #claims = new Map<string, Claim>();
 
   constructor(context: TaskCacheContext) {
     this.#c = context;
@@ -92,6 +97,8 @@ export class TaskCache {
   /** Closes a cache opened here, flushes the caller's; a failure becomes a warning of the report. */
   async close(report: RunReport): Promise<void> {
     if (!this.#cache) return;
+    await Promise.all([...this.#claims.values()].map((c) => c.release()));
+    this.#claims.clear();
     try {
       if (this.#owns) await this.#cache.close();
       else await this.#cache.flush();
@@ -128,8 +135,9 @@ export class TaskCache {
 
   async #serve(s: TaskState): Promise<void> {
     const t0 = this.#c.now();
-    const entry = await this.#lookup(s, this.#c.logFile(s));
-    if (s.phase !== 'hashing') return; // cancelled while hashing
+    let entry = await this.#lookup(s, this.#c.logFile(s));
+    if (entry === undefined && s.cache.fingerprint !== null && s.phase === 'hashing') entry = await this.#claimOrWait(s);
+    if (s.phase !== 'hashing') return; // cancelled while hashing (a claim is released as it settles)
     if (entry === undefined) {
       if (s.cache.fingerprint !== null) s.cache.status = 'miss';
       this.#c.loop.enqueue(s);
@@ -143,6 +151,49 @@ export class TaskCache {
     s.startedMs = t0;
     s.endedMs = now;
     this.#c.loop.served(s, entry.durationMs);
+  }
+
+  /**
+   * Single flight across the processes sharing the cache's Redis tier (two submitters of one
+   * cluster, two machines): the first to miss claims the fingerprint and runs the task, holding
+   * the claim until the task settles; the others wait, then restore its stored result. Undefined
+   * when this run holds the claim (or the claim could not be asked for): the task runs here.
+   */
+  async #claimOrWait(s: TaskState): Promise<MemoEntry | undefined> {
+    const fp = s.cache.fingerprint!;
+    for (;;) {
+      let claim: Claim | null;
+      try {
+        claim = await this.#cache!.claim(TASKS_NAMESPACE, fp);
+      } catch {
+        return undefined; // the shared tier is unreachable: compute here rather than wait on it
+      }
+      if (claim !== null) {
+        if (s.phase === 'hashing') this.#claims.set(s.id, claim);
+        else void claim.release();
+        return undefined;
+      }
+      await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
+      if (s.phase !== 'hashing') return undefined;
+      try {
+        const entry = await this.#memo!.lookup(fp);
+        if (entry !== undefined && s.phase === 'hashing') {
+          await this.#memo!.restore(entry, this.#c.logFile(s));
+          return entry;
+        }
+      } catch (e) {
+        s.cache.reason = `cache: ${(e as Error).message}`;
+        return undefined;
+      }
+    }
+  }
+
+  /** The task is settled, whatever its status: its claim (if this run held one) is released, its result stored by now. */
+  settled(s: TaskState): void {
+    const claim = this.#claims.get(s.id);
+    if (claim === undefined) return;
+    this.#claims.delete(s.id);
+    void claim.release();
   }
 
   /**
