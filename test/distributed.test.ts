@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
@@ -10,13 +10,14 @@ import type { JobPayload } from '../src/distributed/job.js';
 import { BULL_PREFIX, clusterKeys, typeQueueName } from '../src/distributed/names.js';
 import { signJob } from '../src/distributed/signing.js';
 import type { RunReport } from '../src/workflow/report.js';
+import { alive, CLUSTER_TEST_KEY, commitFile, gitRepo, startWorker as startCluster, type RunningWorker } from './cluster-helpers.js';
 import { GUILD, guild, hog, MB, tempDir } from './helpers.js';
 
 // Distributed mode against a real Redis and real `guild worker` processes on loopback. Each test
 // file run uses its own queue family; its keys are removed and its workers killed in `after`.
 
 const REDIS = 'redis://127.0.0.1:6379';
-const KEY = 'test-cluster-key-0123456789abcdef';
+const KEY = CLUSTER_TEST_KEY;
 const QUEUE = `t${process.pid}x${Math.random().toString(36).slice(2, 8)}`;
 /** The fault test's own queue family: its workers use a short lock, so a dead one is noticed fast. */
 const FAULT_QUEUE = `${QUEUE}f`;
@@ -24,63 +25,13 @@ const FAULT_QUEUE = `${QUEUE}f`;
 const MEMO_QUEUE = `${QUEUE}m`;
 const ENV = { GUILD_CLUSTER_KEY: KEY, GUILD_BENCH_LOCK: process.env.GUILD_BENCH_LOCK ?? '/tmp/guild-distributed-test-bench.lock' };
 
-interface RunningWorker {
-  name: string;
-  budget: number;
-  child: ChildProcessWithoutNullStreams;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
 let client: Redis | null = null;
 const workers: RunningWorker[] = [];
 let repo = '';
 
-/** Starts `guild worker` and resolves once it serves. */
-async function startWorker(name: string, budgetMb: number, workdir: string, queue = QUEUE, extra: string[] = []): Promise<RunningWorker> {
-  const child = spawn(process.execPath, [GUILD, 'worker', '--redis', REDIS, '--queue', queue, '--budget', `${budgetMb}MB`, '--name', name, '--workdir', workdir, ...extra], { cwd: workdir, env: { ...process.env, ...ENV } });
-  const w: RunningWorker = { name, budget: budgetMb * MB, child, stderr: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
-  workers.push(w);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${name} did not start:\n${w.stderr}`)), 20_000);
-    child.stderr.on('data', (d: Buffer) => {
-      w.stderr += d.toString();
-      if (w.stderr.includes('serving queue')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return w;
-}
-
-/** A git repository holding `yaml` as guild.yaml, committed (workers check the commit). */
-function gitRepo(yaml: string): string {
-  const dir = tempDir('guild-dist-');
-  writeFileSync(join(dir, 'guild.yaml'), yaml);
-  const git = (...args: string[]): void => void execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
-  git('init', '-q');
-  git('add', '.');
-  git('-c', 'user.email=test@guild', '-c', 'user.name=test', 'commit', '-qm', 'workflow');
-  return dir;
-}
-
-function commitFile(dir: string, name: string, text: string): void {
-  writeFileSync(join(dir, name), text);
-  execFileSync('git', ['-C', dir, 'add', name], { stdio: 'ignore' });
-  execFileSync('git', ['-C', dir, '-c', 'user.email=test@guild', '-c', 'user.name=test', 'commit', '-qm', name], { stdio: 'ignore' });
-}
+const startWorker = (name: string, budgetMb: number, workdir: string, queue = QUEUE, extra: string[] = []): Promise<RunningWorker> => startCluster(workers, { redis: REDIS, queue, name, budgetMb, workdir, env: ENV, extra });
 
 const header = (grace = '30s', queue = QUEUE): string => `distributed: { redis: "${REDIS}", queue: ${queue}, grace: ${grace} }\n`;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('distributed mode (real Redis, real workers)', { concurrency: false }, () => {
   let skip: string | false = false;
@@ -127,6 +78,9 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     for (const x of report.tasks) assert.ok(x.worker !== undefined && names.has(x.worker), `${x.id} ran on ${x.worker}`);
     assert.equal(report.workers.reduce((n, w) => n + w.tasks, 0), 9);
     assert.ok(report.workers.filter((w) => w.tasks > 0).length >= 2, `work spread over ${JSON.stringify(report.workers)}`);
+    // Placement follows free budget: the largest worker (the most free) takes at least as much as the smallest.
+    const ran = (name: string): number => report.workers.find((w) => w.name === name)?.tasks ?? 0;
+    assert.ok(ran('w-large') >= ran('w-small'), `placement: ${JSON.stringify(report.workers.map((w) => [w.name, w.tasks]))}`);
     for (const w of report.workers) {
       const started = workers.find((x) => x.name === w.name)!;
       assert.equal(w.budget_bytes, started.budget);

@@ -302,7 +302,7 @@ function frame(value: Buffer, expiresAt: number): Buffer {
   return buf;
 }
 
-function maskPassword(url: string): string {
+export function maskPassword(url: string): string {
   try {
     const u = new URL(url);
     if (u.password === '') return url;

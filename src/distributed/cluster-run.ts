@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { connectRedis } from '../cache/redis-tier.js';
+import { connectRedis, maskPassword } from '../cache/redis-tier.js';
 import type { ResolvedConfig, TaskSpec } from '../config/resolve.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
@@ -39,6 +39,8 @@ export interface ClusterRun {
 const DEFAULT_GRACE_MS = 30_000;
 /** After a cancel, how long past the kill grace a worker has to confirm before the attempt ends here without it. */
 const CONFIRM_MS = 10_000;
+/** How long a job must be missing from Redis, and from every worker's heartbeat, before it is enqueued again, ms. */
+const VANISHED_MS = 3000;
 /** How often live workers are read and placement checked. */
 const WATCH_MS = 500;
 
@@ -90,6 +92,11 @@ class ClusterSession implements RunServices, StartedServices {
   #where: JobWhere | null = null;
   #timer: NodeJS.Timeout | null = null;
   #watching = false;
+  #announcing = false;
+  /** Agent type → its profile (JSON), as written to the registry. */
+  readonly #registry: Record<string, string> = {};
+  /** Jobs Redis lost and this run enqueued again. */
+  #reenqueued = 0;
 
   constructor(config: ResolvedConfig, options: SessionOptions) {
     this.#config = config;
@@ -103,17 +110,18 @@ class ClusterSession implements RunServices, StartedServices {
     this.#runId = context.runId;
     this.#where = locateWorkflow(this.#config.dir);
     this.#client = await connectRedis(this.#o.redisUrl, { redis: { maxRetriesPerRequest: null } });
+    // Redis restarting: commands wait for the reconnect (maxRetriesPerRequest: null); #watch catches up.
+    this.#client.on('error', () => undefined);
     this.#sub = this.#client.duplicate();
     this.#sub.on('error', () => {});
     this.#sub.on('message', (_c, message) => this.#onMessage(message));
     await this.#sub.subscribe(this.#keys.run(this.#runId));
-    const registry: Record<string, string> = {};
     for (const a of Object.values(this.#config.agents)) {
       const profile: TypeProfile = { memoryBytes: a.memoryBytes, cpu: a.cpu, concurrency: a.concurrency };
-      registry[a.name] = JSON.stringify(profile);
+      this.#registry[a.name] = JSON.stringify(profile);
       this.#queues.set(a.name, new Queue(typeQueueName(this.#o.queue, a.name), { connection: this.#client, prefix: BULL_PREFIX }));
     }
-    await this.#client.hset(this.#keys.registry, registry);
+    await this.#client.hset(this.#keys.registry, this.#registry);
     await this.#watch();
     this.#timer = setInterval(() => void this.#watch(), WATCH_MS);
     return this;
@@ -124,7 +132,7 @@ class ClusterSession implements RunServices, StartedServices {
   }
 
   report(): Record<string, unknown> {
-    return { workers: [...this.#workers.values()].sort((a, b) => a.name.localeCompare(b.name)) };
+    return { workers: [...this.#workers.values()].sort((a, b) => a.name.localeCompare(b.name)), jobs_reenqueued: this.#reenqueued };
   }
 
   async close(): Promise<void> {
@@ -162,7 +170,7 @@ class ClusterSession implements RunServices, StartedServices {
     };
     const exec = new RemoteExecution(jobId, payload, (e) => this.#cancel(e));
     this.#jobs.set(jobId, exec);
-    void this.#enqueue(exec).catch((e: Error) => exec.settle(failed(`could not enqueue on ${redacted(this.#o.redisUrl)}: ${e.message}`)));
+    void this.#enqueue(exec).catch((e: Error) => exec.settle(failed(`could not enqueue on ${maskPassword(this.#o.redisUrl)}: ${e.message}`)));
     return exec;
   }
 
@@ -173,6 +181,17 @@ class ClusterSession implements RunServices, StartedServices {
     if (exec.settled) return; // cancelled meanwhile
     await this.#queues.get(payload.agent)!.add(payload.taskId, signJob(payload, this.#o.key), { jobId: payload.jobId, priority: bullPriority(payload.priority), removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } });
     exec.queued = true;
+    this.#announce();
+  }
+
+  /** Tells the workers there is work (once per burst of enqueues), instead of leaving it to their next poll. */
+  #announce(): void {
+    if (this.#announcing) return;
+    this.#announcing = true;
+    setImmediate(() => {
+      this.#announcing = false;
+      void this.#publish({ kind: 'enqueued' });
+    });
   }
 
   /**
@@ -233,7 +252,7 @@ class ClusterSession implements RunServices, StartedServices {
     } catch {
       return;
     }
-    if (m.kind === 'cancel') return;
+    if (m.kind === 'cancel' || m.kind === 'enqueued') return;
     const e = this.#jobs.get(m.jobId);
     if (!e) return;
     if (m.kind === 'started') e.worker = m.worker;
@@ -262,7 +281,7 @@ class ClusterSession implements RunServices, StartedServices {
 
   #worker(name: string): WorkerReport {
     let w = this.#workers.get(name);
-    if (!w) this.#workers.set(name, (w = { name, host: null, budget_bytes: 0, peak_bytes: 0, tasks: 0, pressure: null, rejected: 0 }));
+    if (!w) this.#workers.set(name, (w = { name, host: null, budget_bytes: 0, peak_bytes: 0, tasks: 0, pressure: null, rejected: 0, returned: 0 }));
     return w;
   }
 
@@ -294,12 +313,20 @@ class ClusterSession implements RunServices, StartedServices {
         if (e.queued && now - e.checkedAt > 2000) {
           e.checkedAt = now;
           const queue = this.#queues.get(e.payload.agent)!;
-          const state = await queue.getJobState(e.jobId).catch(() => 'unknown');
-          if (state === 'waiting' || state === 'prioritized') e.worker = null;
-          else if (state === 'completed' || state === 'failed') {
-            const job = await queue.getJob(e.jobId).catch(() => undefined);
+          const state = await queue.getJobState(e.jobId);
+          if (state !== 'unknown') e.vanishedSince = null;
+          if (state === 'waiting' || state === 'prioritized') {
+            // Back in the queue after a worker took it: a stall (the worker died) or a hand-back.
+            if (e.worker !== null) this.#worker(e.worker).returned++;
+            e.worker = null;
+          } else if (state === 'completed' || state === 'failed') {
+            const job = await queue.getJob(e.jobId);
             if (job?.returnvalue) await this.#ended(e, job.returnvalue as JobResult);
             else if (job?.failedReason) e.settle(failed(`a worker refused it: ${job.failedReason}`));
+          } else if (state === 'unknown' && !this.#live.some((b) => b.jobs.includes(e.jobId))) {
+            // Not in Redis and no worker runs it: Redis came back empty (or lost it). Once that has
+            // lasted past a heartbeat or two (a worker that runs it says so), enqueue it again.
+            if ((e.vanishedSince ??= now) + VANISHED_MS <= now) await this.#reenqueue(e);
           }
         }
       }
@@ -307,6 +334,24 @@ class ClusterSession implements RunServices, StartedServices {
       /* Redis unreachable for a moment: the next look tries again */
     } finally {
       this.#watching = false;
+    }
+  }
+
+  /** Enqueues again a job Redis lost, with the registry and the packs it needs (packed afresh here: Redis lost those too). */
+  async #reenqueue(e: RemoteExecution): Promise<void> {
+    e.vanishedSince = null;
+    e.queued = false;
+    e.worker = null;
+    try {
+      await this.#client!.hset(this.#keys.registry, this.#registry);
+      for (const [id, sha] of this.#bundles) {
+        const name = await sha;
+        if (name === null || (await this.#client!.exists(this.#keys.bundle(name))) === 0) this.#bundles.delete(id);
+      }
+      await this.#enqueue(e);
+      this.#reenqueued++;
+    } catch {
+      e.queued = true; // looked at again on the next watch
     }
   }
 
@@ -338,14 +383,12 @@ export async function liveWorkers(client: Redis, keys: ReturnType<typeof cluster
       pressure: h.pressure ?? 'optimal',
       peakBytes: Number(h.peakBytes),
       rejected: Number(h.rejected),
+      jobs: (h.jobs ?? '').split(' ').filter(Boolean),
       at: Number(h.at),
     });
   }
   return out;
 }
-
-/** A Redis URL without its password, for messages. */
-const redacted = (url: string): string => url.replace(/\/\/[^@]*@/, '//***@');
 
 function failed(error: string): ExecOutcome {
   return { exitCode: null, signal: null, killedBy: null, error, durationMs: 0 };
@@ -382,6 +425,8 @@ class RemoteExecution implements Execution {
   settled = false;
   killedBy: KillReason | null = null;
   unplaceableSince: number | null = null;
+  /** Since when Redis has not known it while no worker ran it. */
+  vanishedSince: number | null = null;
   checkedAt = Date.now();
   readonly #cancel: (e: RemoteExecution) => Promise<void>;
   #resolve!: (o: ExecOutcome) => void;

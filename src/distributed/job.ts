@@ -53,6 +53,8 @@ export interface JobResult {
 /** One message on a run's channel. */
 export type RunMessage =
   | { kind: 'cancel'; jobId: string | null }
+  /** Jobs were added: workers look now, a loaded one a little later (placement). */
+  | { kind: 'enqueued' }
   | { kind: 'started'; jobId: string; worker: string }
   | { kind: 'ended'; jobId: string; result: JobResult };
 
@@ -74,5 +76,7 @@ export interface WorkerBeat {
   pressure: string;
   peakBytes: number;
   rejected: number;
+  /** Ids of the jobs it runs now. */
+  jobs: string[];
   at: number;
 }

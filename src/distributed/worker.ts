@@ -72,6 +72,8 @@ interface TypeQueue {
 
 /** Cancelled runs are remembered this long: a job of theirs fetched later is not started. */
 const CANCEL_MEMORY_MS = 10 * 60_000;
+/** A fully loaded worker looks at newly enqueued work this much later than an idle one, ms. */
+const PLACEMENT_DELAY_MS = 25;
 /** A type whose job did not fit is not fetched from again for this long (unless memory is released first). */
 const SKIP_MS = 2000;
 
@@ -106,6 +108,8 @@ export class GuildWorker {
   #loop: Promise<void> | null = null;
   #beatTimer: NodeJS.Timeout | null = null;
   #wake: (() => void) | null = null;
+  /** Set by a nudge: look again before sleeping. */
+  #nudged = false;
   #registryAt = 0;
 
   constructor(options: GuildWorkerOptions) {
@@ -128,6 +132,8 @@ export class GuildWorker {
   async start(): Promise<void> {
     // BullMQ needs maxRetriesPerRequest: null on its connections (a command must wait out a reconnect, not fail).
     this.#client = await connectRedis(this.#o.redisUrl, { redis: { maxRetriesPerRequest: null } });
+    // Redis restarting: commands wait for the reconnect; what fails meanwhile is logged where it is used.
+    this.#client.on('error', () => undefined);
     this.#sub = this.#client.duplicate();
     this.#sub.on('error', () => {});
     this.#sub.on('pmessage', (_p, channel, message) => this.#onRunMessage(channel, message));
@@ -191,8 +197,25 @@ export class GuildWorker {
     this.#client?.disconnect();
   }
 
+  /** Looks for work now (or as soon as the current look ends). */
   #nudge(): void {
+    this.#nudged = true;
     this.#wake?.();
+  }
+
+  /**
+   * Work was enqueued: look for it after a delay that grows with this worker's load, so that in a
+   * pull model the worker with the most free budget is the likeliest to take it (placement).
+   */
+  #announced(): void {
+    const delay = Math.round(PLACEMENT_DELAY_MS * Math.min(1, this.#load()));
+    if (delay === 0) this.#nudge();
+    else setTimeout(() => this.#nudge(), delay).unref();
+  }
+
+  /** Share of the budget its running jobs account for. */
+  #load(): number {
+    return this.#capacity().accountedBytes / this.#o.budgetBytes;
   }
 
   async #fetchLoop(): Promise<void> {
@@ -204,6 +227,10 @@ export class GuildWorker {
         this.#log(`fetch failed: ${(e as Error).message}`);
       }
       if (took || this.#stopping) continue;
+      if (this.#nudged) {
+        this.#nudged = false;
+        continue;
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, this.#o.pollMs);
         function done(): void {
@@ -468,6 +495,7 @@ export class GuildWorker {
     } catch {
       return;
     }
+    if (m.kind === 'enqueued') return this.#announced();
     if (m.kind !== 'cancel') return;
     const runId = channel.slice(channel.lastIndexOf(':') + 1);
     if (m.jobId === null) this.#cancelledRuns.set(runId, Date.now());
@@ -492,6 +520,7 @@ export class GuildWorker {
         pressure: this.#supervisor?.governor?.level ?? 'optimal',
         peakBytes: this.#peakBytes,
         rejected: this.#rejected,
+        jobs: [...this.#running.keys()].join(' '),
         at: Date.now(),
       })
       .pexpire(key, this.#o.heartbeatMs * 3)

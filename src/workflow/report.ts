@@ -197,6 +197,8 @@ export interface RunReport {
   mcp?: GatewayStatus;
   /** Distributed mode: the workers that served the run (or were live during it). */
   workers?: WorkerReport[];
+  /** Distributed runs: jobs Redis lost (it came back empty) that the submitter enqueued again. */
+  jobs_reenqueued?: number;
 }
 
 /**
@@ -232,4 +234,10 @@ export interface WorkerReport {
   pressure: string | null;
   /** Unsigned or altered jobs it rejected since it started. */
   rejected: number;
+  /**
+   * Attempts of this run it took that went back to the queue without a result: it died or lost
+   * Redis (BullMQ's stall check moved them back) or handed them back as it stopped. They ran
+   * again elsewhere, not counted against the task's retries.
+   */
+  returned: number;
 }
