@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
@@ -32,6 +32,23 @@ let repo = '';
 const startWorker = (name: string, budgetMb: number, workdir: string, queue = QUEUE, extra: string[] = []): Promise<RunningWorker> => startCluster(workers, { redis: REDIS, queue, name, budgetMb, workdir, env: ENV, extra });
 
 const header = (grace = '30s', queue = QUEUE): string => `distributed: { redis: "${REDIS}", queue: ${queue}, grace: ${grace} }\n`;
+
+/** A clone of the test repository (as on another machine). */
+function clone(): string {
+  const dir = tempDir('guild-dist-clone-');
+  execFileSync('git', ['clone', '-q', repo, dir], { stdio: 'ignore' });
+  return dir;
+}
+
+let checkouts: Promise<[string, string]> | null = null;
+/** Two workers on MEMO_QUEUE, each in a checkout of its own (started once); their checkouts. */
+function checkoutWorkers(): Promise<[string, string]> {
+  return (checkouts ??= (async () => {
+    const [w1, w2] = [clone(), clone()];
+    await Promise.all([startWorker('m-1', 200, w1, MEMO_QUEUE), startWorker('m-2', 200, w2, MEMO_QUEUE)]);
+    return [w1, w2] as [string, string];
+  })());
+}
 
 describe('distributed mode (real Redis, real workers)', { concurrency: false }, () => {
   let skip: string | false = false;
@@ -156,13 +173,8 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     commitFile(repo, 'src.txt', 'input\n');
     commitFile(repo, 'memo.yaml', yaml([task('gen', 'sleep 1 && echo $$-$(date +%s%N) > out/gen.txt'), task('use', 'cat out/gen.txt > out/use.txt', ', needs: [gen]')]));
     commitFile(repo, 'memo2.yaml', yaml([task('gen', 'sleep 1 && echo $$-$(date +%s%N) > out/gen.txt'), task('use2', 'cat out/gen.txt > out/use2.txt', ', needs: [gen]')]));
-    const clone = (): string => {
-      const dir = tempDir('guild-dist-clone-');
-      execFileSync('git', ['clone', '-q', repo, dir], { stdio: 'ignore' });
-      return dir;
-    };
-    const [w1, w2, a, b, c] = [clone(), clone(), clone(), clone(), clone()];
-    await Promise.all([startWorker('m-1', 200, w1, MEMO_QUEUE), startWorker('m-2', 200, w2, MEMO_QUEUE)]);
+    const [w1, w2] = await checkoutWorkers();
+    const [a, b, c] = [clone(), clone(), clone()];
     const run = (dir: string, file: string) => guild(['run', file, '--json', '--progress', 'none', '--no-telemetry'], { cwd: dir, env: ENV, timeoutMs: 90_000 });
     const [ra, rb] = await Promise.all([run(a, 'memo.yaml'), run(b, 'memo.yaml')]);
     assert.equal(ra.code, 0, ra.stderr);
@@ -189,6 +201,37 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     assert.equal(status(rc, 'use2'), 'succeeded');
     assert.equal(readFileSync(join(c, 'out/use2.txt'), 'utf8'), gen, "use2's worker restored gen's output before it ran");
     assert.deepEqual(readFileSync(count, 'utf8').split('\n').filter(Boolean).sort(), ['gen', 'use', 'use2']);
+  });
+
+  it("a running task's log and memory reach the submitter while it runs on a worker of another checkout", async (t) => {
+    if (skip) return t.skip(skip);
+    commitFile(repo, 'slow.yaml', `${header('30s', MEMO_QUEUE)}agents: { a: { memory: 60MB } }\ntasks:\n  - { id: slow, agent: a, run: "${hog(20, 4000)} & for i in 1 2 3 4; do echo line$i; sleep 0.8; done; wait" }\n`);
+    // The workers' checkouts must hold the commit (as a deploy would pull it).
+    for (const w of await checkoutWorkers()) execFileSync('git', ['-C', w, 'pull', '-q'], { stdio: 'ignore' });
+    const dir = clone();
+    const child = spawn(process.execPath, [GUILD, 'run', 'slow.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: dir, env: { ...process.env, ...ENV } });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    let ended = false;
+    void exited.then(() => (ended = true));
+    // While it runs: its log grows in this checkout's run folder (it runs in a worker's checkout).
+    let seen = '';
+    while (!ended && !/line2/.test(seen)) {
+      await new Promise((r) => setTimeout(r, 100));
+      const runs = join(dir, '.guild', 'runs');
+      if (!existsSync(runs)) continue;
+      for (const id of readdirSync(runs)) if (existsSync(join(runs, id, 'slow.log'))) seen = readFileSync(join(runs, id, 'slow.log'), 'utf8');
+    }
+    assert.equal(ended, false, 'the log reached the submitter before the task ended');
+    assert.match(seen, /line1\n(.*\n)?line2\n/);
+    assert.equal(await exited, 0);
+    const report = JSON.parse(stdout) as RunReport;
+    const slow = report.tasks[0]!;
+    assert.ok(slow.worker === 'm-1' || slow.worker === 'm-2', `ran on ${slow.worker}`);
+    const log = readFileSync(join(dir, '.guild', 'runs', report.run_id, 'slow.log'), 'utf8').split('\n');
+    assert.deepEqual(log.filter((l) => l.startsWith('line')), ['line1', 'line2', 'line3', 'line4'], 'the whole log, once');
+    assert.ok((slow.peak_rss_bytes ?? 0) > 20 * MB, `peak ${slow.peak_rss_bytes}`);
   });
 
   it('a task larger than every worker budget fails after the grace period with a clear error', async (t) => {

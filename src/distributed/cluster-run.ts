@@ -1,10 +1,13 @@
+import { appendFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { connectRedis, maskPassword } from '../cache/redis-tier.js';
 import type { ResolvedConfig, TaskSpec } from '../config/resolve.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
-import type { Execution, ExecOutcome, Executor, KillReason } from '../executors/executor.js';
+import type { Execution, ExecOutcome, Executor, KillReason, MemorySample } from '../executors/executor.js';
 import type { ProcessRequest } from '../executors/process-executor.js';
 import { formatBytes } from '../util/units.js';
 import type { RunExecutors, RunServices, StartedServices } from '../workflow/execute-options.js';
@@ -166,9 +169,10 @@ class ClusterSession implements RunServices, StartedServices {
       where: this.#where!,
       outputs: [...(this.#specs.get(request.taskId)?.outputs ?? [])],
       restore: [],
+      logAt: request.logFile ? { host: hostname(), path: resolve(request.logFile) } : null,
       issuedAt: Date.now(),
     };
-    const exec = new RemoteExecution(jobId, payload, (e) => this.#cancel(e));
+    const exec = new RemoteExecution(jobId, payload, request.logFile ?? null, (e) => this.#cancel(e));
     this.#jobs.set(jobId, exec);
     void this.#enqueue(exec).catch((e: Error) => exec.settle(failed(`could not enqueue on ${maskPassword(this.#o.redisUrl)}: ${e.message}`)));
     return exec;
@@ -256,6 +260,8 @@ class ClusterSession implements RunServices, StartedServices {
     const e = this.#jobs.get(m.jobId);
     if (!e) return;
     if (m.kind === 'started') e.worker = m.worker;
+    else if (m.kind === 'sample') e.sample = { bytes: m.bytes, source: 'remote', pids: [] };
+    else if (m.kind === 'log') e.appendLog(m.text);
     else void this.#ended(e, m.result);
   }
 
@@ -270,6 +276,7 @@ class ClusterSession implements RunServices, StartedServices {
     let error = r.error;
     if (r.bundle) {
       try {
+        await e.logWritten; // the pack's log replaces what was streamed
         await restoreBundle(this.#client!, this.#keys, r.bundle.sha, this.#config.dir);
         if (r.error === null) this.#bundles.set(e.payload.taskId, Promise.resolve(r.bundle.sha));
       } catch (err) {
@@ -429,12 +436,18 @@ class RemoteExecution implements Execution {
   vanishedSince: number | null = null;
   checkedAt = Date.now();
   readonly #cancel: (e: RemoteExecution) => Promise<void>;
+  readonly #logFile: string | null;
+  /** Its last memory sample from its worker; null before the first. */
+  sample: MemorySample | null = null;
+  /** Streamed log text, appended in order. */
+  logWritten: Promise<void> = Promise.resolve();
   #resolve!: (o: ExecOutcome) => void;
   #confirm: NodeJS.Timeout | null = null;
 
-  constructor(jobId: string, payload: JobPayload, cancel: (e: RemoteExecution) => Promise<void>) {
+  constructor(jobId: string, payload: JobPayload, logFile: string | null, cancel: (e: RemoteExecution) => Promise<void>) {
     this.jobId = jobId;
     this.payload = payload;
+    this.#logFile = logFile;
     this.#cancel = cancel;
     this.done = new Promise((r) => (this.#resolve = r));
   }
@@ -461,8 +474,14 @@ class RemoteExecution implements Execution {
 
   resume(): void {}
 
-  /** Measured on its worker; the peak comes with the result. */
-  memory(): null {
-    return null;
+  /** As measured on its worker, streamed (its worker's governor acts on it, never this machine's). */
+  memory(): MemorySample | null {
+    return this.settled ? null : this.sample;
+  }
+
+  appendLog(text: string): void {
+    const file = this.#logFile;
+    if (this.settled || file === null) return;
+    this.logWritten = this.logWritten.then(() => appendFile(file, text)).catch(() => undefined);
   }
 }

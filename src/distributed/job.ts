@@ -29,6 +29,8 @@ export interface JobPayload {
   outputs: string[];
   /** Packs (distributed/outputs.ts) of the tasks it needs, restored in this order before it starts. */
   restore: string[];
+  /** The submitter's log file of the attempt (host and absolute path): the worker streams the log there unless it is the worker's own file. */
+  logAt?: { host: string; path: string } | null;
   /** When it was signed (epoch ms). */
   issuedAt: number;
 }
@@ -56,6 +58,10 @@ export type RunMessage =
   /** Jobs were added: workers look now, a loaded one a little later (placement). */
   | { kind: 'enqueued' }
   | { kind: 'started'; jobId: string; worker: string }
+  /** A running job's measured memory on its worker. */
+  | { kind: 'sample'; jobId: string; bytes: number }
+  /** Text appended to a running job's log. */
+  | { kind: 'log'; jobId: string; text: string }
   | { kind: 'ended'; jobId: string; result: JobResult };
 
 /** What the registry says of an agent type, for a worker's admission before it takes a job. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../cache/redis-tier.js';
@@ -20,6 +20,7 @@ import { metricsFileFor } from '../workflow/task-metrics.js';
 import type { JobPayload, JobResult, RunMessage, TypeProfile } from './job.js';
 import { BULL_PREFIX, clusterKeys, typeQueueName } from './names.js';
 import { CLUSTER_KEY_ENV, verifyJob } from './signing.js';
+import { LogTail } from './log-tail.js';
 import { restoreBundle, storeBundle, type Bundle } from './outputs.js';
 import { jobFolder } from './where.js';
 
@@ -72,6 +73,8 @@ interface TypeQueue {
 
 /** Cancelled runs are remembered this long: a job of theirs fetched later is not started. */
 const CANCEL_MEMORY_MS = 10 * 60_000;
+/** A running job's memory goes to its submitter at most this often, ms. */
+const SAMPLE_SEND_MS = 1000;
 /** A fully loaded worker looks at newly enqueued work this much later than an idle one, ms. */
 const PLACEMENT_DELAY_MS = 25;
 /** A type whose job did not fit is not fetched from again for this long (unless memory is released first). */
@@ -390,6 +393,10 @@ export class GuildWorker {
     t.running++;
     this.#cpuUsed += payload.cpu;
     let peak: number | null = null;
+    let sentSampleAt = 0;
+    // The log goes to the submitter as it grows, unless the submitter reads this very file (one machine, one folder).
+    const at = payload.logAt;
+    const tail = at && !(at.host === hostname() && at.path === resolve(logFile)) ? new LogTail(logFile, (text) => void this.#publish(payload.runId, { kind: 'log', jobId: job.id!, text })) : null;
     let outcome: Promise<ExecOutcome>;
     try {
       mkdirSync(dirname(logFile), { recursive: true });
@@ -420,6 +427,12 @@ export class GuildWorker {
         onSample: (bytes) => {
           r.observedBytes = bytes;
           peak = Math.max(peak ?? 0, bytes);
+          // The submitter shows it live (its own governor leaves remote memory alone).
+          const now = Date.now();
+          if (now - sentSampleAt >= SAMPLE_SEND_MS) {
+            sentSampleAt = now;
+            void this.#publish(payload.runId, { kind: 'sample', jobId: job.id!, bytes });
+          }
         },
       });
       outcome = r.handle.done;
@@ -431,6 +444,7 @@ export class GuildWorker {
     void outcome.then(async (ended) => {
       let o = ended;
       clearInterval(lockTimer);
+      tail?.stop();
       try {
         if (r.handBack) {
           this.#log(`handed ${payload.taskId} back to the queue`);

@@ -276,7 +276,8 @@ export class Supervisor {
     h.record(sample);
     h.watch.onSample?.(sample.bytes, sample);
     const limit = h.watch.limitBytes;
-    if (limit !== null) {
+    // A remote execution's limit is enforced where it runs.
+    if (limit !== null && h.execution.remote !== true) {
       if (sample.bytes > limit) this.#limitKill(h, sample.bytes);
       else if (sample.bytes > limit * NEAR_LIMIT) this.#nearLimit = true;
     }
