@@ -11,7 +11,8 @@ import { BULL_PREFIX, clusterKeys, typeQueueName } from '../src/distributed/name
 import { signJob } from '../src/distributed/signing.js';
 import type { RunReport } from '../src/workflow/report.js';
 import { alive, CLUSTER_TEST_KEY, commitFile, gitRepo, startWorker as startCluster, type RunningWorker } from './cluster-helpers.js';
-import { GUILD, guild, hog, MB, tempDir } from './helpers.js';
+import { EVERYTHING, serverYaml } from './gateway-helpers.js';
+import { GUILD, guild, hog, MB, ROOT, tempDir } from './helpers.js';
 
 // Distributed mode against a real Redis and real `guild worker` processes on loopback. Each test
 // file run uses its own queue family; its keys are removed and its workers killed in `after`.
@@ -232,6 +233,25 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     const log = readFileSync(join(dir, '.guild', 'runs', report.run_id, 'slow.log'), 'utf8').split('\n');
     assert.deepEqual(log.filter((l) => l.startsWith('line')), ['line1', 'line2', 'line3', 'line4'], 'the whole log, once');
     assert.ok((slow.peak_rss_bytes ?? 0) > 20 * MB, `peak ${slow.peak_rss_bytes}`);
+  });
+
+  it("mcp: each worker serves the run's servers through its own gateway; tasks reach it through GUILD_MCP_URL; it closes with the run", async (t) => {
+    if (skip) return t.skip(skip);
+    const call = join(ROOT, 'test', 'fixtures', 'mcp-call.mjs');
+    const tasks = ['a', 'b', 'c'].map((id) => `  - { id: ${id}, agent: client, run: ${JSON.stringify(`${process.execPath} ${call} get-sum ${id}`)} }`).join('\n');
+    commitFile(repo, 'mcp.yaml', `${header('30s', MEMO_QUEUE)}mcp:\n  servers:\n${serverYaml('everything', EVERYTHING, ['stdio'])}agents: { client: { memory: 60MB } }\ntasks:\n${tasks}\n`);
+    const checkouts = await checkoutWorkers();
+    for (const w of checkouts) execFileSync('git', ['-C', w, 'pull', '-q'], { stdio: 'ignore' });
+    const dir = clone();
+    const r = await guild(['run', 'mcp.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: dir, env: ENV, timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as RunReport;
+    for (const id of ['a', 'b', 'c']) assert.match(readFileSync(join(dir, '.guild', 'runs', report.run_id, `${id}.log`), 'utf8'), /The sum of \d+ and 1 is/);
+    const served = workers.filter((w) => w.stderr.includes(`mcp gateway for run ${report.run_id} at`));
+    assert.ok(served.length >= 1, 'a worker started a gateway for the run');
+    const deadline = Date.now() + 15_000;
+    while (!served.every((w) => w.stderr.includes(`mcp gateway for run ${report.run_id} closed`)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(served.every((w) => w.stderr.includes(`mcp gateway for run ${report.run_id} closed`)), "each worker's gateway closed with the run");
   });
 
   it('a task larger than every worker budget fails after the grace period with a clear error', async (t) => {

@@ -1,9 +1,10 @@
 import { appendFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { connectRedis, maskPassword } from '../cache/redis-tier.js';
+import type { ResolvedMcp } from '../config/mcp.js';
 import type { ResolvedConfig, TaskSpec } from '../config/resolve.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
@@ -51,11 +52,11 @@ const WATCH_MS = 500;
  * Prepares a workflow to run on a cluster: tasks become signed BullMQ jobs, one queue per agent
  * type, that `guild worker`s take when their own admission allows; the run loop (dependencies,
  * retries, fail-fast, the report) stays the local one, with every ready task handed over at once.
- * Throws CLUSTER_KEY without a key, USAGE for what this version cannot run distributed (`mcp:`).
+ * A workflow's `mcp:` travels with its jobs: each worker serves it through a gateway of its own.
+ * Throws CLUSTER_KEY without a key.
  */
 export function clusterRun(config: ResolvedConfig, options: ClusterRunOptions): ClusterRun {
   const key = options.key ?? clusterKey();
-  if (config.mcp) throw new GuildError('USAGE', `${config.file}: a workflow with mcp: cannot run distributed yet (each worker would need its own gateway)`);
   const queue = options.queue ?? config.distributed?.queue ?? DEFAULT_QUEUE;
   const graceMs = options.graceMs ?? config.distributed?.graceMs ?? DEFAULT_GRACE_MS;
   const session = new ClusterSession(config, { redisUrl: options.redisUrl, queue, graceMs, key });
@@ -86,6 +87,8 @@ class ClusterSession implements RunServices, StartedServices {
   readonly #jobs = new Map<string, RemoteExecution>();
   readonly #workers = new Map<string, WorkerReport>();
   readonly #specs: ReadonlyMap<string, TaskSpec>;
+  /** `mcp:` as jobs carry it (each worker runs the servers through its own gateway); null without. */
+  readonly #mcp: ResolvedMcp | null;
   /** Packs of tasks' files by task id (from results, or packed here for a dependent). */
   readonly #bundles = new Map<string, Promise<string | null>>();
   #live: WorkerBeat[] = [];
@@ -104,6 +107,9 @@ class ClusterSession implements RunServices, StartedServices {
   constructor(config: ResolvedConfig, options: SessionOptions) {
     this.#config = config;
     this.#specs = new Map(config.tasks.map((t) => [t.id, t]));
+    // A server's folder inside the workflow's travels as a relative path: the worker's checkout differs.
+    const within = (cwd: string): boolean => !relative(config.dir, cwd).startsWith('..') && !isAbsolute(relative(config.dir, cwd));
+    this.#mcp = config.mcp && config.mcp.servers.length > 0 ? { ...config.mcp, servers: config.mcp.servers.map((s) => ({ ...s, env: { ...s.env }, cwd: s.cwd !== null && within(s.cwd) ? relative(config.dir, s.cwd) || '.' : s.cwd })) } : null;
     this.#o = options;
     this.#keys = clusterKeys(options.queue);
     this.executor = { start: (request) => this.#start(request) };
@@ -140,8 +146,9 @@ class ClusterSession implements RunServices, StartedServices {
 
   async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
-    // Whatever is still out there (an interrupted run) is this run's no more.
-    if (this.#client && [...this.#jobs.values()].some((j) => !j.settled)) await this.#publish({ kind: 'cancel', jobId: null });
+    // The run is over: whatever is still out there (an interrupted run) is its no more, and each
+    // worker's gateway for it (`mcp:`) closes.
+    if (this.#client) await this.#publish({ kind: 'cancel', jobId: null });
     await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
     this.#sub?.disconnect();
     this.#client?.disconnect();
@@ -170,6 +177,7 @@ class ClusterSession implements RunServices, StartedServices {
       outputs: [...(this.#specs.get(request.taskId)?.outputs ?? [])],
       restore: [],
       logAt: request.logFile ? { host: hostname(), path: resolve(request.logFile) } : null,
+      mcp: this.#mcp,
       issuedAt: Date.now(),
     };
     const exec = new RemoteExecution(jobId, payload, request.logFile ?? null, (e) => this.#cancel(e));

@@ -1,5 +1,6 @@
 import type { KillReason } from '../executors/executor.js';
 import type { Priority } from '../config/schema.js';
+import type { ResolvedMcp } from '../config/mcp.js';
 import type { Bundle } from './outputs.js';
 
 /** Where a job runs: a folder of a git repository at a commit, or an absolute path (one machine, a shared file system). */
@@ -31,6 +32,8 @@ export interface JobPayload {
   restore: string[];
   /** The submitter's log file of the attempt (host and absolute path): the worker streams the log there unless it is the worker's own file. */
   logAt?: { host: string; path: string } | null;
+  /** The workflow's `mcp:` (a server's cwd inside the workflow's folder relative to it): the worker serves it through its own gateway and sets GUILD_MCP_URL. */
+  mcp?: ResolvedMcp | null;
   /** When it was signed (epoch ms). */
   issuedAt: number;
 }

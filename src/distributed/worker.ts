@@ -21,6 +21,7 @@ import type { JobPayload, JobResult, RunMessage, TypeProfile } from './job.js';
 import { BULL_PREFIX, clusterKeys, typeQueueName } from './names.js';
 import { CLUSTER_KEY_ENV, verifyJob } from './signing.js';
 import { LogTail } from './log-tail.js';
+import { WorkerGateways } from './worker-gateways.js';
 import { restoreBundle, storeBundle, type Bundle } from './outputs.js';
 import { jobFolder } from './where.js';
 
@@ -99,6 +100,7 @@ export class GuildWorker {
   #client: Redis | null = null;
   #sub: Redis | null = null;
   #supervisor: Supervisor | null = null;
+  #gateways: WorkerGateways | null = null;
   readonly #types = new Map<string, TypeQueue>();
   readonly #running = new Map<string, RunningJob>();
   readonly #cancelledRuns = new Map<string, number>();
@@ -160,6 +162,7 @@ export class GuildWorker {
       },
     });
     this.#supervisor.startSampling();
+    this.#gateways = new WorkerGateways(this.#supervisor, { budgetBytes: this.#o.budgetBytes, headroom: DEFAULTS.headroom, otherBytes: () => this.#jobBytes() }, this.#log);
     await this.#beat();
     this.#beatTimer = setInterval(() => void this.#beat().catch(() => undefined), this.#o.heartbeatMs);
     this.#loop = this.#fetchLoop();
@@ -188,6 +191,7 @@ export class GuildWorker {
     this.#stopping = true;
     this.#nudge();
     if (this.#beatTimer) clearInterval(this.#beatTimer);
+    await this.#gateways?.closeAll();
     await this.#supervisor?.close();
     for (const r of this.#running.values()) clearInterval(r.lockTimer);
     await Promise.allSettled([...this.#types.values()].map((t) => t.worker.close(true)));
@@ -325,13 +329,18 @@ export class GuildWorker {
     return denyReason({ memoryBytes: demand.memoryBytes, cpu: demand.cpu, expectedDurationMs: 0 }, this.#capacity()) === null;
   }
 
+  /** What running jobs account for: each its estimate or, above it, what it measured. */
+  #jobBytes(): number {
+    let n = 0;
+    for (const r of this.#running.values()) n += Math.max(r.payload.memoryBytes, r.observedBytes);
+    return n;
+  }
+
   #capacity(): Capacity {
-    let accounted = 0;
+    // Jobs, and the MCP backends of runs served here.
+    const accounted = this.#jobBytes() + (this.#gateways?.bytes() ?? 0);
     let untouched = 0;
-    for (const r of this.#running.values()) {
-      accounted += Math.max(r.payload.memoryBytes, r.observedBytes);
-      untouched += Math.max(0, r.payload.memoryBytes - r.observedBytes);
-    }
+    for (const r of this.#running.values()) untouched += Math.max(0, r.payload.memoryBytes - r.observedBytes);
     const available = this.#o.probe.memory().availableBytes;
     const cores = this.#o.probe.cpu().cores;
     return {
@@ -373,19 +382,22 @@ export class GuildWorker {
       return;
     }
     let folder: string;
+    let mcpUrl: string | null = null;
     try {
       folder = jobFolder(payload.where, this.#o.workdir);
       // What the tasks it needs left, from wherever they ran.
       for (const sha of payload.restore ?? []) await restoreBundle(this.#client!, this.#keys, sha, folder);
+      // `mcp:`: the run's servers on this worker, through its own gateway.
+      if (payload.mcp) mcpUrl = await this.#gateways!.acquire(payload.runId, payload.mcp, folder);
     } catch (e) {
       this.#log(`job ${job.id} (${payload.taskId}): ${(e as Error).message}`);
       await this.#complete(job, token, payload, this.#result({ exitCode: null, signal: null, killedBy: null, error: `on worker ${this.#o.name}: ${(e as Error).message}`, durationMs: 0 }, null, null));
       return;
     }
-    this.#run(t, job, token, payload, folder);
+    this.#run(t, job, token, payload, folder, mcpUrl);
   }
 
-  #run(t: TypeQueue, job: Job, token: string, payload: JobPayload, folder: string): void {
+  #run(t: TypeQueue, job: Job, token: string, payload: JobPayload, folder: string, mcpUrl: string | null): void {
     const logFile = join(folder, '.guild', 'runs', payload.runId, `${payload.taskId}.log`);
     const lockTimer = setInterval(() => void job.extendLock(token, this.#o.lockDurationMs).catch((e: Error) => this.#log(`job ${job.id}: lock not extended: ${e.message}`)), this.#o.lockDurationMs / 2);
     const r: RunningJob = { job, token, payload, handle: null, lockTimer, observedBytes: 0, handBack: false };
@@ -400,7 +412,7 @@ export class GuildWorker {
     let outcome: Promise<ExecOutcome>;
     try {
       mkdirSync(dirname(logFile), { recursive: true });
-      const env: NodeJS.ProcessEnv = { ...process.env, ...payload.env, GUILD_METRICS: metricsFileFor(logFile) };
+      const env: NodeJS.ProcessEnv = { ...process.env, ...payload.env, GUILD_METRICS: metricsFileFor(logFile), ...(mcpUrl !== null && { GUILD_MCP_URL: mcpUrl }) };
       // The key signs jobs: a task that could read it could make the cluster run anything.
       delete env[CLUSTER_KEY_ENV];
       const request: ProcessRequest = {
@@ -462,6 +474,7 @@ export class GuildWorker {
         }
       } finally {
         this.#running.delete(job.id!);
+        if (mcpUrl !== null) this.#gateways!.release(payload.runId);
         t.running--;
         this.#cpuUsed -= payload.cpu;
         for (const q of this.#types.values()) q.skipUntil = 0;
@@ -512,7 +525,11 @@ export class GuildWorker {
     if (m.kind === 'enqueued') return this.#announced();
     if (m.kind !== 'cancel') return;
     const runId = channel.slice(channel.lastIndexOf(':') + 1);
-    if (m.jobId === null) this.#cancelledRuns.set(runId, Date.now());
+    if (m.jobId === null) {
+      this.#cancelledRuns.set(runId, Date.now());
+      // The run is over (or cancelled): its gateway here goes once its jobs have ended.
+      void this.#gateways?.close(runId);
+    }
     for (const r of this.#running.values()) {
       if (r.payload.runId === runId && (m.jobId === null || m.jobId === r.job.id)) r.handle?.kill('cancelled');
     }
