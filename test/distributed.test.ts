@@ -29,6 +29,8 @@ const ENV = { GUILD_CLUSTER_KEY: KEY, GUILD_BENCH_LOCK: process.env.GUILD_BENCH_
 let client: Redis | null = null;
 const workers: RunningWorker[] = [];
 let repo = '';
+/** Queue families a test made for itself, removed in `after`. */
+const extraQueues: string[] = [];
 
 const startWorker = (name: string, budgetMb: number, workdir: string, queue = QUEUE, extra: string[] = []): Promise<RunningWorker> => startCluster(workers, { redis: REDIS, queue, name, budgetMb, workdir, env: ENV, extra });
 
@@ -69,7 +71,7 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     for (const w of workers) w.child.kill('SIGKILL');
     await Promise.all(workers.map((w) => w.exited));
     if (client) {
-      for (const pattern of [QUEUE, FAULT_QUEUE, MEMO_QUEUE].flatMap((q) => [`${BULL_PREFIX}:${q}.*`, `guild-cluster:${q}:*`])) {
+      for (const pattern of [QUEUE, FAULT_QUEUE, MEMO_QUEUE, ...extraQueues].flatMap((q) => [`${BULL_PREFIX}:${q}.*`, `guild-cluster:${q}:*`])) {
         let cursor = '0';
         do {
           const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
@@ -252,6 +254,25 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     const deadline = Date.now() + 15_000;
     while (!served.every((w) => w.stderr.includes(`mcp gateway for run ${report.run_id} closed`)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.ok(served.every((w) => w.stderr.includes(`mcp gateway for run ${report.run_id} closed`)), "each worker's gateway closed with the run");
+  });
+
+  it('a large task is not starved by a stream of small ones: past the starvation limit, the worker makes room for it', async (t) => {
+    if (skip) return t.skip(skip);
+    const queue = `${QUEUE}s`;
+    extraQueues.push(queue);
+    const w = await startWorker('s-1', 300, repo, queue);
+    // 30 small high-priority tasks (40 MB, 0.6 s) keep the worker busy; the large one (200 MB, low)
+    // needs 240 MB free, which the stream never leaves unless the worker stops taking small ones.
+    const small = Array.from({ length: 30 }, (_, i) => `  - { id: s${i}, agent: small, priority: high, run: "sleep 0.6" }`).join('\n');
+    commitFile(repo, 'starve.yaml', `${header('30s', queue)}starvation_limit: 2s\nagents: { small: { memory: 40MB }, large: { memory: 200MB } }\ntasks:\n${small}\n  - { id: big, agent: large, priority: low, run: "sleep 0.2" }\n`);
+    const r = await guild(['run', 'starve.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: repo, env: ENV, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const taken = [...w.stderr.matchAll(/took (\w+)/g)].map((m) => m[1]!);
+    assert.equal(taken.length, 31);
+    const at = taken.indexOf('big');
+    assert.ok(at >= 0 && at < 30, `the worker took big after every small task: ${taken.join(' ')}`);
+    // Not at once either (the small ones are more urgent): only once it had waited its limit.
+    assert.ok(at > 0, `big went first: ${taken.join(' ')}`);
   });
 
   it('a task larger than every worker budget fails after the grace period with a clear error', async (t) => {

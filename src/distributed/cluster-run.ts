@@ -126,7 +126,7 @@ class ClusterSession implements RunServices, StartedServices {
     this.#sub.on('message', (_c, message) => this.#onMessage(message));
     await this.#sub.subscribe(this.#keys.run(this.#runId));
     for (const a of Object.values(this.#config.agents)) {
-      const profile: TypeProfile = { memoryBytes: a.memoryBytes, cpu: a.cpu, concurrency: a.concurrency };
+      const profile: TypeProfile = { memoryBytes: a.memoryBytes, cpu: a.cpu, concurrency: a.concurrency, starvationMs: this.#config.starvationLimitMs };
       this.#registry[a.name] = JSON.stringify(profile);
       this.#queues.set(a.name, new Queue(typeQueueName(this.#o.queue, a.name), { connection: this.#client, prefix: BULL_PREFIX }));
     }

@@ -72,6 +72,8 @@ export interface TypeProfile {
   memoryBytes: number;
   cpu: number;
   concurrency: number | null;
+  /** The submitting workflow's `starvation_limit`: a head waiting longer goes first, and is waited for. */
+  starvationMs?: number;
 }
 
 /** A worker's heartbeat, as read back. */

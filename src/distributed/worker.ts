@@ -250,20 +250,39 @@ export class GuildWorker {
     }
   }
 
-  /** Looks at the admissible types' heads and takes one job; true when it took one. */
+  /**
+   * Looks at the heads of the types' queues and takes one job; true when it took one. The most
+   * urgent head among the types it can admit now goes first (then the oldest), except that a head
+   * waiting past its run's starvation limit goes before all: if it does not fit now but fits this
+   * worker's budget at all, the worker takes nothing else until it does (so a stream of small
+   * jobs cannot starve a large one).
+   */
   async #fetchOnce(): Promise<boolean> {
     await this.#refreshRegistry();
     if (this.#rule !== 'all') return false; // under pressure nothing new: the priority of a job is known only once it is taken
     if (this.#cap !== null && this.#running.size >= this.#cap) return false;
+    const now = Date.now();
     const candidates: { t: TypeQueue; rank: number; ts: number }[] = [];
+    let starving: { t: TypeQueue; since: number } | null = null;
     for (const t of this.#types.values()) {
-      if (t.skipUntil > Date.now() || !this.#fits(t.profile, t)) continue;
+      if (t.skipUntil > now || !this.#everFits(t.profile)) continue;
       const head = await this.#head(t);
-      if (head !== null) candidates.push({ t, ...head });
+      if (head === null) continue;
+      if (now - head.since >= (t.profile.starvationMs ?? DEFAULTS.starvationLimitMs) && (starving === null || head.since < starving.since)) starving = { t, since: head.since };
+      if (this.#fits(t.profile, t)) candidates.push({ t, rank: head.rank, ts: head.ts });
+    }
+    if (starving !== null) {
+      if (!this.#fits(starving.t.profile, starving.t)) return false; // memory is being released for it
+      return this.#takeFrom([starving.t]);
     }
     // Most urgent head first, then the one that has waited longest.
     candidates.sort((a, b) => a.rank - b.rank || a.ts - b.ts);
-    for (const { t } of candidates) {
+    return this.#takeFrom(candidates.map((c) => c.t));
+  }
+
+  /** Takes the head of the first of `types` that still has one. */
+  async #takeFrom(types: readonly TypeQueue[]): Promise<boolean> {
+    for (const t of types) {
       const token = `${this.#o.name}:${t.agent}:${randomUUID()}`; // BullMQ's lock token: unique per take
       const job = await t.worker.getNextJob(token, { block: false });
       if (!job) continue;
@@ -273,18 +292,29 @@ export class GuildWorker {
     return false;
   }
 
-  /** The head of a type's queue (BullMQ priority, then age), or null when it is empty. */
-  async #head(t: TypeQueue): Promise<{ rank: number; ts: number } | null> {
+  /** Whether a job of this profile could ever be admitted here (its need with headroom within the budget). */
+  #everFits(profile: TypeProfile): boolean {
+    return profile.memoryBytes * DEFAULTS.headroom <= this.#o.budgetBytes;
+  }
+
+  /** The head of a type's queue (BullMQ priority, then age; since when it waits, epoch ms), or null when it is empty. */
+  async #head(t: TypeQueue): Promise<{ rank: number; ts: number; since: number } | null> {
     const client = this.#client!;
     const base = `${BULL_PREFIX}:${typeQueueName(this.#o.queue, t.agent)}`;
     // Jobs without a priority (BullMQ's wait list) come before prioritized ones, as BullMQ takes them.
     const waiting = await client.lindex(`${base}:wait`, -1);
-    if (waiting !== null) return { rank: 0, ts: 0 };
+    if (waiting !== null) return { rank: 0, ts: 0, since: await this.#enqueuedAt(base, waiting) };
     const top = await client.zrange(`${base}:prioritized`, 0, 0, 'WITHSCORES');
     if (top.length < 2) return null;
     // BullMQ's prioritized score is priority × 2^32 + a counter: the counter orders by age.
     const score = Number(top[1]);
-    return { rank: Math.floor(score / 2 ** 32), ts: score % 2 ** 32 };
+    return { rank: Math.floor(score / 2 ** 32), ts: score % 2 ** 32, since: await this.#enqueuedAt(base, top[0]!) };
+  }
+
+  /** When BullMQ added the job (its hash's `timestamp`); now when unknown. */
+  async #enqueuedAt(base: string, id: string): Promise<number> {
+    const ts = Number(await this.#client!.hget(`${base}:${id}`, 'timestamp'));
+    return Number.isFinite(ts) && ts > 0 ? ts : Date.now();
   }
 
   async #refreshRegistry(): Promise<void> {
