@@ -261,16 +261,16 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     const queue = `${QUEUE}s`;
     extraQueues.push(queue);
     const w = await startWorker('s-1', 300, repo, queue);
-    // 30 small high-priority tasks (40 MB, 0.6 s) keep the worker busy; the large one (200 MB, low)
+    // 60 small high-priority tasks (40 MB, 0.6 s; about 5 s at 7 at a time) keep the worker busy; the large one (200 MB, low)
     // needs 240 MB free, which the stream never leaves unless the worker stops taking small ones.
-    const small = Array.from({ length: 30 }, (_, i) => `  - { id: s${i}, agent: small, priority: high, run: "sleep 0.6" }`).join('\n');
-    commitFile(repo, 'starve.yaml', `${header('30s', queue)}starvation_limit: 2s\nagents: { small: { memory: 40MB }, large: { memory: 200MB } }\ntasks:\n${small}\n  - { id: big, agent: large, priority: low, run: "sleep 0.2" }\n`);
+    const small = Array.from({ length: 60 }, (_, i) => `  - { id: s${i}, agent: small, priority: high, run: "sleep 0.6" }`).join('\n');
+    commitFile(repo, 'starve.yaml', `${header('30s', queue)}starvation_limit: 1s\nagents: { small: { memory: 40MB }, large: { memory: 200MB } }\ntasks:\n${small}\n  - { id: big, agent: large, priority: low, run: "sleep 0.2" }\n`);
     const r = await guild(['run', 'starve.yaml', '--json', '--progress', 'none', '--no-telemetry'], { cwd: repo, env: ENV, timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
     const taken = [...w.stderr.matchAll(/took (\w+)/g)].map((m) => m[1]!);
-    assert.equal(taken.length, 31);
+    assert.equal(taken.length, 61);
     const at = taken.indexOf('big');
-    assert.ok(at >= 0 && at < 30, `the worker took big after every small task: ${taken.join(' ')}`);
+    assert.ok(at >= 0 && at < 60, `the worker took big after every small task: ${taken.join(' ')}`);
     // Not at once either (the small ones are more urgent): only once it had waited its limit.
     assert.ok(at > 0, `big went first: ${taken.join(' ')}`);
   });
