@@ -33,6 +33,9 @@ export interface ClusterRun {
   executors: RunExecutors;
   services: RunServices;
   remoteAdmission: true;
+  /** The queue family, and its live workers as last read (every 500 ms; empty before the run starts). */
+  queue: string;
+  workers: () => readonly WorkerBeat[];
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -55,7 +58,7 @@ export function clusterRun(config: ResolvedConfig, options: ClusterRunOptions): 
   const session = new ClusterSession(config, { redisUrl: options.redisUrl, queue, graceMs, key });
   // Outputs do not travel back yet: a result stored here could lack them, so nothing is memoized.
   const distributedConfig: ResolvedConfig = Object.freeze({ ...config, cache: Object.freeze({ ...config.cache, enabled: false, disabledBy: 'distributed' as const }) });
-  return { config: distributedConfig, executors: { process: session.executor }, services: session, remoteAdmission: true };
+  return { config: distributedConfig, executors: { process: session.executor }, services: session, remoteAdmission: true, queue, workers: () => session.workers() };
 }
 
 interface SessionOptions {
@@ -116,6 +119,10 @@ class ClusterSession implements RunServices, StartedServices {
 
   bytes(): number {
     return 0;
+  }
+
+  workers(): readonly WorkerBeat[] {
+    return this.#live;
   }
 
   report(): Record<string, unknown> {
