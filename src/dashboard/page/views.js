@@ -126,6 +126,7 @@ function taskRowOf(t) {
   return {
     id: t.id, agent: t.agent, status: t.status, started_ms: t.started_ms, ended_ms: t.ended_ms,
     duration_ms: t.duration_ms, rss_bytes: null, peak_rss_bytes: t.peak_rss_bytes, attempts: t.attempts, error: t.error,
+    ...(t.worker != null && { worker: t.worker }),
   };
 }
 
