@@ -99,6 +99,8 @@ describe('the run telemetry follows which worker runs each task', () => {
     for (const id of ['a', 'b']) t.onEvent({ type: 'task-start', t: 1, id, agent: 'build', attempt: 1, pid: null });
     t.onEvent(sample(100, [{ id: 'a', worker: 'w1' }, { id: 'b' }]));
     assert.deepEqual(t.state().tasks.map((r) => r.worker ?? null), ['w1', null], 'b waits for a worker: none named');
+    t.onEvent(sample(150, [{ id: 'a' }, { id: 'b', worker: 'w2' }]));
+    assert.deepEqual(t.state().tasks.map((r) => r.worker ?? null), [null, 'w2'], 'a was handed back: it waits again, on no worker');
     assert.equal(t.workers(), null, 'not distributed until told where the workers are');
     t.watchWorkers('q', () => [beat('w1'), beat('w2')]);
     t.onEvent(taskEnd(200, 'a', 'w1'));

@@ -134,9 +134,11 @@ export class LiveState {
             if (v.rssBytes !== null) r.peak_rss_bytes = Math.max(r.peak_rss_bytes ?? 0, v.rssBytes);
             this.#changed.add(r);
           }
-          // A remote task is known to run somewhere only once its worker said it took it.
-          if (r && v.worker !== undefined && r.worker !== v.worker) {
-            r.worker = v.worker;
+          // A remote task runs somewhere only once a worker said it took it; back in a queue (handed
+          // back, its worker lost) it runs nowhere again. A local task never names one.
+          if (r && r.worker !== v.worker) {
+            if (v.worker === undefined) delete r.worker;
+            else r.worker = v.worker;
             this.#changed.add(r);
           }
         }
