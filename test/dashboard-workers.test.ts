@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startDashboard, type DashboardServer, type DashboardSource } from '../src/dashboard/server.js';
-import type { DashboardState, TaskRow, WorkersSnapshot } from '../src/telemetry/state.js';
+import type { DashboardState, RunSummary, TaskRow, WorkersSnapshot } from '../src/telemetry/state.js';
 import { ROOT, sleep } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -51,12 +51,38 @@ function state(tasks: TaskRow[]): DashboardState {
   };
 }
 
-const sourceOf = (s: DashboardState): DashboardSource => ({
+/** A past distributed run as history keeps it: its report's tasks say where each ran, its `workers[]` what the run kept of each. */
+const PAST_ID = '20261201-090000-beef';
+const PAST_SUMMARY: RunSummary = { id: PAST_ID, workflow: '/w/guild.yaml', name: 'dist', status: 'succeeded', started_at: NOW - 86_400_000, ended_at: NOW - 86_398_000, makespan_ms: 2000, peak_rss_bytes: 80 * MB, tasks: 2, failed: 0, cache_hit_rate: null, kpi_overall: null, tokens: null, cost_usd: null };
+const PAST_REPORT = {
+  run_id: PAST_ID,
+  workflow: '/w/guild.yaml',
+  ok: true,
+  interrupted: false,
+  makespan_ms: 2000,
+  lower_bound_ms: 1000,
+  budget_bytes: 1024 * MB,
+  effective_limit_bytes: 8192 * MB,
+  peak_rss_bytes: 80 * MB,
+  cores: 4,
+  counts: { succeeded: 2 },
+  cache: { hits: 0, misses: 0, hit_rate: null, saved_ms: 0 },
+  tasks: [
+    { id: 'compile', agent: 'build', status: 'succeeded', started_ms: 0, ended_ms: 1000, duration_ms: 1000, peak_rss_bytes: 40 * MB, attempts: 1, error: null, worker: 'big' },
+    { id: 'test', agent: 'build', status: 'succeeded', started_ms: 1000, ended_ms: 2000, duration_ms: 1000, peak_rss_bytes: 80 * MB, attempts: 1, error: null, worker: 'small' },
+  ],
+  workers: [
+    { name: 'big', host: 'box-a', budget_bytes: 2048 * MB, peak_bytes: 300 * MB, tasks: 1, pressure: 'optimal', rejected: 0 },
+    { name: 'small', host: 'box-b', budget_bytes: 512 * MB, peak_bytes: 200 * MB, tasks: 1, pressure: 'moderate', rejected: 0 },
+  ],
+};
+
+const sourceOf = (s: DashboardState, past = false): DashboardSource => ({
   state: () => s,
   metrics: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' }),
   subscribe: () => () => {},
-  runs: () => [],
-  run: () => null,
+  runs: () => (past ? [PAST_SUMMARY] : []),
+  run: (id) => (past && PAST_ID.startsWith(id) ? { report: PAST_REPORT, markdown: '# dist', series: [] } : null),
 });
 
 function snapshotOf(): WorkersSnapshot {
@@ -124,7 +150,7 @@ describe('the dashboard with a workers feed (distributed run)', () => {
       },
       workersIntervalMs: 100,
     });
-    plain = await startDashboard({ source: sourceOf(state([task('compile', 'succeeded'), task('lint', 'queued')])), port: 0, token: null });
+    plain = await startDashboard({ source: sourceOf(state([task('compile', 'succeeded'), task('lint', 'queued')]), true), port: 0, token: null });
   });
   after(async () => {
     await browser?.close();
@@ -162,6 +188,20 @@ describe('the dashboard with a workers feed (distributed run)', () => {
     await page.waitForSelector('[data-testid=connection][data-state=live]', { timeout: 10_000 });
     await page.waitForSelector('[data-testid=task-row]', { timeout: 10_000 });
     assert.equal(await page.isHidden('[data-testid=workers-panel]'), true);
+    assert.equal(await workerColumnShown(page), false);
+
+    // A past distributed run opened from history: what its report kept of each worker, and where each task ran.
+    await page.click(`[data-testid=runs-table] tr[data-run-id="${PAST_ID}"]`);
+    await panelShown(page, true);
+    assert.equal(await page.textContent('#workers-meta'), '2 workers served the run · budget 2.5 GB in all');
+    assert.deepEqual(await rows(page, '[data-testid=workers-table]'), [
+      ['big', 'box-a', '2 GB', '–', '–', 'optimal', '300 MB', '–', '1', '0'],
+      ['small', 'box-b', '512 MB', '–', '–', 'moderate', '200 MB', '–', '1', '0'],
+    ]);
+    assert.equal(await workerColumnShown(page), true);
+    assert.deepEqual((await rows(page, '[data-testid=task-table]')).map((r) => r.slice(0, 3)), [['compile', 'build', 'big'], ['test', 'build', 'small']]);
+    await page.click('#back-live');
+    await panelShown(page, false);
     assert.equal(await workerColumnShown(page), false);
 
     // A distributed run before any heartbeat was read: no panel, but its rows name their workers.
