@@ -103,7 +103,7 @@ export { slowExecution, highMemory, lowCacheHitRate, agentFailure } from './tele
 export { TelemetryHistory, AmbiguousRunIdError, type PruneOptions as HistoryPruneOptions } from './store/telemetry.js';
 export { renderReportMarkdown, type ReportDocument } from './telemetry/report-markdown.js';
 export { readReport } from './telemetry/reports.js';
-export type { DashboardState, TickEvent, SeriesPoint, TaskRow, AgentRow, RunInfo, RunSummary, KpiReport, KpiScore, Score, ComponentKind, AlertRecord, AlertRule } from './telemetry/state.js';
+export type { DashboardState, TickEvent, SeriesPoint, TaskRow, AgentRow, RunInfo, RunSummary, KpiReport, KpiScore, Score, ComponentKind, AlertRecord, AlertRule, WorkerRow, WorkersSnapshot } from './telemetry/state.js';
 export { startDashboard, type DashboardSource, type DashboardOptions, type DashboardServer } from './dashboard/server.js';
 export { HistorySource } from './dashboard/history-source.js';
 export { fetchState } from './dashboard/client.js';

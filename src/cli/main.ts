@@ -3,13 +3,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULTS } from '../config/defaults.js';
 import { ConfigErrors, EXIT_CODE_OF, GuildError } from '../errors.js';
 import type { DashboardServer, DashboardSource } from '../dashboard/server.js';
-import type { AlertRecord } from '../telemetry/state.js';
+import type { AlertRecord, WorkersSnapshot } from '../telemetry/state.js';
 import type { GatewayStatus } from '../telemetry/mcp-status.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { RunLockHolder } from '../store/lease.js';
 import { addBenchCommands } from './bench-commands.js';
 import { addMcpCommands } from './mcp-commands.js';
-import { addWorkerCommands } from './worker-commands.js';
+import { addWorkerCommands, queueName, redisUrl } from './worker-commands.js';
 
 /**
  * The `guild` command: parses flags, calls the library, prints. The only place that calls
@@ -105,11 +105,11 @@ function nonNegative(v: string): number {
 }
 
 /** Starts the dashboard over a source and says where it is (the token is never printed). */
-async function serveDashboard(source: DashboardSource, opts: { dashboard?: number | true; port?: number; host?: string; token?: string }, mcp?: () => GatewayStatus | null): Promise<DashboardServer> {
+async function serveDashboard(source: DashboardSource, opts: { dashboard?: number | true; port?: number; host?: string; token?: string }, feeds: { mcp?: () => GatewayStatus | null; workers?: () => WorkersSnapshot | null } = {}): Promise<DashboardServer> {
   const { startDashboard } = await import('../dashboard/server.js');
   const server = await startDashboard({
     source,
-    ...(mcp !== undefined && { mcp }),
+    ...feeds,
     host: opts.host ?? DASHBOARD_HOST,
     port: typeof opts.dashboard === 'number' ? opts.dashboard : (opts.port ?? DASHBOARD_PORT),
     ...(opts.token !== undefined ? { token: opts.token } : {}),
@@ -218,8 +218,11 @@ program
         metrics = new GuildMetrics({ agents: Object.keys(config.agents) });
       }
       try {
-        telemetry = new RunTelemetry(config, { onAlert, onWebhookError, metrics });
-        if (opts.dashboard !== undefined) dashboard = await serveDashboard(telemetry, opts, config.mcp ? () => gatewayStatus?.() ?? null : undefined);
+        const t = (telemetry = new RunTelemetry(config, { onAlert, onWebhookError, metrics }));
+        // Distributed: the workers' heartbeats the submitter reads anyway reach the dashboard, `guild status` and /metrics.
+        if (cluster) t.watchWorkers(cluster.queue, cluster.workers);
+        const feeds = { ...(config.mcp && { mcp: () => gatewayStatus?.() ?? null }), ...(cluster && { workers: () => t.workers() }) };
+        if (opts.dashboard !== undefined) dashboard = await serveDashboard(t, opts, feeds);
       } catch (e) {
         telemetry?.close();
         probe.close();
@@ -416,10 +419,19 @@ program
   .option('--url <url>', `the dashboard's address (default http://${DASHBOARD_HOST}:${DASHBOARD_PORT}/)`)
   .option('--token <token>', 'its token (default: $GUILD_DASHBOARD_TOKEN)')
   .option('--json', 'print the /api/state JSON')
-  .action(async (opts: { url?: string; token?: string; json?: boolean }) => {
+  .option('--redis <url>', "instead: a cluster's live workers, read from their heartbeats in this Redis (no run needed)", redisUrl)
+  .option('--queue <name>', 'with --redis: the queue family (default guild)', queueName)
+  .action(async (opts: { url?: string; token?: string; json?: boolean; redis?: string; queue?: string }) => {
     const { fetchState } = await import('../dashboard/client.js');
-    const { formatStatus } = await import('./status-format.js');
+    const { formatStatus, formatWorkers } = await import('./status-format.js');
+    if (opts.queue !== undefined && opts.redis === undefined) fail(new GuildError('USAGE', '--queue goes with --redis'));
     try {
+      if (opts.redis !== undefined) {
+        const { readClusterWorkers } = await import('../distributed/cluster-view.js');
+        const w = await readClusterWorkers(opts.redis, opts.queue);
+        process.stdout.write(opts.json ? `${JSON.stringify(w, null, 2)}\n` : `${formatWorkers(w).join('\n')}\n`);
+        return;
+      }
       const state = await fetchState(opts.url ?? `http://${DASHBOARD_HOST}:${DASHBOARD_PORT}/`, opts.token ?? process.env.GUILD_DASHBOARD_TOKEN ?? null);
       process.stdout.write(opts.json ? `${JSON.stringify(state, null, 2)}\n` : `${formatStatus(state)}\n`);
     } catch (e) {

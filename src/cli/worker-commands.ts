@@ -13,7 +13,8 @@ interface WorkerOpts {
   lockDuration?: number;
 }
 
-function redisUrl(v: string): string {
+/** A --redis value: redis:// or rediss://. */
+export function redisUrl(v: string): string {
   if (!/^rediss?:\/\//.test(v)) throw new InvalidArgumentError(`Expected a Redis URL such as redis://127.0.0.1:6379, got '${v}'.`);
   return v;
 }
@@ -24,7 +25,8 @@ function positiveMs(v: string): number {
   return n;
 }
 
-function queueName(v: string): string {
+/** A --queue value. */
+export function queueName(v: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(v)) throw new InvalidArgumentError(`Expected a queue name of letters, digits, '_' or '-', got '${v}'.`);
   return v;
 }

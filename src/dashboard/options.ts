@@ -7,6 +7,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import { openFilesLimit } from '../system/probe.js';
 import type { GatewayStatus } from '../telemetry/mcp-status.js';
+import type { WorkersSnapshot } from '../telemetry/state.js';
 import { describeValue } from '../util/describe.js';
 import { isLoopbackHost, TOKEN_ENV } from './auth.js';
 import type { Feed } from './served-state.js';
@@ -24,6 +25,14 @@ export interface DashboardOptions {
   mcp?: () => GatewayStatus | null;
   /** The period of the `mcp` event. @default 1000 */
   mcpIntervalMs?: number;
+  /**
+   * A distributed run's live workers (null while none is known). `/api/state` then carries them as
+   * `workers`, and a `workers` event brings a fresh snapshot every `workersIntervalMs` while
+   * clients are attached. @default none: no `workers`, and the page shows no workers panel
+   */
+  workers?: () => WorkersSnapshot | null;
+  /** The period of the `workers` event: heartbeats come every second. @default 1000 */
+  workersIntervalMs?: number;
   /**
    * The address to bind. Anything but loopback (127.0.0.0/8, ::1, localhost) requires `token`.
    * @default '127.0.0.1'
@@ -69,7 +78,7 @@ export interface DashboardOptions {
 /** The options with every default applied and every value checked. */
 export interface ResolvedOptions {
   source: DashboardSource;
-  /** The snapshots beside the source's state: the gateway's `mcp`, when there is a gateway source. */
+  /** The snapshots beside the source's state: the gateway's `mcp`, a distributed run's `workers`. */
   feeds: Feed[];
   host: string;
   port: number;
@@ -85,6 +94,8 @@ export interface ResolvedOptions {
 
 /** The default period of the `mcp` event: the gateway's figures (RSS, calls) move on the scale of seconds. */
 const MCP_INTERVAL_MS = 1000;
+/** The default period of the `workers` event: a worker heartbeats once a second. */
+const WORKERS_INTERVAL_MS = 1000;
 
 export function resolveOptions(options: DashboardOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null || typeof options.source !== 'object' || options.source === null) {
@@ -115,9 +126,14 @@ export function resolveOptions(options: DashboardOptions): ResolvedOptions {
   }
   if (options.mcp !== undefined && typeof options.mcp !== 'function') throw new GuildError('INVALID_OPTION', `Expected options.mcp to be a function returning a GatewayStatus or null, got ${describeValue(options.mcp)}`);
   const mcpIntervalMs = timeoutMs('mcpIntervalMs', options.mcpIntervalMs, MCP_INTERVAL_MS);
+  if (options.workers !== undefined && typeof options.workers !== 'function') throw new GuildError('INVALID_OPTION', `Expected options.workers to be a function returning a WorkersSnapshot or null, got ${describeValue(options.workers)}`);
+  const workersIntervalMs = timeoutMs('workersIntervalMs', options.workersIntervalMs, WORKERS_INTERVAL_MS);
+  const feeds: Feed[] = [];
+  if (options.mcp !== undefined) feeds.push({ name: 'mcp', read: options.mcp, intervalMs: mcpIntervalMs });
+  if (options.workers !== undefined) feeds.push({ name: 'workers', read: options.workers, intervalMs: workersIntervalMs });
   return {
     source: options.source,
-    feeds: options.mcp === undefined ? [] : [{ name: 'mcp', read: options.mcp, intervalMs: mcpIntervalMs }],
+    feeds,
     host,
     port,
     token,

@@ -38,6 +38,9 @@ export interface ClusterRun {
   executors: RunExecutors;
   services: RunServices;
   remoteAdmission: true;
+  /** The queue family, and its live workers as last read (every 500 ms; empty before the run starts). */
+  queue: string;
+  workers: () => readonly WorkerBeat[];
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -62,7 +65,7 @@ export function clusterRun(config: ResolvedConfig, options: ClusterRunOptions): 
   const session = new ClusterSession(config, { redisUrl: options.redisUrl, queue, graceMs, key });
   // One cache for the cluster: the run's Redis unless the file names another for its cache.
   const distributedConfig: ResolvedConfig = Object.freeze({ ...config, cache: Object.freeze({ ...config.cache, redisUrl: config.cache.redisUrl ?? options.redisUrl }) });
-  return { config: distributedConfig, executors: { process: session.executor }, services: session, remoteAdmission: true };
+  return { config: distributedConfig, executors: { process: session.executor }, services: session, remoteAdmission: true, queue, workers: () => session.workers() };
 }
 
 interface SessionOptions {
@@ -138,6 +141,10 @@ class ClusterSession implements RunServices, StartedServices {
 
   bytes(): number {
     return 0;
+  }
+
+  workers(): readonly WorkerBeat[] {
+    return this.#live;
   }
 
   report(): Record<string, unknown> {

@@ -77,6 +77,8 @@ export interface Execution {
    * worker's own governor does). @default false
    */
   readonly remote?: boolean;
+  /** A remote execution: the worker that took it, null while it waits for one. @default absent (it runs here) */
+  readonly worker?: string | null;
 }
 
 /** What one attempt needs. */

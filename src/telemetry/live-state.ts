@@ -38,6 +38,8 @@ export class LiveState {
   #queuedAt = new Map<string, number>();
   readonly #levelMs: Record<PressureLevel, number> = { optimal: 0, moderate: 0, high: 0, critical: 0, emergency: 0 };
   #highest: PressureLevel = 'optimal';
+  /** Distributed mode: attempts that ended on each worker. */
+  readonly #workerTasks = new Map<string, number>();
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -89,7 +91,9 @@ export class LiveState {
           r.rss_bytes = null;
           r.error = e.error;
           if (e.status === 'cached') r.started_ms ??= e.t - e.durationMs;
+          if (e.worker !== undefined) r.worker = e.worker;
         });
+        if (e.worker !== undefined) this.#workerTasks.set(e.worker, (this.#workerTasks.get(e.worker) ?? 0) + 1);
         if (e.status === 'requeued') this.#queuedAt.set(e.id, e.t);
         const tot = this.#totals.get(e.agent);
         if (tot && final) {
@@ -130,6 +134,13 @@ export class LiveState {
             if (v.rssBytes !== null) r.peak_rss_bytes = Math.max(r.peak_rss_bytes ?? 0, v.rssBytes);
             this.#changed.add(r);
           }
+          // A remote task runs somewhere only once a worker said it took it; back in a queue (handed
+          // back, its worker lost) it runs nowhere again. A local task never names one.
+          if (r && r.worker !== v.worker) {
+            if (v.worker === undefined) delete r.worker;
+            else r.worker = v.worker;
+            this.#changed.add(r);
+          }
         }
         return null;
       case 'run-end':
@@ -168,6 +179,11 @@ export class LiveState {
     const rows = [...this.#changed];
     this.#changed.clear();
     return rows;
+  }
+
+  /** Distributed mode: attempts of this run that ended on each worker. */
+  workerTasks(): ReadonlyMap<string, number> {
+    return this.#workerTasks;
   }
 
   tasks(): TaskRow[] {

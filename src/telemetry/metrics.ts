@@ -1,9 +1,10 @@
 import { createRequire } from 'node:module';
 import { tokensOf } from '../util/spend.js';
 import type { Counter, Histogram, Registry } from 'prom-client';
-import { levelRank } from '../governor/levels.js';
+import { LEVELS, levelRank } from '../governor/levels.js';
 import type { RunEvent } from '../workflow/events.js';
 import type { SelfHealth } from './self-monitor.js';
+import type { WorkerRow } from './state.js';
 
 type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
 
@@ -38,6 +39,7 @@ export class GuildMetrics {
   readonly #cost: Counter<'agent'>;
   readonly #savedTokens: Counter<'agent'>;
   readonly #savedCost: Counter<'agent'>;
+  #workers: (() => readonly WorkerRow[]) | null = null;
 
   /**
    * @param options.agents the workflow's agent types (their gauges read 0 while none runs)
@@ -186,6 +188,56 @@ export class GuildMetrics {
     });
   }
 
+  /**
+   * Distributed mode: per-worker gauges (label `worker`), read from `read` at scrape time, so a
+   * run nobody scrapes reads no heartbeat for them. Registered on the first call only: a local
+   * run's exposition has no `guild_worker_*` families. A worker whose heartbeat expired leaves
+   * every family at the next scrape.
+   */
+  watchWorkers(read: () => readonly WorkerRow[]): void {
+    const first = this.#workers === null;
+    this.#workers = read;
+    if (!first) return;
+    const { Counter, Gauge } = promClient();
+    const registers = [this.registry];
+    const metrics = this;
+    // Each family reads the rows itself: a few workers' rows cost less than any cross-family cache.
+    const rows = (): readonly WorkerRow[] => metrics.#workers?.() ?? [];
+    const worker = (name: string, help: string, value: (w: WorkerRow) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['worker'],
+        registers,
+        collect() {
+          this.reset();
+          for (const w of rows()) this.labels(w.name).set(value(w));
+        },
+      });
+    };
+    worker('guild_worker_budget_bytes', 'Memory a live distributed worker may give to jobs at once.', (w) => w.budget_bytes);
+    worker('guild_worker_used_bytes', "What a worker's admission counts as taken now (budget − free).", (w) => w.used_bytes);
+    worker('guild_worker_peak_bytes', "Highest Σ of a worker's jobs' measured memory at one instant, since it started.", (w) => w.peak_bytes);
+    worker('guild_worker_running', 'Jobs a worker runs now (of any run).', (w) => w.running);
+    worker('guild_worker_pressure_level', "A worker's memory pressure: 0 optimal, 1 moderate, 2 high, 3 critical, 4 emergency.", (w) => pressureRank(w.pressure));
+    worker('guild_worker_last_heartbeat_seconds', "Unix time of a worker's last heartbeat.", (w) => w.last_heartbeat / 1000);
+    worker('guild_worker_heartbeat_age_seconds', "Age of a worker's last heartbeat when scraped (it expires after three missed beats).", (w) => w.heartbeat_age_ms / 1000);
+    const seen = new Map<string, number>();
+    new Counter({
+      name: 'guild_worker_tasks_total',
+      help: "Attempts of this run that ended on a worker.",
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        for (const w of rows()) {
+          const n = w.tasks ?? 0;
+          this.labels(w.name).inc(Math.max(0, n - (seen.get(w.name) ?? 0)));
+          seen.set(w.name, Math.max(n, seen.get(w.name) ?? 0));
+        }
+      },
+    });
+  }
+
   /** What one attempt added to a task's reported spending. A counter never goes down: a negative figure is left out. */
   #spent(agent: string, m: Readonly<Record<string, number>>): void {
     for (const [key, kind] of [['tokens_in', 'in'], ['tokens_out', 'out'], ['tokens_cache_read', 'cache_read']] as const) {
@@ -230,6 +282,11 @@ export class GuildMetrics {
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** A worker's pressure as a number (its heartbeat sends the level's name); an unknown name reads -1. */
+function pressureRank(level: string): number {
+  return (LEVELS as readonly string[]).indexOf(level);
 }
 
 /** A gauge set from the latest sample at scrape time; absent until the first sample. */

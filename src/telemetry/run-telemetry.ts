@@ -15,7 +15,8 @@ import { LiveState } from './live-state.js';
 import type { GuildMetrics } from './metrics.js';
 import { renderReportMarkdown } from './report-markdown.js';
 import { storedReport } from './reports.js';
-import type { AlertRecord, DashboardState, KpiReport, RunSummary, SeriesPoint, TickEvent } from './state.js';
+import type { AlertRecord, DashboardState, KpiReport, RunSummary, SeriesPoint, TickEvent, WorkersSnapshot } from './state.js';
+import { workersSnapshot, type WorkerHeartbeat } from './workers.js';
 import { tokensOf } from '../util/spend.js';
 
 type SampleEvent = Extract<RunEvent, { type: 'sample' }>;
@@ -86,6 +87,8 @@ export class RunTelemetry {
   /** Σ over cached tasks of (stored run time − serve time), as the report counts it. */
   #savedMs = 0;
   readonly #cpuTimes: CpuTimes | null;
+  /** Distributed mode: the queue family and where the live workers' heartbeats are read from. */
+  #cluster: { queue: string; read: () => readonly WorkerHeartbeat[] } | null = null;
   /** Guild's own and reaped CPU seconds when the run began: what the run's readings subtract. */
   #cpuBase: { ownSeconds: number; reapedSeconds: number } | null;
 
@@ -317,6 +320,21 @@ export class RunTelemetry {
   #chainSoFar(): number {
     const durations = new Map(this.#live.tasks().map((t) => [t.id, t.status === 'cached' ? 0 : (t.duration_ms ?? 0)]));
     return longestChain(this.#config.tasks, (id) => durations.get(id) ?? 0);
+  }
+
+  /**
+   * Distributed mode: where the cluster's live workers are read (the heartbeats the submitter
+   * reads anyway); from now on `workers()` shows them, and `/metrics` has per-worker gauges.
+   */
+  watchWorkers(queue: string, read: () => readonly WorkerHeartbeat[]): void {
+    this.#cluster = { queue, read };
+    this.#metrics?.watchWorkers(() => this.workers()?.workers ?? []);
+  }
+
+  /** The dashboard's `workers` feed: the live workers beside what this run counted of each; null when the run is not distributed. */
+  workers(): WorkersSnapshot | null {
+    if (this.#cluster === null) return null;
+    return workersSnapshot(this.#cluster.queue, this.#cluster.read(), Date.now(), this.#live.workerTasks());
   }
 
   /** What the dashboard draws with that only the run knows: how often KPIs are re-scored. */

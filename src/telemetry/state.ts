@@ -109,6 +109,45 @@ export interface TaskRow {
   peak_rss_bytes: number | null;
   attempts: number;
   error: string | null;
+  /** Distributed mode: the worker running it now, else the one that ran its last attempt; absent when it ran here (or has not run). */
+  worker?: string;
+}
+
+/**
+ * A distributed worker as its heartbeat says (every second; it expires after three missed) and
+ * as this run counted it. `guild status`, the dashboard's `workers` feed and `/metrics` show these.
+ */
+export interface WorkerRow {
+  name: string;
+  host: string;
+  pid: number;
+  /** Memory it may give to jobs at once. */
+  budget_bytes: number;
+  /** What its admission counts as taken now: budget − free (Σ max(expected, measured) over its jobs). */
+  used_bytes: number;
+  free_bytes: number;
+  /** Jobs it runs now (of any run). */
+  running: number;
+  /** Its own governor's pressure level. */
+  pressure: string;
+  /** Highest Σ of its jobs' measured memory at one instant, since it started. */
+  peak_bytes: number;
+  /** Jobs it refused for a bad signature, since it started. */
+  rejected: number;
+  /** Epoch ms of its last heartbeat, and how old that was when this row was read. */
+  last_heartbeat: number;
+  heartbeat_age_ms: number;
+  /** Attempts of this run that ended on it; null when read without a run (`guild status --redis`). */
+  tasks: number | null;
+}
+
+/** The `workers` feed: the cluster's live workers, read from their heartbeats. */
+export interface WorkersSnapshot {
+  /** The queue family they serve. */
+  queue: string;
+  /** Epoch ms of the read. */
+  at: number;
+  workers: WorkerRow[];
 }
 
 export interface AgentRow {

@@ -43,6 +43,7 @@ export function taskEndEvent(s: TaskState, o: ExecOutcome, status: AttemptStatus
     peakRssBytes: s.peakRss,
     error: s.error,
     killedBy: o.killedBy,
+    ...(o.ranOn !== undefined && { worker: o.ranOn }),
     metrics,
   };
 }

@@ -14,6 +14,8 @@ export interface RunningTaskView {
   rssBytes: number | null;
   elapsedMs: number;
   attempt: number;
+  /** Distributed mode: the worker running it (absent while it waits for one, and for local tasks). */
+  worker?: string;
 }
 
 /** Everything a run reports while it goes. Times are ms from the run's start. */
@@ -36,6 +38,8 @@ export type RunEvent =
       error: string | null;
       /** Why Guild stopped the attempt (timeout, pressure, limit, cancelled); null when it ended by itself. */
       killedBy: KillReason | null;
+      /** Distributed mode: the worker that ran this attempt; absent when it ran here. */
+      worker?: string;
       /** A cached task: how long the stored run took. */
       savedMs?: number;
       /** What this attempt reported spending (the task's totals grew by this); for a cached task, nothing. */

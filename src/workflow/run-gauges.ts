@@ -58,7 +58,8 @@ export class RunGauges {
     let paused = 0;
     for (const s of running) {
       if (s.handle?.paused) paused++;
-      views.push({ id: s.id, agent: s.type, pid: s.handle?.pid ?? null, rssBytes: s.lastRss, elapsedMs: m.now - s.attemptStartedAt, attempt: s.attempts });
+      const worker = s.handle?.execution.worker;
+      views.push({ id: s.id, agent: s.type, pid: s.handle?.pid ?? null, rssBytes: s.lastRss, elapsedMs: m.now - s.attemptStartedAt, attempt: s.attempts, ...(worker != null && { worker }) });
     }
     this.#views = views;
     this.#paused = paused;

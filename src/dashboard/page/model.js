@@ -14,7 +14,7 @@ const MAX_POINTS = 5000;
  * Snapshots the server sends beside the run (a field of the state and an SSE event of the same
  * name each). A panel that brings its own feed (the workers panel) adds its name here.
  */
-export const FEEDS = Object.freeze(["mcp"]);
+export const FEEDS = Object.freeze(["mcp", "workers"]);
 
 const model = {
   live: {

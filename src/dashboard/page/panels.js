@@ -14,6 +14,7 @@ import { createKpis } from "./kpis.js";
 import { createRunsPanel } from "./runs.js";
 import { createAgentTable, createTaskTable } from "./tables.js";
 import { createTimeline } from "./timeline.js";
+import { createWorkersPanel } from "./workers.js";
 
 export const PANELS = Object.freeze([
   createHeader,
@@ -25,5 +26,6 @@ export const PANELS = Object.freeze([
   createKpis,
   createAlerts,
   createGatewayPanel,
+  createWorkersPanel,
   createRunsPanel,
 ]);

@@ -11,7 +11,7 @@ function taskCountText(tasks) {
 
 function taskRowElement() {
   const tr = h("tr", { "data-testid": "task-row" });
-  for (const cls of ["id", "", "", "r", "r", "r", "r", "err"]) tr.append(h("td", { class: cls || null }));
+  for (const cls of ["id", "", "id worker-col", "", "r", "r", "r", "r", "err"]) tr.append(h("td", { class: cls || null }));
   return tr;
 }
 
@@ -21,26 +21,30 @@ function fillTaskRow(tr, t, run) {
   const c = tr.children;
   setText(c[0], t.id);
   setText(c[1], t.agent);
-  if (c[2].dataset.status !== t.status) {
-    c[2].dataset.status = t.status;
-    c[2].replaceChildren(h("span", { class: `chip st-${t.status}`, text: t.status }));
+  setText(c[2], t.worker ?? "–");
+  if (c[3].dataset.status !== t.status) {
+    c[3].dataset.status = t.status;
+    c[3].replaceChildren(h("span", { class: `chip st-${t.status}`, text: t.status }));
   }
-  setText(c[3], t.started_ms == null ? "–" : fmtClock(t.started_ms / 1000));
-  setText(c[4], fmtDuration(taskDuration(t, run)));
+  setText(c[4], t.started_ms == null ? "–" : fmtClock(t.started_ms / 1000));
+  setText(c[5], fmtDuration(taskDuration(t, run)));
   const rss = isActive(t.status) && t.rss_bytes != null ? `${fmtBytes(t.rss_bytes)} / ` : "";
-  setText(c[5], `${rss}${fmtBytes(t.peak_rss_bytes)}`);
-  setText(c[6], String(t.attempts));
-  setText(c[7], t.error ?? "");
-  c[7].title = t.error ?? "";
+  setText(c[6], `${rss}${fmtBytes(t.peak_rss_bytes)}`);
+  setText(c[7], String(t.attempts));
+  setText(c[8], t.error ?? "");
+  c[8].title = t.error ?? "";
 }
 
 export function createTaskTable() {
   const body = byId("task-body");
+  const table = byId("task-table");
   /** Rows by task id, for the run last drawn (`key`), and their order. */
   const rows = { key: "", order: "", byId: new Map() };
 
   return {
-    render({ run }) {
+    render({ run, feeds }) {
+      // The worker column is a distributed run's: while its workers feed is live, or once a row names a worker.
+      table.classList.toggle("hide-worker", feeds.workers == null && !run.tasks.some((t) => t.worker != null));
       if (rows.key !== run.key) {
         rows.key = run.key;
         rows.byId.clear();
@@ -68,7 +72,7 @@ export function createTaskTable() {
         rows.order = order;
         body.replaceChildren(...run.tasks.map((t) => rows.byId.get(t.id).tr));
       }
-      if (run.tasks.length === 0) body.replaceChildren(emptyRow(8, "No tasks"));
+      if (run.tasks.length === 0) body.replaceChildren(emptyRow(9, "No tasks"));
       setText(byId("task-count"), taskCountText(run.tasks));
     },
   };

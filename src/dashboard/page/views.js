@@ -121,11 +121,28 @@ function kpiFigure(kpis) {
 
 // ── a past run ──────────────────────────────────────────────────────────────────────────────
 
+/**
+ * A distributed run's `workers[]` (WorkerReport) as the workers panel draws them: what the run
+ * kept of each; what only a live heartbeat says (used, running, its age) is not there. null for a
+ * local run.
+ */
+function pastWorkers(workers) {
+  if (!Array.isArray(workers)) return null;
+  return {
+    queue: null,
+    workers: workers.map((w) => ({
+      name: w.name, host: w.host, pid: null, budget_bytes: w.budget_bytes, used_bytes: null, free_bytes: null, running: null,
+      pressure: w.pressure, peak_bytes: w.peak_bytes, rejected: w.rejected, last_heartbeat: null, heartbeat_age_ms: null, tasks: w.tasks,
+    })),
+  };
+}
+
 /** A TaskReport (history) as the live TaskRow. */
 function taskRowOf(t) {
   return {
     id: t.id, agent: t.agent, status: t.status, started_ms: t.started_ms, ended_ms: t.ended_ms,
     duration_ms: t.duration_ms, rss_bytes: null, peak_rss_bytes: t.peak_rss_bytes, attempts: t.attempts, error: t.error,
+    ...(t.worker != null && { worker: t.worker }),
   };
 }
 
@@ -178,6 +195,7 @@ export function pastRun(m, id, detail, summary) {
     kpis: r.kpis ?? null,
     alerts: (r.alerts ?? []).map((a, i) => ({ ...a, key: `${i}`, at: (summary?.started_at ?? 0) + a.at_ms, rule: a.rule ?? null, repeats: a.repeats ?? 0 })),
     blocked: null,
+    workers: pastWorkers(r.workers),
     figures: [
       { label: "Peak agents RSS", value: fmtBytes(r.peak_rss_bytes), sub: `budget ${fmtBytes(r.budget_bytes)} · limit ${fmtBytes(r.effective_limit_bytes)} · Guild ${fmtBytes(r.guild_peak_rss_bytes)}`, tone: r.peak_rss_bytes > r.budget_bytes ? "bad" : "accent" },
       { label: "Pressure", value: r.pressure?.highest ?? "–", sub: `${fmtDuration(hot)} at high or above · ${r.guild_kills ?? 0} kills`, tone: r.pressure?.highest ?? null },
