@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../src/cache/redis-tier.js';
 import { BULL_PREFIX } from '../src/distributed/names.js';
@@ -25,6 +26,18 @@ export async function benchRedis(): Promise<Redis | string> {
     return await connectRedis(REDIS_URL, { timeoutMs: 2000 });
   } catch (e) {
     return `no Redis at ${REDIS_URL}: ${(e as Error).message}`;
+  }
+}
+
+/** CPU time (user + system, ms) a live process has used itself, its reaped children excluded; NaN once it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // f[11] = utime (field 14), f[12] = stime (15), in clock ticks of 10 ms (USER_HZ 100 on Linux).
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
   }
 }
 

@@ -8,6 +8,8 @@
  *       worker, since a worker admits a task only with free budget >= 1.2 × its expected peak
  *       (headroom), even when idle, and the five largest simulators (expected 578–617 MB) need
  *       694–740 MB while 0.6 × 1.1 GB is 676 MB. The smallest such share is printed.
+ * And, as a reference for what distribution itself costs, (0) memory-bound's own local Guild run
+ * (no Redis, `--budget 1.1GB`; `--no-local` leaves it out).
  * Reported per case: makespan (the report's makespan_ms) and its ratio to (a) (goal <= 1.1), each
  * worker's measured peak (its report `workers[].peak_bytes`, from the worker's own sampling, and
  * an independent /proc sampler over the worker's descendants every 100 ms) against its budget
@@ -24,7 +26,7 @@
  * Without root or a memory hierarchy it says why and runs on the host only.
  *
  * Needs Redis (127.0.0.1:6379, or --redis=URL) and ~3 GB free. Sets GUILD_CLUSTER_KEY if unset.
- * Run: npx tsc -p . && node dist/bench/distributed-memory.js [--rounds=2] [--where=host|cgroup|both] [--shares=0.6,0.7]
+ * Run: npx tsc -p . && node dist/bench/distributed-memory.js [--rounds=2] [--where=host|cgroup|both] [--shares=0.6,0.7] [--no-local]
  * Writes bench/results/distributed-memory.json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -82,7 +84,15 @@ async function runCase(c: Case, sims: readonly Sim[], round: number, where: 'hos
   const groups: BenchCgroup[] = [];
   const samplers: ReturnType<typeof startTreeSampler>[] = [];
   try {
-    writeFileSync(join(dir, 'memory-bound.yaml'), distributedHeader(queue, GRACE) + workflowYaml(sims));
+    const local = c.workers === 0;
+    // The local reference is memory-bound's own Guild run (no Redis); inside a cgroup, Guild itself is in one.
+    writeFileSync(join(dir, 'memory-bound.yaml'), (local ? '' : distributedHeader(queue, GRACE)) + workflowYaml(sims));
+    let localCg: BenchCgroup | undefined;
+    if (local && where === 'cgroup') {
+      const made = makeMemoryCgroup('distmem-local', CGROUP_LIMIT_BYTES);
+      if (typeof made === 'string') throw new Error(made);
+      groups.push((localCg = made));
+    }
     for (let i = 0; i < c.workers; i++) {
       let cg: BenchCgroup | undefined;
       if (where === 'cgroup') {
@@ -95,7 +105,8 @@ async function runCase(c: Case, sims: readonly Sim[], round: number, where: 'hos
       samplers.push(startTreeSampler(w.child.pid!));
     }
     const oomBefore = groups.map((g) => g.oomKills());
-    const { code, stderr, report } = await runGuildCli(join(dir, 'memory-bound.yaml'), ['--progress', 'none', '--no-telemetry', '--keep-going'], dir);
+    const args = ['--progress', 'none', '--no-telemetry', '--keep-going', ...(local ? ['--budget', `${budgetBytes}B`] : [])];
+    const { code, stderr, report, externalPeakBytes } = await runGuildCli(join(dir, 'memory-bound.yaml'), args, dir, localCg);
     const ext = samplers.map((s) => s.stop());
     const tasks = report.tasks as (RunReport['tasks'][number] & { worker?: string })[];
     const reported = ((report as RunReport & { workers?: WorkerReport[] }).workers ?? []) as WorkerReport[];
@@ -112,6 +123,17 @@ async function runCase(c: Case, sims: readonly Sim[], round: number, where: 'hos
         ...(g ? { cgroup: { limitBytes: Math.round((budgetBytes * CGROUP_LIMIT_BYTES) / BUDGET_BYTES), peakUsageBytes: g.peakBytes(), kernelOomKills: g.oomKills() - oomBefore[i]! } } : {}),
       };
     });
+    if (local) {
+      figures.push({
+        name: 'local',
+        budgetBytes,
+        reportPeakBytes: report.peak_rss_bytes,
+        externalPeakBytes,
+        tasks: tasks.length,
+        taskMs: tasks.reduce((sum, t) => sum + t.duration_ms, 0),
+        ...(localCg ? { cgroup: { limitBytes: CGROUP_LIMIT_BYTES, peakUsageBytes: localCg.peakBytes(), kernelOomKills: localCg.oomKills() - oomBefore[0]! } } : {}),
+      });
+    }
     const failedTasks = tasks.filter((t) => t.status !== 'succeeded');
     const ms = figures.map((f) => f.taskMs);
     return {
@@ -168,7 +190,9 @@ export async function main(): Promise<DistributedMemoryResult | null> {
   ensureClusterKey();
   const sims = simulators(SEED);
   const minShare = (Math.max(...sims.map((s) => s.expectedBytes)) * DEFAULTS.headroom) / BUDGET_BYTES;
-  const cases: Case[] = [{ id: 'one', label: '1 worker × 1.0', workers: 1, share: 1 }, ...shares.map((s) => ({ id: `two${Math.round(s * 100)}`, label: `2 workers × ${s}`, workers: 2, share: s }))];
+  const cases: Case[] = [
+    ...(process.argv.includes('--no-local') ? [] : [{ id: 'local', label: 'local run (no Redis)', workers: 0, share: 1 }]),
+    { id: 'one', label: '1 worker × 1.0', workers: 1, share: 1 }, ...shares.map((s) => ({ id: `two${Math.round(s * 100)}`, label: `2 workers × ${s}`, workers: 2, share: s }))];
   const places: ('host' | 'cgroup')[] = [];
   let cgroupSkipped: string | null = where === 'host' ? 'not asked for (--where=host)' : null;
   if (where === 'host' || where === 'both') places.push('host');
@@ -230,11 +254,11 @@ export async function main(): Promise<DistributedMemoryResult | null> {
       s.where,
       fmtMs(s.makespanMs),
       fmtRatio(s.makespanOverOne),
-      s.case.startsWith('1 ') ? '' : s.failed > 0 ? 'n/a (tasks failed)' : s.makespanOverOne <= 1.1 ? 'met' : 'MISSED',
+      s.case.startsWith('1 ') || s.case.startsWith('local') ? '' : s.failed > 0 ? 'n/a (tasks failed)' : s.makespanOverOne <= 1.1 ? 'met' : 'MISSED',
       String(s.failed),
       fmtRatio(s.worstPeakOverBudget),
       s.tasksPerWorker,
-      s.case.startsWith('1 ') ? '' : fmtRatio(s.spread),
+      s.case.startsWith('1 ') || s.case.startsWith('local') ? '' : fmtRatio(s.spread),
       String(s.oomKills),
     ]),
     2,

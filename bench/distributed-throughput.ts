@@ -14,7 +14,9 @@
  * spawning `true` is CPU-bound (~1–2 ms of fork/exec on 2 cores), so a few more in flight than
  * cores keeps both saturated while Redis round trips are pending, and more only queues on the CPU.
  * Reported next to it, for both: the mean number in flight per worker (Little's law: Σ task
- * durations on the worker / the round's time), which shows whether Guild's fetch loop reaches 8.
+ * durations on the worker / the round's time), and the worker processes' own CPU time per task
+ * (utime + stime from /proc, the tasks' own excluded): on a host whose cores are saturated, the
+ * ratio of tasks/s follows the ratio of CPU per task rather than the concurrency.
  *
  * Both sides add their N jobs one `add()` each, all at once (as Guild's submitter does when every
  * task is ready), with a priority (Guild maps `medium` to BullMQ priority 3) and the same
@@ -41,7 +43,7 @@ import { connectRedis } from '../src/cache/redis-tier.js';
 import { DEFAULTS } from '../src/config/defaults.js';
 import { createSystemProbe } from '../src/system/probe.js';
 import type { RunReport } from '../src/workflow/report.js';
-import { benchRedis, clusterPatterns, deleteKeys, distributedHeader, ensureClusterKey, REDIS_URL, startGuildWorker, type BenchWorker } from './distributed-lib.js';
+import { benchRedis, clusterPatterns, cpuMs, deleteKeys, distributedHeader, ensureClusterKey, REDIS_URL, startGuildWorker, type BenchWorker } from './distributed-lib.js';
 import { argNumber, environment, fmtMs, fmtRatio, isMain, median, printTable, runGuildCli, sleep, writeResult } from './lib.js';
 
 /** Jobs a worker runs at once, on both sides (see the header). */
@@ -60,6 +62,8 @@ interface Side {
   inFlight: number[];
   /** Jobs each worker ran. */
   perWorker: number[];
+  /** CPU time of the worker processes (themselves, not the tasks) per task, ms: what bounds a saturated host. */
+  workerCpuMsPerTask: number;
   /** Guild only: spawn to exit of the submitter, node start-up included. */
   wallMs?: number;
 }
@@ -131,6 +135,7 @@ async function runRaw(n: number, k: number, queue: string, client: Redis): Promi
   try {
     for (let i = 0; i < k; i++) workers.push(await startRawWorker(queue));
     await events.waitUntilReady();
+    const cpu0 = workers.map((w) => cpuMs(w.child.pid!));
     let completed = 0;
     let failed = 0;
     let resolveDone!: () => void;
@@ -142,6 +147,7 @@ async function runRaw(n: number, k: number, queue: string, client: Redis): Promi
     await Promise.all(Array.from({ length: n }, (_, i) => q.add(`t${i}`, { i }, JOB_OPTS)));
     await Promise.race([done, sleep(120_000)]);
     const ms = performance.now() - t0;
+    const cpu = workers.reduce((sum, w, i) => sum + cpuMs(w.child.pid!) - cpu0[i]!, 0);
     await q.close();
     const stats: { done: number; busyMs: number }[] = [];
     for (const w of workers) {
@@ -150,7 +156,7 @@ async function runRaw(n: number, k: number, queue: string, client: Redis): Promi
       const line = w.out().trim().split('\n').pop() ?? '{}';
       stats.push(JSON.parse(line) as { done: number; busyMs: number });
     }
-    return { ms, tasksPerSec: (completed / ms) * 1000, completed, inFlight: stats.map((s) => s.busyMs / ms), perWorker: stats.map((s) => s.done) };
+    return { ms, tasksPerSec: (completed / ms) * 1000, completed, inFlight: stats.map((s) => s.busyMs / ms), perWorker: stats.map((s) => s.done), workerCpuMsPerTask: cpu / n };
   } finally {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
     await events.close();
@@ -169,14 +175,16 @@ function workflowYaml(n: number, queue: string, cpu: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function runGuild(n: number, k: number, queue: string, cpu: number, client: Redis): Promise<Side> {
+async function runGuild(n: number, k: number, queue: string, taskCpu: number, client: Redis): Promise<Side> {
   // Outside any git repository: workers run the workflow at its absolute path.
   const dir = mkdtempSync(join(tmpdir(), 'guild-bench-dist-'));
   const workers: BenchWorker[] = [];
   try {
-    writeFileSync(join(dir, 'throughput.yaml'), workflowYaml(n, queue, cpu));
+    writeFileSync(join(dir, 'throughput.yaml'), workflowYaml(n, queue, taskCpu));
     for (let i = 0; i < k; i++) workers.push(await startGuildWorker({ name: `w${i + 1}`, queue, budgetBytes: 2 * 1024 ** 3, workdir: dir }));
+    const cpu0 = workers.map((w) => cpuMs(w.child.pid!));
     const { code, stderr, wallMs, report } = await runGuildCli(join(dir, 'throughput.yaml'), ['--progress', 'none', '--no-telemetry'], dir);
+    const cpu = workers.reduce((sum, w, i) => sum + cpuMs(w.child.pid!) - cpu0[i]!, 0);
     if (code !== 0 || !report.ok) throw new Error(`guild run exited ${code}: ${stderr.slice(-1000)}`);
     const tasks = report.tasks as (RunReport['tasks'][number] & { worker?: string })[];
     const completed = tasks.filter((t) => t.status === 'succeeded').length;
@@ -189,6 +197,7 @@ async function runGuild(n: number, k: number, queue: string, cpu: number, client
       completed,
       inFlight: busy.map((b) => b / ms),
       perWorker: names.map((w) => tasks.filter((t) => t.worker === w).length),
+      workerCpuMsPerTask: cpu / n,
       wallMs,
     };
   } finally {
@@ -205,7 +214,7 @@ export interface DistributedThroughputResult {
   concurrency: number;
   cpuPerTask: number;
   rounds: Round[];
-  summary: { workers: number; guildTps: number; rawTps: number; ratio: number; guildInFlight: number; rawInFlight: number; guildWallMs: number; allRan: boolean }[];
+  summary: { workers: number; guildTps: number; rawTps: number; ratio: number; guildInFlight: number; rawInFlight: number; guildCpuMsPerTask: number; rawCpuMsPerTask: number; guildWallMs: number; allRan: boolean }[];
 }
 
 export async function main(): Promise<DistributedThroughputResult | null> {
@@ -240,7 +249,7 @@ export async function main(): Promise<DistributedThroughputResult | null> {
           if (who === 'guild') g = await runGuild(n, k, `${family}g`, cpu, client);
           else raw = await runRaw(n, k, `${family}raw`, client);
           const s = who === 'guild' ? g! : raw!;
-          console.log(`${Math.round(s.tasksPerSec)} tasks/s (${fmtMs(s.ms)}; per worker ${s.perWorker.join('/')})`);
+          console.log(`${Math.round(s.tasksPerSec)} tasks/s (${fmtMs(s.ms)}; per worker ${s.perWorker.join('/')}; workers' CPU ${s.workerCpuMsPerTask.toFixed(1)} ms/task)`);
         }
         rounds.push({ round: r + 1, workers: k, guild: g!, raw: raw!, ratio: g!.tasksPerSec / raw!.tasksPerSec });
       }
@@ -259,13 +268,15 @@ export async function main(): Promise<DistributedThroughputResult | null> {
       ratio: median(rs.map((x) => x.ratio)),
       guildInFlight: median(rs.map((x) => mean(x.guild.inFlight))),
       rawInFlight: median(rs.map((x) => mean(x.raw.inFlight))),
+      guildCpuMsPerTask: median(rs.map((x) => x.guild.workerCpuMsPerTask)),
+      rawCpuMsPerTask: median(rs.map((x) => x.raw.workerCpuMsPerTask)),
       guildWallMs: median(rs.map((x) => x.guild.wallMs ?? NaN)),
       allRan: rs.every((x) => x.guild.completed === n && x.raw.completed === n),
     };
   });
   console.log('');
   printTable(
-    ['workers', 'Guild tasks/s', 'raw BullMQ tasks/s', 'Guild / raw', 'goal >= 0.85', 'in flight/worker G', 'in flight/worker raw', 'Guild wall', 'all ran'],
+    ['workers', 'Guild tasks/s', 'raw BullMQ tasks/s', 'Guild / raw', 'goal >= 0.85', 'in flight/worker G', 'in flight/worker raw', 'worker CPU/task G', 'worker CPU/task raw', 'Guild wall', 'all ran'],
     summary.map((s) => [
       String(s.workers),
       Math.round(s.guildTps).toLocaleString('en-US'),
@@ -274,11 +285,13 @@ export async function main(): Promise<DistributedThroughputResult | null> {
       s.ratio >= 0.85 ? 'met' : 'MISSED',
       s.guildInFlight.toFixed(1),
       s.rawInFlight.toFixed(1),
+      `${s.guildCpuMsPerTask.toFixed(1)} ms`,
+      `${s.rawCpuMsPerTask.toFixed(1)} ms`,
       fmtMs(s.guildWallMs),
       s.allRan ? 'yes' : 'NO',
     ]),
   );
-  console.log(`(medians of ${roundsN} round(s); ${n} tasks; Guild timed by its report's makespan, raw from Queue creation to the N-th completion; "in flight" = Σ task durations on a worker / round time; Guild wall = spawn to exit of guild run)`);
+  console.log(`(medians of ${roundsN} round(s); ${n} tasks; Guild timed by its report's makespan, raw from Queue creation to the N-th completion; "in flight" = Σ task durations on a worker / round time; worker CPU/task = the worker processes' own CPU time / N; Guild wall = spawn to exit of guild run)`);
 
   const result: DistributedThroughputResult = { tasks: n, concurrency: CONCURRENCY, cpuPerTask: cpu, rounds, summary };
   const file = writeResult('distributed-throughput', { benchmark: 'distributed-throughput', environment: environment(), ...result });
