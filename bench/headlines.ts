@@ -158,10 +158,11 @@ const EXTRACT: Record<string, (r: Json) => Row[]> = {
     return [['on_off_ratio', x.ratio, 'makespan with task metrics on / off', '<= 1.02']];
   },
   'distributed-throughput': (r) => {
-    const x = r as { tasks?: number; summary?: { workers: number; ratio: number; guildTps: number; allRan: boolean }[] };
+    const x = r as { tasks?: number; summary?: { workers: number; ratio: number; guildTps: number; guildCpuMsPerTask?: number; rawCpuMsPerTask?: number; allRan: boolean }[] };
     const s = x.summary ?? [];
     return [
       ...s.map((c): Row => [`w${c.workers}_speedup`, c.ratio, `tasks/s of \`true\` Guild / raw BullMQ, ${c.workers} worker(s)`, '>= 0.85']),
+      ...s.map((c): Row => [`w${c.workers}_cpu_ratio`, c.guildCpuMsPerTask !== undefined && c.rawCpuMsPerTask ? c.guildCpuMsPerTask / c.rawCpuMsPerTask : null, `workers' CPU per task Guild / raw BullMQ, ${c.workers} worker(s)`, '']),
       ...s.map((c): Row => [`w${c.workers}_tasks_per_s`, c.guildTps, `tasks/s of \`true\` through Guild, ${c.workers} worker(s)`, '']),
       ['tasks_lost', s.length === 0 ? null : s.every((c) => c.allRan) ? 0 : 1, 'a task did not run (1) or all ran (0)', '0'],
     ];
@@ -172,7 +173,10 @@ const EXTRACT: Record<string, (r: Json) => Row[]> = {
     const s = (where: string, c: string): S | undefined => x.summary?.find((y) => y.where === where && y.case === c);
     const host = (x.summary ?? []).filter((y) => y.where === 'host');
     const cg = (x.summary ?? []).filter((y) => y.where === 'cgroup');
+    const local = s('host', 'local run (no Redis)');
     return [
+      // The local row's ratio is local / one worker; this figure is the other way round.
+      ['one_local_ratio', local ? 1 / local.makespanOverOne : null, 'makespan 1 worker × 1.0 / local run, host', ''],
       ['two60_makespan_ratio', s('host', '2 workers × 0.6')?.failed === 0 ? s('host', '2 workers × 0.6')?.makespanOverOne : null, 'makespan 2 workers × 0.6 budget / 1 worker × 1.0, host', '<= 1.1'],
       ['two60_tasks_failed', s('host', '2 workers × 0.6')?.failed, 'tasks no worker could take, 2 workers × 0.6 budget', ''],
       ['two70_makespan_ratio', s('host', '2 workers × 0.7')?.makespanOverOne, 'makespan 2 workers × 0.7 budget / 1 worker × 1.0, host', '<= 1.1'],
