@@ -157,6 +157,36 @@ const EXTRACT: Record<string, (r: Json) => Row[]> = {
     const x = r as { ratio?: number };
     return [['on_off_ratio', x.ratio, 'makespan with task metrics on / off', '<= 1.02']];
   },
+  'distributed-throughput': (r) => {
+    const x = r as { tasks?: number; summary?: { workers: number; ratio: number; guildTps: number; guildCpuMsPerTask?: number; rawCpuMsPerTask?: number; allRan: boolean }[] };
+    const s = x.summary ?? [];
+    return [
+      ...s.map((c): Row => [`w${c.workers}_speedup`, c.ratio, `tasks/s of \`true\` Guild / raw BullMQ, ${c.workers} worker(s)`, '>= 0.85']),
+      ...s.map((c): Row => [`w${c.workers}_cpu_ratio`, c.guildCpuMsPerTask !== undefined && c.rawCpuMsPerTask ? c.guildCpuMsPerTask / c.rawCpuMsPerTask : null, `workers' CPU per task Guild / raw BullMQ, ${c.workers} worker(s)`, '']),
+      ...s.map((c): Row => [`w${c.workers}_tasks_per_s`, c.guildTps, `tasks/s of \`true\` through Guild, ${c.workers} worker(s)`, '']),
+      ['tasks_lost', s.length === 0 ? null : s.every((c) => c.allRan) ? 0 : 1, 'a task did not run (1) or all ran (0)', '0'],
+    ];
+  },
+  'distributed-memory': (r) => {
+    type S = { case: string; where: string; makespanOverOne: number; failed: number; worstPeakOverBudget: number; spread: number; oomKills: number };
+    const x = r as { summary?: S[] };
+    const s = (where: string, c: string): S | undefined => x.summary?.find((y) => y.where === where && y.case === c);
+    const host = (x.summary ?? []).filter((y) => y.where === 'host');
+    const cg = (x.summary ?? []).filter((y) => y.where === 'cgroup');
+    const local = s('host', 'local run (no Redis)');
+    return [
+      // The local row's ratio is local / one worker; this figure is the other way round.
+      ['one_local_ratio', local ? 1 / local.makespanOverOne : null, 'makespan 1 worker × 1.0 / local run, host', ''],
+      ['two60_makespan_ratio', s('host', '2 workers × 0.6')?.failed === 0 ? s('host', '2 workers × 0.6')?.makespanOverOne : null, 'makespan 2 workers × 0.6 budget / 1 worker × 1.0, host', '<= 1.1'],
+      ['two60_tasks_failed', s('host', '2 workers × 0.6')?.failed, 'tasks no worker could take, 2 workers × 0.6 budget', ''],
+      ['two70_makespan_ratio', s('host', '2 workers × 0.7')?.makespanOverOne, 'makespan 2 workers × 0.7 budget / 1 worker × 1.0, host', '<= 1.1'],
+      ['two70_spread_ratio', s('host', '2 workers × 0.7')?.spread, 'task-seconds max/min worker, 2 workers × 0.7, host', ''],
+      ['peak_budget_ratio', host.length > 0 ? Math.max(...host.map((y) => y.worstPeakOverBudget)) : null, 'worst worker peak / its budget, host', '<= 1.0'],
+      ['cgroup_two70_makespan_ratio', s('cgroup', '2 workers × 0.7')?.makespanOverOne, 'makespan 2 × 0.7 / 1 × 1.0, each worker in a cgroup', '<= 1.1'],
+      ['cgroup_peak_budget_ratio', cg.length > 0 ? Math.max(...cg.map((y) => y.worstPeakOverBudget)) : null, 'worst worker peak / its budget, cgroups', '<= 1.0'],
+      ['cgroup_oom_kills', cg.length > 0 ? cg.reduce((n, y) => n + y.oomKills, 0) : null, 'kernel OOM kills in the workers’ cgroups', '0'],
+    ];
+  },
 };
 
 /** Every benchmark of Guild's suite, in the order `npm run bench` runs them. */

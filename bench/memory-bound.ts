@@ -59,13 +59,13 @@ import {
 /** The seed of the 24 simulators (shared with bench/dashboard-overhead). */
 export const SEED = 0xb0d9e7;
 const COUNT = 24;
-const BUDGET = '1.1GB';
-const BUDGET_BYTES = Math.round(1.1 * 1024 ** 3); // Guild's sizes are 1024-based
+export const BUDGET = '1.1GB';
+export const BUDGET_BYTES = Math.round(1.1 * 1024 ** 3); // Guild's sizes are 1024-based
 const SIM = join(REPO_ROOT, 'bench', 'agent-sim.mjs');
 /** The container case of issue 10: a 1.4 GB memory cgroup around Guild. */
-const CGROUP_LIMIT_BYTES = Math.round(1.4 * 1024 ** 3);
+export const CGROUP_LIMIT_BYTES = Math.round(1.4 * 1024 ** 3);
 
-interface Sim {
+export interface Sim {
   id: string;
   mb: number;
   ms: number;
