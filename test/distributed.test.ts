@@ -285,7 +285,7 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     const report = JSON.parse(r.stdout) as RunReport;
     const task = report.tasks[0]!;
     assert.equal(task.status, 'failed');
-    assert.match(task.error!, /no worker can take it: it needs 1\.20 GB free .*largest live worker budget is 420 MB/);
+    assert.match(task.error!, /no worker can take it: it expects 1\.00 GB, but the largest live worker budget is 420 MB/);
     assert.equal(existsSync(join(repo, 'huge-ran')), false);
   });
 

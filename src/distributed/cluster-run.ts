@@ -6,7 +6,6 @@ import type { Redis } from 'ioredis';
 import { connectRedis, maskPassword } from '../cache/redis-tier.js';
 import type { ResolvedMcp } from '../config/mcp.js';
 import type { ResolvedConfig, TaskSpec } from '../config/resolve.js';
-import { DEFAULTS } from '../config/defaults.js';
 import { GuildError } from '../errors.js';
 import type { Execution, ExecOutcome, Executor, KillReason, MemorySample } from '../executors/executor.js';
 import type { ProcessRequest } from '../executors/process-executor.js';
@@ -325,7 +324,8 @@ class ClusterSession implements RunServices, StartedServices {
       for (const e of this.#jobs.values()) {
         if (e.settled) continue;
         if (e.worker === null && e.queued) {
-          const need = e.payload.memoryBytes * DEFAULTS.headroom;
+          // A worker admits a job alone when its expected memory is within its budget.
+          const need = e.payload.memoryBytes;
           if (need <= largest) e.unplaceableSince = null;
           else if ((e.unplaceableSince ??= now) + this.#o.graceMs <= now) await this.#unplaceable(e, need, largest);
         }
@@ -381,7 +381,7 @@ class ClusterSession implements RunServices, StartedServices {
     const removed = await this.#queues.get(e.payload.agent)!.remove(e.jobId).catch(() => 0);
     if (removed !== 1) return; // a worker took it meanwhile
     const who = this.#live.length === 0 ? 'no worker is live' : `the largest live worker budget is ${formatBytes(largest)} (${this.#live.map((b) => `${b.name} ${formatBytes(b.budgetBytes)}`).join(', ')})`;
-    e.settle(failed(`no worker can take it: it needs ${formatBytes(need)} free (${formatBytes(e.payload.memoryBytes)} expected × ${DEFAULTS.headroom} headroom), but ${who}; waited ${Math.round(this.#o.graceMs / 1000)} s for one to join`));
+    e.settle(failed(`no worker can take it: it expects ${formatBytes(need)}, but ${who}; waited ${Math.round(this.#o.graceMs / 1000)} s for one to join`));
   }
 }
 

@@ -107,6 +107,8 @@ export class GuildWorker {
   #cap: number | null = null;
   #rule: AdmissionRule = 'all';
   #cpuUsed = 0;
+  /** The machine's available memory at the supervisor's last sample (every 200 ms): admission reads no file per look. */
+  #available = 0;
   #peakBytes = 0;
   #rejected = 0;
   #stopping = false;
@@ -159,8 +161,10 @@ export class GuildWorker {
       },
       onMeasure: (m) => {
         if (m.totalBytes > this.#peakBytes) this.#peakBytes = m.totalBytes;
+        this.#available = m.memory.availableBytes;
       },
     });
+    this.#available = this.#o.probe.memory().availableBytes;
     this.#supervisor.startSampling();
     this.#gateways = new WorkerGateways(this.#supervisor, { budgetBytes: this.#o.budgetBytes, headroom: DEFAULTS.headroom, otherBytes: () => this.#jobBytes() }, this.#log);
     await this.#beat();
@@ -264,10 +268,11 @@ export class GuildWorker {
     const now = Date.now();
     const candidates: { t: TypeQueue; rank: number; ts: number }[] = [];
     let starving: { t: TypeQueue; since: number } | null = null;
-    for (const t of this.#types.values()) {
-      if (t.skipUntil > now || !this.#everFits(t.profile)) continue;
-      const head = await this.#head(t);
-      if (head === null) continue;
+    const types = [...this.#types.values()].filter((t) => t.skipUntil <= now && this.#everFits(t.profile));
+    const heads = await this.#heads(types);
+    for (const [i, t] of types.entries()) {
+      const head = heads[i];
+      if (!head) continue;
       if (now - head.since >= (t.profile.starvationMs ?? DEFAULTS.starvationLimitMs) && (starving === null || head.since < starving.since)) starving = { t, since: head.since };
       if (this.#fits(t.profile, t)) candidates.push({ t, rank: head.rank, ts: head.ts });
     }
@@ -292,29 +297,42 @@ export class GuildWorker {
     return false;
   }
 
-  /** Whether a job of this profile could ever be admitted here (its need with headroom within the budget). */
+  /** Whether a job of this profile could ever be admitted here (alone: its expected memory within the budget). */
   #everFits(profile: TypeProfile): boolean {
-    return profile.memoryBytes * DEFAULTS.headroom <= this.#o.budgetBytes;
+    return profile.memoryBytes <= this.#o.budgetBytes;
   }
 
-  /** The head of a type's queue (BullMQ priority, then age; since when it waits, epoch ms), or null when it is empty. */
-  async #head(t: TypeQueue): Promise<{ rank: number; ts: number; since: number } | null> {
-    const client = this.#client!;
-    const base = `${BULL_PREFIX}:${typeQueueName(this.#o.queue, t.agent)}`;
-    // Jobs without a priority (BullMQ's wait list) come before prioritized ones, as BullMQ takes them.
-    const waiting = await client.lindex(`${base}:wait`, -1);
-    if (waiting !== null) return { rank: 0, ts: 0, since: await this.#enqueuedAt(base, waiting) };
-    const top = await client.zrange(`${base}:prioritized`, 0, 0, 'WITHSCORES');
-    if (top.length < 2) return null;
-    // BullMQ's prioritized score is priority × 2^32 + a counter: the counter orders by age.
-    const score = Number(top[1]);
-    return { rank: Math.floor(score / 2 ** 32), ts: score % 2 ** 32, since: await this.#enqueuedAt(base, top[0]!) };
-  }
-
-  /** When BullMQ added the job (its hash's `timestamp`); now when unknown. */
-  async #enqueuedAt(base: string, id: string): Promise<number> {
-    const ts = Number(await this.#client!.hget(`${base}:${id}`, 'timestamp'));
-    return Number.isFinite(ts) && ts > 0 ? ts : Date.now();
+  /**
+   * The heads of types' queues: BullMQ priority (rank, 0 for its unprioritized wait list, which it
+   * takes first), the order among equals (ts) and since when it waits (epoch ms); null for an empty
+   * queue. Two round trips whatever the number of types: the heads, then when each was added.
+   */
+  async #heads(types: readonly TypeQueue[]): Promise<({ rank: number; ts: number; since: number } | null)[]> {
+    if (types.length === 0) return [];
+    const base = (t: TypeQueue): string => `${BULL_PREFIX}:${typeQueueName(this.#o.queue, t.agent)}`;
+    const first = this.#client!.pipeline();
+    for (const t of types) first.lindex(`${base(t)}:wait`, -1).zrange(`${base(t)}:prioritized`, 0, 0, 'WITHSCORES');
+    const got = (await first.exec()) ?? [];
+    const heads = types.map((_, i) => {
+      const [waitErr, waiting] = got[2 * i] ?? [];
+      const [topErr, top] = got[2 * i + 1] ?? [];
+      if (waitErr || topErr) throw waitErr ?? topErr;
+      if (typeof waiting === 'string') return { id: waiting, rank: 0, ts: 0 };
+      const t = top as string[];
+      if (t.length < 2) return null;
+      // BullMQ's prioritized score is priority × 2^32 + a counter: the counter orders by age.
+      const score = Number(t[1]);
+      return { id: t[0]!, rank: Math.floor(score / 2 ** 32), ts: score % 2 ** 32 };
+    });
+    const second = this.#client!.pipeline();
+    heads.forEach((h, i) => h && second.hget(`${base(types[i]!)}:${h.id}`, 'timestamp'));
+    const stamps = heads.some(Boolean) ? ((await second.exec()) ?? []) : [];
+    let k = 0;
+    return heads.map((h) => {
+      if (h === null) return null;
+      const ts = Number(stamps[k++]?.[1]);
+      return { rank: h.rank, ts: h.ts, since: Number.isFinite(ts) && ts > 0 ? ts : Date.now() };
+    });
   }
 
   async #refreshRegistry(): Promise<void> {
@@ -353,10 +371,17 @@ export class GuildWorker {
     }
   }
 
-  /** Admission of one more job of `demand` now: the local rule (headroom, CPU, per-type concurrency). */
+  /**
+   * Admission of one more job of `demand` now: the local rule (headroom, CPU, per-type
+   * concurrency). Alone on an idle worker, a job needs only its expected memory within the budget
+   * and free on the machine: headroom is for jobs growing beside others, and this worker's
+   * governor still watches it (else a job above budget ÷ 1.2 could run on no worker at all).
+   */
   #fits(demand: { memoryBytes: number; cpu: number }, t: TypeQueue, concurrency: number | null = t.profile.concurrency): boolean {
     if (concurrency !== null && t.running >= concurrency) return false;
-    return denyReason({ memoryBytes: demand.memoryBytes, cpu: demand.cpu, expectedDurationMs: 0 }, this.#capacity()) === null;
+    const c = this.#capacity();
+    if (c.running === 0 && c.accountedBytes === 0) return demand.memoryBytes <= Math.min(c.budgetBytes, c.systemFreeBytes ?? Infinity);
+    return denyReason({ memoryBytes: demand.memoryBytes, cpu: demand.cpu, expectedDurationMs: 0 }, c) === null;
   }
 
   /** What running jobs account for: each its estimate or, above it, what it measured. */
@@ -371,7 +396,7 @@ export class GuildWorker {
     const accounted = this.#jobBytes() + (this.#gateways?.bytes() ?? 0);
     let untouched = 0;
     for (const r of this.#running.values()) untouched += Math.max(0, r.payload.memoryBytes - r.observedBytes);
-    const available = this.#o.probe.memory().availableBytes;
+    const available = this.#available;
     const cores = this.#o.probe.cpu().cores;
     return {
       budgetBytes: this.#o.budgetBytes,
