@@ -30,11 +30,14 @@ export function locateWorkflow(dir: string): JobWhere {
  * The folder a worker runs a job in, or a `GuildError` (NOT_FOUND) that says why it cannot: a
  * commit its checkout at `workdir` does not have, a workdir that is no checkout, a path missing here.
  */
-export function jobFolder(where: JobWhere, workdir: string): string {
+export function jobFolder(where: JobWhere, workdir: string, known?: Map<string, string>): string {
   if (where.kind === 'path') {
     if (!existsSync(where.dir)) throw new GuildError('NOT_FOUND', `the workflow's folder ${where.dir} does not exist on this worker (a workflow outside git runs at its absolute path: one machine or a shared file system)`);
     return where.dir;
   }
+  // A commit once found stays found: `known` (workdir and commit → the checkout's root) spares two git processes per job.
+  const seen = known?.get(`${workdir}\0${where.commit}`);
+  if (seen !== undefined && existsSync(join(seen, where.path))) return join(seen, where.path);
   const root = git(workdir, ['rev-parse', '--show-toplevel']);
   if (root === null) throw new GuildError('NOT_FOUND', `the job comes from a git repository (commit ${where.commit.slice(0, 12)}), but this worker's --workdir ${workdir} is not a git checkout`);
   if (git(root, ['cat-file', '-e', `${where.commit}^{commit}`]) === null) {
@@ -42,5 +45,6 @@ export function jobFolder(where: JobWhere, workdir: string): string {
   }
   const dir = join(root, where.path);
   if (!existsSync(dir)) throw new GuildError('NOT_FOUND', `the workflow's folder ${where.path} is missing from this worker's checkout at ${root}`);
+  known?.set(`${workdir}\0${where.commit}`, root);
   return dir;
 }
