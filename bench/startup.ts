@@ -7,7 +7,8 @@
  *      workflow of 3 `sleep <wait>` tasks (default 25 s), samples taken while its agents (`sh`)
  *      run: the median of the first 3 s of the wait ("early", the headline: before V8's memory
  *      reducer has run, which it does 8-16 s in) and of its last 5 s ("settled"), each with its
- *      anonymous and file-backed parts; the max, and the report's guild_peak_rss_bytes; against a
+ *      anonymous and file-backed parts (and of the latter, the pages of Node's own executable, from
+ *      /proc/<pid>/smaps); the max, and the report's guild_peak_rss_bytes; against a
  *      bare idle `node` (a 3 s timer) sampled the same way. Target: < 50 MB.
  *   3. What each module costs at start: VmRSS (and its anonymous part) after a settled gc, before
  *      and after importing it, in a fresh `node --expose-gc`: alone (the module and what it
@@ -20,7 +21,7 @@
  * Writes bench/results/startup.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -41,10 +42,13 @@ interface IdleSample {
   midRunBytes: number;
   midRunAnonBytes: number;
   midRunFileBytes: number;
+  /** Of the file-backed part, pages of Node's own executable (shared with every `node`, counted in each RSS). */
+  midRunExeBytes: number;
   /** The same over the last 5 s while agents ran ("settled"). */
   settledBytes: number;
   settledAnonBytes: number;
   settledFileBytes: number;
+  settledExeBytes: number;
   maxBytes: number;
   samples: number;
   reportPeakBytes: number | null;
@@ -62,6 +66,25 @@ function rssParts(pid: number): { rss: number; anon: number; file: number } | nu
   const rss = kb('VmRSS');
   // An exiting process (a zombie) has no VmRSS line.
   return Number.isFinite(rss) ? { rss, anon: kb('RssAnon'), file: kb('RssFile') } : null;
+}
+
+/** The RSS of a process's mappings of its own executable (Node's binary), from /proc/<pid>/smaps; null if it is gone. */
+function exeRss(pid: number): number | null {
+  let smaps: string;
+  let exe: string;
+  try {
+    exe = readlinkSync(`/proc/${pid}/exe`);
+    smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return null;
+  }
+  let bytes = 0;
+  let inExe = false;
+  for (const line of smaps.split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inExe = line.endsWith(` ${exe}`);
+    else if (inExe && line.startsWith('Rss:')) bytes += Number(/(\d+) kB/.exec(line)?.[1] ?? 0) * 1024;
+  }
+  return bytes;
 }
 
 /** True while `pid` has an agent child: the workflow's `sleep` under `sh` (not Guild's config loader, a `node`). */
@@ -87,7 +110,7 @@ async function sampleIdle(args: string[], cwd: string, requireAgents: boolean): 
   const pid = child.pid!;
   let stdout = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  const mid: { rss: number; anon: number; file: number; t: number }[] = [];
+  const mid: { rss: number; anon: number; file: number; exe: number; t: number }[] = [];
   let max = 0;
   let samples = 0;
   const timer = setInterval(() => {
@@ -95,7 +118,7 @@ async function sampleIdle(args: string[], cwd: string, requireAgents: boolean): 
     if (parts === null) return;
     samples++;
     max = Math.max(max, parts.rss);
-    if (!requireAgents || agentsRunning(pid)) mid.push({ ...parts, t: performance.now() });
+    if (!requireAgents || agentsRunning(pid)) mid.push({ ...parts, exe: exeRss(pid) ?? NaN, t: performance.now() });
   }, 100);
   await new Promise<void>((resolve) => child.once('exit', () => resolve()));
   clearInterval(timer);
@@ -109,9 +132,11 @@ async function sampleIdle(args: string[], cwd: string, requireAgents: boolean): 
     midRunBytes: median(early.map((m) => m.rss)),
     midRunAnonBytes: median(early.map((m) => m.anon)),
     midRunFileBytes: median(early.map((m) => m.file)),
+    midRunExeBytes: median(early.map((m) => m.exe)),
     settledBytes: median(settled.map((m) => m.rss)),
     settledAnonBytes: median(settled.map((m) => m.anon)),
     settledFileBytes: median(settled.map((m) => m.file)),
+    settledExeBytes: median(settled.map((m) => m.exe)),
     maxBytes: max,
     samples,
     reportPeakBytes,
@@ -141,7 +166,7 @@ const MODULE_STEPS: readonly ModuleStep[] = [
   { name: 'lru-cache', imports: ['lru-cache'], inRun: true, when: 'guild run (the L1 cache tier)' },
   {
     name: 'Guild: the run (workflow, scheduler, supervisor, store, cache, telemetry, CLI output)',
-    imports: ['workflow/run-resolved.js', 'telemetry/run-telemetry.js', 'cli/progress.js', 'cli/summary.js', 'system/bench-lock.js', 'config/load-isolated.js', 'executors/process-groups.js', 'store/lease.js'].map(dist),
+    imports: ['workflow/run-resolved.js', 'telemetry/run-telemetry.js', 'cli/progress.js', 'system/bench-lock.js', 'config/load-isolated.js', 'executors/process-groups.js', 'store/lease.js'].map(dist),
     inRun: true,
     when: 'guild run',
   },
@@ -236,6 +261,10 @@ export interface StartupResult {
     guildSettledBytes: number;
     guildSettledAnonBytes: number;
     guildSettledFileBytes: number;
+    /** Of the file-backed parts, pages of Node's executable: first 3 s, settled, bare node. */
+    guildMidRunExeBytes: number;
+    guildSettledExeBytes: number;
+    nodeIdleExeBytes: number;
     guildMaxBytes: number; guildReportPeakBytes: number; nodeIdleBytes: number; nodeIdleAnonBytes: number; nodeIdleFileBytes: number; ratio: number };
 }
 
@@ -302,6 +331,9 @@ export async function main(): Promise<StartupResult> {
     guildSettledBytes: median(guild.map((s) => s.settledBytes)),
     guildSettledAnonBytes: median(guild.map((s) => s.settledAnonBytes)),
     guildSettledFileBytes: median(guild.map((s) => s.settledFileBytes)),
+    guildMidRunExeBytes: median(guild.map((s) => s.midRunExeBytes)),
+    guildSettledExeBytes: median(guild.map((s) => s.settledExeBytes)),
+    nodeIdleExeBytes: median(node.map((s) => s.midRunExeBytes)),
     guildMaxBytes: median(guild.map((s) => s.maxBytes)),
     guildReportPeakBytes: median(guild.map((s) => s.reportPeakBytes ?? NaN)),
     nodeIdleBytes: median(node.map((s) => s.midRunBytes)),
@@ -322,11 +354,11 @@ export async function main(): Promise<StartupResult> {
   console.log(`ratio guild --version / node -e 0: ${fmtRatio(cold.ratio)} (+${ms(cold.overheadMs)}); target < ${COLD_TARGET_MS} ms: ${cold.guildMedianMs < COLD_TARGET_MS ? 'met' : 'MISSED'} (p90 ${cold.guildP90Ms < COLD_TARGET_MS ? 'met' : 'missed'})`);
   console.log('');
   printTable(
-    ['RSS while waiting', 'mid-run (median)', 'anonymous', 'file-backed', 'max', 'report guild_peak'],
+    ['RSS while waiting', 'mid-run (median)', 'anonymous', 'file-backed', "of it Node's binary", 'max', 'report guild_peak'],
     [
-      [`guild run (3 × sleep ${wait}), first 3 s`, fmtMB(idle.guildMidRunBytes), fmtMB(idle.guildMidRunAnonBytes), fmtMB(idle.guildMidRunFileBytes), fmtMB(idle.guildMaxBytes), fmtMB(idle.guildReportPeakBytes)],
-      [`guild run, last 5 s (settled)`, fmtMB(idle.guildSettledBytes), fmtMB(idle.guildSettledAnonBytes), fmtMB(idle.guildSettledFileBytes), '', ''],
-      ['bare node (3 s timer)', fmtMB(idle.nodeIdleBytes), fmtMB(idle.nodeIdleAnonBytes), fmtMB(idle.nodeIdleFileBytes), fmtMB(median(node.map((s) => s.maxBytes))), '—'],
+      [`guild run (3 × sleep ${wait}), first 3 s`, fmtMB(idle.guildMidRunBytes), fmtMB(idle.guildMidRunAnonBytes), fmtMB(idle.guildMidRunFileBytes), fmtMB(idle.guildMidRunExeBytes), fmtMB(idle.guildMaxBytes), fmtMB(idle.guildReportPeakBytes)],
+      [`guild run, last 5 s (settled)`, fmtMB(idle.guildSettledBytes), fmtMB(idle.guildSettledAnonBytes), fmtMB(idle.guildSettledFileBytes), fmtMB(idle.guildSettledExeBytes), '', ''],
+      ['bare node (3 s timer)', fmtMB(idle.nodeIdleBytes), fmtMB(idle.nodeIdleAnonBytes), fmtMB(idle.nodeIdleFileBytes), fmtMB(idle.nodeIdleExeBytes), fmtMB(median(node.map((s) => s.maxBytes))), '—'],
     ],
   );
   console.log(

@@ -165,7 +165,6 @@ program
     const { runResolved } = await import('../workflow/run-resolved.js');
     const { createSystemProbe } = await import('../system/probe.js');
     const { createProgress } = await import('./progress.js');
-    const { formatSummary } = await import('./summary.js');
     const { liveGroups } = await import('../executors/process-groups.js');
     const probe = createSystemProbe();
     let config;
@@ -251,7 +250,8 @@ program
     } finally {
       probe.close();
     }
-    await writeOut(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatSummary(report)}\n`);
+    // The summary's formatting loads once the run is over: a waiting run does not hold it.
+    await writeOut(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${(await import('./summary.js')).formatSummary(report)}\n`);
     const code = exitSignal ? (exitSignal === 'SIGINT' ? 130 : 143) : report.ok ? EXIT.ok : EXIT.failed;
     if (dashboard) {
       const linger = opts.dashboardLinger ?? 0;
