@@ -475,7 +475,8 @@ export class GuildWorker {
     let sentSampleAt = 0;
     // The log goes to the submitter as it grows, unless the submitter reads this very file (one machine, one folder).
     const at = payload.logAt;
-    const tail = at && !(at.host === hostname() && at.path === resolve(logFile)) ? new LogTail(logFile, (text) => void this.#publish(payload.runId, { kind: 'log', jobId: job.id!, text })) : null;
+    const ownLog = at != null && at.host === hostname() && at.path === resolve(logFile);
+    const tail = at && !ownLog ? new LogTail(logFile, (text) => void this.#publish(payload.runId, { kind: 'log', jobId: job.id!, text })) : null;
     let outcome: Promise<ExecOutcome>;
     try {
       mkdirSync(dirname(logFile), { recursive: true });
@@ -531,7 +532,9 @@ export class GuildWorker {
         } else {
           let bundle: Bundle | null = null;
           try {
-            bundle = await storeBundle(this.#client!, this.#keys, folder, payload.taskId, o.error === null ? (payload.outputs ?? []) : [], logFile);
+            // The log travels unless the submitter reads this very file; outputs after a success.
+            const outputs = o.error === null ? (payload.outputs ?? []) : [];
+            if (outputs.length > 0 || !ownLog) bundle = await storeBundle(this.#client!, this.#keys, folder, payload.taskId, outputs, ownLog ? null : logFile);
           } catch (e) {
             // A success whose outputs cannot travel is not a success where it counts.
             if (o.error === null) o = { ...o, error: `outputs not carried back from worker ${this.#o.name}: ${(e as Error).message}` };
