@@ -56,7 +56,7 @@ export interface ResolvedCache {
   /** Task memoization (off with `--no-cache` or `cache.enabled: false`). */
   readonly enabled: boolean;
   /** Why memoization is off, when it is. */
-  readonly disabledBy: 'flag' | 'workflow' | 'distributed' | null;
+  readonly disabledBy: 'flag' | 'workflow' | null;
   readonly memoryBytes: number;
   readonly diskBytes: number;
   readonly redisUrl: string | null;
