@@ -297,7 +297,7 @@ export class GuildWorker {
   async #takeFrom(types: readonly TypeQueue[]): Promise<boolean> {
     for (const t of types) {
       let took = 0;
-      while (took < BURST && !this.#stopping && this.#rule === 'all' && (this.#cap === null || this.#running.size < this.#cap) && (took === 0 || this.#fits(t.profile, t))) {
+      while (took < BURST && !this.#stopping && this.#rule === 'all' && (this.#cap === null || this.#running.size < this.#cap) && (took === 0 || (t.skipUntil <= Date.now() && this.#fits(t.profile, t)))) {
         const token = `${this.#o.name}:${t.agent}:${randomUUID()}`; // BullMQ's lock token: unique per take
         const job = await t.worker.getNextJob(token, { block: false });
         if (!job) break;
