@@ -1,4 +1,3 @@
-import { appendFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { Queue } from 'bullmq';
@@ -7,14 +6,16 @@ import { connectRedis, maskPassword } from '../cache/redis-tier.js';
 import type { ResolvedMcp } from '../config/mcp.js';
 import type { ResolvedConfig, TaskSpec } from '../config/resolve.js';
 import { GuildError } from '../errors.js';
-import type { Execution, ExecOutcome, Executor, KillReason, MemorySample } from '../executors/executor.js';
+import type { Execution, ExecOutcome, Executor } from '../executors/executor.js';
 import type { ProcessRequest } from '../executors/process-executor.js';
 import { formatBytes } from '../util/units.js';
 import type { RunExecutors, RunServices, StartedServices } from '../workflow/execute-options.js';
 import type { WorkerReport } from '../workflow/report.js';
 import type { JobPayload, JobResult, JobWhere, RunMessage, TypeProfile, WorkerBeat } from './job.js';
+import { liveWorkers } from './cluster-view.js';
 import { BULL_PREFIX, bullPriority, clusterKeys, DEFAULT_QUEUE, typeQueueName } from './names.js';
 import { restoreBundle, storeBundle } from './outputs.js';
+import { RemoteExecution } from './remote-execution.js';
 import { clusterKey, signJob } from './signing.js';
 import { locateWorkflow } from './where.js';
 
@@ -43,8 +44,6 @@ export interface ClusterRun {
 }
 
 const DEFAULT_GRACE_MS = 30_000;
-/** After a cancel, how long past the kill grace a worker has to confirm before the attempt ends here without it. */
-const CONFIRM_MS = 10_000;
 /** How long a job must be missing from Redis, and from every worker's heartbeat, before it is enqueued again, ms. */
 const VANISHED_MS = 3000;
 /** How often live workers are read and placement checked. */
@@ -385,33 +384,6 @@ class ClusterSession implements RunServices, StartedServices {
   }
 }
 
-/** The workers whose heartbeat has not expired. */
-export async function liveWorkers(client: Redis, keys: ReturnType<typeof clusterKeys>): Promise<WorkerBeat[]> {
-  const names = await client.smembers(keys.workers);
-  const out: WorkerBeat[] = [];
-  for (const name of names) {
-    const h = await client.hgetall(keys.worker(name));
-    if (!h.name) {
-      await client.srem(keys.workers, name);
-      continue;
-    }
-    out.push({
-      name: h.name,
-      host: h.host ?? '',
-      pid: Number(h.pid),
-      budgetBytes: Number(h.budgetBytes),
-      freeBytes: Number(h.freeBytes),
-      running: Number(h.running),
-      pressure: h.pressure ?? 'optimal',
-      peakBytes: Number(h.peakBytes),
-      rejected: Number(h.rejected),
-      jobs: (h.jobs ?? '').split(' ').filter(Boolean),
-      at: Number(h.at),
-    });
-  }
-  return out;
-}
-
 function failed(error: string): ExecOutcome {
   return { exitCode: null, signal: null, killedBy: null, error, durationMs: 0 };
 }
@@ -426,77 +398,4 @@ function taskOnlyEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== process.env[k] && k !== 'GUILD_METRICS') out[k] = v;
   return out;
-}
-
-/** One attempt handed to the cluster, as the run's supervisor holds it. */
-class RemoteExecution implements Execution {
-  readonly pid = null;
-  readonly canPause = false;
-  readonly canKill = true;
-  readonly remote = true;
-  readonly stdio = null;
-  readonly lease = { cgroups: [], pid: null, startTime: null };
-  readonly done: Promise<ExecOutcome>;
-  readonly jobId: string;
-  readonly payload: JobPayload;
-  /** The worker that took it; null while it waits. */
-  worker: string | null = null;
-  queued = false;
-  /** Its result arrived and its files are being restored. */
-  ending = false;
-  settled = false;
-  killedBy: KillReason | null = null;
-  unplaceableSince: number | null = null;
-  /** Since when Redis has not known it while no worker ran it. */
-  vanishedSince: number | null = null;
-  checkedAt = Date.now();
-  readonly #cancel: (e: RemoteExecution) => Promise<void>;
-  readonly #logFile: string | null;
-  /** Its last memory sample from its worker; null before the first. */
-  sample: MemorySample | null = null;
-  /** Streamed log text, appended in order. */
-  logWritten: Promise<void> = Promise.resolve();
-  #resolve!: (o: ExecOutcome) => void;
-  #confirm: NodeJS.Timeout | null = null;
-
-  constructor(jobId: string, payload: JobPayload, logFile: string | null, cancel: (e: RemoteExecution) => Promise<void>) {
-    this.jobId = jobId;
-    this.payload = payload;
-    this.#logFile = logFile;
-    this.#cancel = cancel;
-    this.done = new Promise((r) => (this.#resolve = r));
-  }
-
-  settle(o: ExecOutcome): void {
-    if (this.settled) return;
-    this.settled = true;
-    if (this.#confirm) clearTimeout(this.#confirm);
-    this.#resolve(this.killedBy !== null && o.killedBy === null && o.exitCode !== 0 ? { ...o, killedBy: this.killedBy } : o);
-  }
-
-  kill(reason: KillReason): void {
-    if (this.settled || this.killedBy !== null) return;
-    this.killedBy = reason;
-    void this.#cancel(this);
-    // A worker that died or lost Redis never confirms: the run must still end.
-    const wait = this.payload.killGraceMs + CONFIRM_MS;
-    this.#confirm = setTimeout(() => this.settle({ exitCode: null, signal: null, killedBy: reason, durationMs: 0, error: `cancelled; ${this.worker ? `worker ${this.worker} did not confirm it` : 'no worker confirmed it'} within ${Math.round(wait / 1000)} s` }), wait);
-  }
-
-  pause(): boolean {
-    return false;
-  }
-
-  resume(): void {}
-
-  /** As measured on its worker, streamed (its worker's governor acts on it, never this machine's). */
-  memory(): MemorySample | null {
-    return this.settled ? null : this.sample;
-  }
-
-  appendLog(text: string): void {
-    const file = this.#logFile;
-    if (this.settled || file === null) return;
-    this.logWritten = this.logWritten.then(() => appendFile(file, text)).catch(() => undefined);
-  }
 }

@@ -1,7 +1,8 @@
+import type { Redis } from 'ioredis';
 import { connectRedis } from '../cache/redis-tier.js';
 import type { WorkersSnapshot } from '../telemetry/state.js';
+import type { WorkerBeat } from './job.js';
 import { workersSnapshot } from '../telemetry/workers.js';
-import { liveWorkers } from './cluster-run.js';
 import { clusterKeys, DEFAULT_QUEUE } from './names.js';
 
 /**
@@ -16,4 +17,31 @@ export async function readClusterWorkers(redisUrl: string, queue: string = DEFAU
   } finally {
     client.disconnect();
   }
+}
+
+/** The workers whose heartbeat has not expired. */
+export async function liveWorkers(client: Redis, keys: ReturnType<typeof clusterKeys>): Promise<WorkerBeat[]> {
+  const names = await client.smembers(keys.workers);
+  const out: WorkerBeat[] = [];
+  for (const name of names) {
+    const h = await client.hgetall(keys.worker(name));
+    if (!h.name) {
+      await client.srem(keys.workers, name);
+      continue;
+    }
+    out.push({
+      name: h.name,
+      host: h.host ?? '',
+      pid: Number(h.pid),
+      budgetBytes: Number(h.budgetBytes),
+      freeBytes: Number(h.freeBytes),
+      running: Number(h.running),
+      pressure: h.pressure ?? 'optimal',
+      peakBytes: Number(h.peakBytes),
+      rejected: Number(h.rejected),
+      jobs: (h.jobs ?? '').split(' ').filter(Boolean),
+      at: Number(h.at),
+    });
+  }
+  return out;
 }

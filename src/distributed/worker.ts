@@ -19,6 +19,7 @@ import { formatBytes } from '../util/units.js';
 import { metricsFileFor } from '../workflow/task-metrics.js';
 import type { JobPayload, JobResult, RunMessage, TypeProfile } from './job.js';
 import { BULL_PREFIX, clusterKeys, typeQueueName } from './names.js';
+import { queueHeads } from './queue-heads.js';
 import { CLUSTER_KEY_ENV, verifyJob } from './signing.js';
 import { LogTail } from './log-tail.js';
 import { WorkerGateways } from './worker-gateways.js';
@@ -273,7 +274,7 @@ export class GuildWorker {
     const candidates: { t: TypeQueue; rank: number; ts: number }[] = [];
     let starving: { t: TypeQueue; since: number } | null = null;
     const types = [...this.#types.values()].filter((t) => t.skipUntil <= now && this.#everFits(t.profile));
-    const heads = await this.#heads(types);
+    const heads = await queueHeads(this.#client!, this.#o.queue, types.map((t) => t.agent));
     for (const [i, t] of types.entries()) {
       const head = heads[i];
       if (!head) continue;
@@ -312,39 +313,6 @@ export class GuildWorker {
   /** Whether a job of this profile could ever be admitted here (alone: its expected memory within the budget). */
   #everFits(profile: TypeProfile): boolean {
     return profile.memoryBytes <= this.#o.budgetBytes;
-  }
-
-  /**
-   * The heads of types' queues: BullMQ priority (rank, 0 for its unprioritized wait list, which it
-   * takes first), the order among equals (ts) and since when it waits (epoch ms); null for an empty
-   * queue. Two round trips whatever the number of types: the heads, then when each was added.
-   */
-  async #heads(types: readonly TypeQueue[]): Promise<({ rank: number; ts: number; since: number } | null)[]> {
-    if (types.length === 0) return [];
-    const base = (t: TypeQueue): string => `${BULL_PREFIX}:${typeQueueName(this.#o.queue, t.agent)}`;
-    const first = this.#client!.pipeline();
-    for (const t of types) first.lindex(`${base(t)}:wait`, -1).zrange(`${base(t)}:prioritized`, 0, 0, 'WITHSCORES');
-    const got = (await first.exec()) ?? [];
-    const heads = types.map((_, i) => {
-      const [waitErr, waiting] = got[2 * i] ?? [];
-      const [topErr, top] = got[2 * i + 1] ?? [];
-      if (waitErr || topErr) throw waitErr ?? topErr;
-      if (typeof waiting === 'string') return { id: waiting, rank: 0, ts: 0 };
-      const t = top as string[];
-      if (t.length < 2) return null;
-      // BullMQ's prioritized score is priority × 2^32 + a counter: the counter orders by age.
-      const score = Number(t[1]);
-      return { id: t[0]!, rank: Math.floor(score / 2 ** 32), ts: score % 2 ** 32 };
-    });
-    const second = this.#client!.pipeline();
-    heads.forEach((h, i) => h && second.hget(`${base(types[i]!)}:${h.id}`, 'timestamp'));
-    const stamps = heads.some(Boolean) ? ((await second.exec()) ?? []) : [];
-    let k = 0;
-    return heads.map((h) => {
-      if (h === null) return null;
-      const ts = Number(stamps[k++]?.[1]);
-      return { rank: h.rank, ts: h.ts, since: Number.isFinite(ts) && ts > 0 ? ts : Date.now() };
-    });
   }
 
   async #refreshRegistry(): Promise<void> {
