@@ -1,6 +1,8 @@
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { BULL_PREFIX } from '../src/distributed/names.js';
 import { GUILD, MB, tempDir } from './helpers.js';
 
 // What the distributed-mode tests share: real `guild worker` processes and git repositories.
@@ -57,4 +59,20 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Kills the workers and removes every key of the queue families (BullMQ's and Guild's own). */
+export async function endCluster(workers: RunningWorker[], client: Redis | null, queues: readonly string[]): Promise<void> {
+  for (const w of workers) w.child.kill('SIGKILL');
+  await Promise.all(workers.map((w) => w.exited));
+  if (!client) return;
+  for (const pattern of queues.flatMap((q) => [`${BULL_PREFIX}:${q}.*`, `guild-cluster:${q}:*`])) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await client.unlink(...keys);
+    } while (cursor !== '0');
+  }
+  client.disconnect();
 }

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../src/cache/redis-tier.js';
-import { BULL_PREFIX } from '../src/distributed/names.js';
 import type { DashboardState, WorkersSnapshot } from '../src/telemetry/state.js';
 import type { RunReport } from '../src/workflow/report.js';
-import { GUILD, guild, MB, sleep, tempDir } from './helpers.js';
+import { endCluster, gitRepo, type RunningWorker, startWorker as startCluster } from './cluster-helpers.js';
+import { GUILD, guild, MB, sleep } from './helpers.js';
 
 // Workers made visible, end to end: real `guild worker` processes on a real Redis, a real
 // distributed run with its dashboard; `guild status` (the dashboard's /api/state), /metrics and
@@ -19,40 +16,10 @@ const KEY = 'test-cluster-key-visible-0123456789';
 const QUEUE = `v${process.pid}x${Math.random().toString(36).slice(2, 8)}`;
 const ENV = { GUILD_CLUSTER_KEY: KEY, GUILD_BENCH_LOCK: process.env.GUILD_BENCH_LOCK ?? '/tmp/guild-distributed-test-bench.lock' };
 
-interface RunningWorker {
-  child: ChildProcessWithoutNullStreams;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
 const workers: RunningWorker[] = [];
 let client: Redis | null = null;
 
-async function startWorker(name: string, budgetMb: number, workdir: string): Promise<void> {
-  const child = spawn(process.execPath, [GUILD, 'worker', '--redis', REDIS, '--queue', QUEUE, '--budget', `${budgetMb}MB`, '--name', name, '--workdir', workdir], { cwd: workdir, env: { ...process.env, ...ENV } });
-  const w: RunningWorker = { child, stderr: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
-  workers.push(w);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${name} did not start:\n${w.stderr}`)), 20_000);
-    child.stderr.on('data', (d: Buffer) => {
-      w.stderr += d.toString();
-      if (w.stderr.includes('serving queue')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-}
-
-function gitRepo(yaml: string): string {
-  const dir = tempDir('guild-vis-');
-  writeFileSync(join(dir, 'guild.yaml'), yaml);
-  const git = (...args: string[]): void => void execFileSync('git', ['-C', dir, ...args], { stdio: 'ignore' });
-  git('init', '-q');
-  git('add', '.');
-  git('-c', 'user.email=test@guild', '-c', 'user.name=test', 'commit', '-qm', 'workflow');
-  return dir;
-}
+const startWorker = (name: string, budgetMb: number, workdir: string): Promise<RunningWorker> => startCluster(workers, { redis: REDIS, queue: QUEUE, name, budgetMb, workdir, env: ENV });
 
 type Status = DashboardState & { workers: WorkersSnapshot | null };
 
@@ -74,19 +41,7 @@ describe('distributed workers are visible (real Redis, real workers)', { concurr
   });
 
   after(async () => {
-    for (const w of workers) w.child.kill('SIGKILL');
-    await Promise.all(workers.map((w) => w.exited));
-    if (client) {
-      for (const pattern of [`${BULL_PREFIX}:${QUEUE}.*`, `guild-cluster:${QUEUE}:*`]) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-          cursor = next;
-          if (keys.length > 0) await client.unlink(...keys);
-        } while (cursor !== '0');
-      }
-      client.disconnect();
-    }
+    await endCluster(workers, client, [QUEUE]);
   });
 
   it('guild status --redis lists the live workers from their heartbeats, without a run', async (t) => {

@@ -10,7 +10,7 @@ import type { JobPayload } from '../src/distributed/job.js';
 import { BULL_PREFIX, clusterKeys, typeQueueName } from '../src/distributed/names.js';
 import { signJob } from '../src/distributed/signing.js';
 import type { RunReport } from '../src/workflow/report.js';
-import { alive, CLUSTER_TEST_KEY, commitFile, gitRepo, startWorker as startCluster, type RunningWorker } from './cluster-helpers.js';
+import { alive, CLUSTER_TEST_KEY, commitFile, endCluster, gitRepo, type RunningWorker, startWorker as startCluster } from './cluster-helpers.js';
 import { EVERYTHING, serverYaml } from './gateway-helpers.js';
 import { GUILD, guild, hog, MB, ROOT, tempDir } from './helpers.js';
 
@@ -68,19 +68,7 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
   });
 
   after(async () => {
-    for (const w of workers) w.child.kill('SIGKILL');
-    await Promise.all(workers.map((w) => w.exited));
-    if (client) {
-      for (const pattern of [QUEUE, FAULT_QUEUE, MEMO_QUEUE, ...extraQueues].flatMap((q) => [`${BULL_PREFIX}:${q}.*`, `guild-cluster:${q}:*`])) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-          cursor = next;
-          if (keys.length > 0) await client.unlink(...keys);
-        } while (cursor !== '0');
-      }
-      client.disconnect();
-    }
+    await endCluster(workers, client, [QUEUE, FAULT_QUEUE, MEMO_QUEUE, ...extraQueues]);
   });
 
   it('three workers with different budgets share a workflow: every task succeeds, no worker exceeds its budget', async (t) => {

@@ -1,6 +1,7 @@
 import type { KillReason } from '../executors/executor.js';
 import type { Priority } from '../config/schema.js';
 import type { ResolvedMcp } from '../config/mcp.js';
+import type { WorkerHeartbeat } from '../telemetry/workers.js';
 import type { Bundle } from './outputs.js';
 
 /** Where a job runs: a folder of a git repository at a commit, or an absolute path (one machine, a shared file system). */
@@ -76,18 +77,7 @@ export interface TypeProfile {
   starvationMs?: number;
 }
 
-/** A worker's heartbeat, as read back. */
-export interface WorkerBeat {
-  name: string;
-  host: string;
-  pid: number;
-  budgetBytes: number;
-  freeBytes: number;
-  running: number;
-  pressure: string;
-  peakBytes: number;
-  rejected: number;
-  /** Ids of the jobs it runs now. */
+/** A worker's heartbeat, as read back: what telemetry shows of it, and the jobs it runs now. */
+export interface WorkerBeat extends WorkerHeartbeat {
   jobs: string[];
-  at: number;
 }
