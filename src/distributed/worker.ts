@@ -10,7 +10,7 @@ import { GuildError } from '../errors.js';
 import type { ExecOutcome } from '../executors/executor.js';
 import type { ProcessRequest } from '../executors/process-executor.js';
 import type { AdmissionRule } from '../governor/governor.js';
-import { denyReason, type Capacity } from '../scheduler/admission.js';
+import type { Capacity } from '../scheduler/admission.js';
 import type { Executors } from '../supervisor/executors.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { Supervised } from '../supervisor/supervised.js';
@@ -22,6 +22,7 @@ import { BULL_PREFIX, clusterKeys, typeQueueName } from './names.js';
 import { queueHeads } from './queue-heads.js';
 import { CLUSTER_KEY_ENV, verifyJob } from './signing.js';
 import { LogTail } from './log-tail.js';
+import { admits, heldBytes, workerCapacity } from './worker-admission.js';
 import { WorkerGateways } from './worker-gateways.js';
 import { restoreBundle, storeBundle, type Bundle } from './outputs.js';
 import { jobFolder } from './where.js';
@@ -171,7 +172,7 @@ export class GuildWorker {
     });
     this.#available = this.#o.probe.memory().availableBytes;
     this.#supervisor.startSampling();
-    this.#gateways = new WorkerGateways(this.#supervisor, { budgetBytes: this.#o.budgetBytes, headroom: DEFAULTS.headroom, otherBytes: () => this.#jobBytes() }, this.#log);
+    this.#gateways = new WorkerGateways(this.#supervisor, { budgetBytes: this.#o.budgetBytes, headroom: DEFAULTS.headroom, otherBytes: () => heldBytes(this.#running.values()) }, this.#log);
     await this.#beat();
     this.#beatTimer = setInterval(() => void this.#beat().catch(() => undefined), this.#o.heartbeatMs);
     this.#loop = this.#fetchLoop();
@@ -351,42 +352,16 @@ export class GuildWorker {
     }
   }
 
-  /**
-   * Admission of one more job of `demand` now: the local rule (headroom, CPU, per-type
-   * concurrency). Alone on an idle worker, a job needs only its expected memory within the budget
-   * and free on the machine: headroom is for jobs growing beside others, and this worker's
-   * governor still watches it (else a job above budget ÷ 1.2 could run on no worker at all).
-   */
+  /** Admission of one more job of `demand` now (distributed/worker-admission.ts), and its type under its `concurrency`. */
   #fits(demand: { memoryBytes: number; cpu: number }, t: TypeQueue, concurrency: number | null = t.profile.concurrency): boolean {
     if (concurrency !== null && t.running >= concurrency) return false;
-    const c = this.#capacity();
-    if (c.running === 0 && c.accountedBytes === 0) return demand.memoryBytes <= Math.min(c.budgetBytes, c.systemFreeBytes ?? Infinity);
-    return denyReason({ memoryBytes: demand.memoryBytes, cpu: demand.cpu, expectedDurationMs: 0 }, c) === null;
-  }
-
-  /** What running jobs account for: each its estimate or, above it, what it measured. */
-  #jobBytes(): number {
-    let n = 0;
-    for (const r of this.#running.values()) n += Math.max(r.payload.memoryBytes, r.observedBytes);
-    return n;
+    return admits(demand, this.#capacity());
   }
 
   #capacity(): Capacity {
+    const jobs = [...this.#running.values()];
     // Jobs, and the MCP backends of runs served here.
-    const accounted = this.#jobBytes() + (this.#gateways?.bytes() ?? 0);
-    let untouched = 0;
-    for (const r of this.#running.values()) untouched += Math.max(0, r.payload.memoryBytes - r.observedBytes);
-    const available = this.#available;
-    const cores = this.#o.probe.cpu().cores;
-    return {
-      budgetBytes: this.#o.budgetBytes,
-      accountedBytes: accounted,
-      systemFreeBytes: available - untouched,
-      cpuCap: cores * DEFAULTS.cpuShare,
-      cpuUsed: this.#cpuUsed,
-      running: this.#running.size,
-      headroom: DEFAULTS.headroom,
-    };
+    return workerCapacity({ budgetBytes: this.#o.budgetBytes, jobs, otherBytes: this.#gateways?.bytes() ?? 0, availableBytes: this.#available, cores: this.#o.probe.cpu().cores, cpuUsed: this.#cpuUsed });
   }
 
   /** A job was taken: checked, admitted with its own demand, started. */
