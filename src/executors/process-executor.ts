@@ -6,6 +6,7 @@ import { formatDuration } from '../util/units.js';
 import { CgroupContainer, TreeContainer, type Container } from './containment.js';
 import { timeoutDelay, type Execution, type ExecLease, type ExecOutcome, type ExecRequest, type Executor, type KillReason } from './executor.js';
 import { liveStartTime } from '../system/process-identity.js';
+import { envList, nativeSpawner } from './native-spawn.js';
 import { trackContainer, trackGroup, untrackContainer, untrackGroup } from './process-groups.js';
 
 /** One attempt of a shell command. */
@@ -94,24 +95,18 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
       fd = openSync(req.logFile, 'a');
       if (req.attempt > 1) writeSync(fd, `\n--- guild: attempt ${req.attempt} of ${req.taskId} ---\n`);
     } else if (!pipe) throw new TypeError(`Expected logFile for stdio 'log', got ${String(req.logFile)}`);
-    let child: ChildProcess;
+    let started: Started;
     try {
-      child = spawn('/bin/sh', argv, { cwd: req.cwd, env, detached: true, stdio: pipe ? 'pipe' : ['ignore', fd!, fd!] });
+      started = pipe ? nodeStart(argv, req.cwd, env, fd) : logStart(argv, req.cwd, env, fd!);
     } catch (e) {
       if (fd !== null && pipe) closeSync(fd);
       void container.release();
       throw e;
     } finally {
-      // The child holds its own copy by now (uv_spawn returns after exec), so ours can go.
+      // The child holds its own copy by now (both spawns return after exec), so ours can go.
       if (fd !== null && !pipe) closeSync(fd);
     }
-    if (pipe && fd !== null && child.stderr) {
-      // stderr flows to the log at its own pace, whoever else reads it ('data' or pipe()).
-      const log = createWriteStream('', { fd, flags: 'a' });
-      child.stderr.on('data', (d: Buffer) => log.write(d));
-      child.stderr.once('close', () => log.end());
-    }
-    const pid = child.pid ?? null;
+    const { pid, stdio } = started;
     if (pid !== null) {
       container.attach(pid);
       trackGroup(pid);
@@ -165,11 +160,9 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
         }
         resolve({ exitCode, signal, killedBy, error, durationMs, ...(oomKills !== null ? { oomKills } : {}) });
       };
-      child.once('error', (e) => void finish(null, null, `could not start: ${e.message}`));
-      child.once('exit', (code, signal) => void finish(code, signal, null));
+      started.onEnd((code, signal, spawnError) => void finish(code, signal, spawnError));
     });
 
-    const stdio = pipe && child.stdin && child.stdout && child.stderr ? { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr } : null;
     return {
       pid,
       done,
@@ -210,4 +203,62 @@ async function reap(c: Container, graceMs: number): Promise<void> {
   for (let waited = 0; waited < graceMs && c.alive(); waited += POLL_MS) await sleep(POLL_MS);
   if (!c.alive()) return;
   await c.killAll();
+}
+
+/** A started child: its pid (null when it could not start), its pipes, and one call when it ends. */
+interface Started {
+  pid: number | null;
+  stdio: Execution['stdio'];
+  /** `fn(code, signal, null)` once it exited and was reaped, or `fn(null, null, why)` if it could not start. */
+  onEnd(fn: (code: number | null, signal: string | null, spawnError: string | null) => void): void;
+}
+
+/**
+ * An attempt whose output goes to the log file `fd`: through Guild's posix_spawn where it is built
+ * (native-spawn.ts: no fork of Guild's address space), else Node's spawn.
+ */
+function logStart(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv, fd: number): Started {
+  const native = nativeSpawner();
+  if (native === null) return nodeStart(argv, cwd, env, fd, false);
+  let ended: [number | null, string | null, string | null] | null = null;
+  let listener: ((code: number | null, signal: string | null, spawnError: string | null) => void) | null = null;
+  const end = (code: number | null, signal: string | null, spawnError: string | null): void => {
+    ended = [code, signal, spawnError];
+    listener?.(code, signal, spawnError);
+  };
+  let pid: number | null = null;
+  try {
+    pid = native.spawn('/bin/sh', ['/bin/sh', ...argv], envList(env), cwd, fd, fd, (code, signal) => end(code, signal, null));
+  } catch (e) {
+    // As Node's spawn reports it: an 'error' after the call, the attempt failing with the reason.
+    const why = `could not start: ${(e as Error).message} (/bin/sh in ${cwd})`;
+    queueMicrotask(() => end(null, null, why));
+  }
+  return {
+    pid,
+    stdio: null,
+    onEnd: (fn) => {
+      listener = fn;
+      if (ended !== null) fn(...ended);
+    },
+  };
+}
+
+/** Node's spawn: pipes for 'pipe' stdio (`pipe` true), else stdout and stderr to `fd`. */
+function nodeStart(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv, fd: number | null, pipe = true): Started {
+  const child: ChildProcess = spawn('/bin/sh', argv, { cwd, env, detached: true, stdio: pipe ? 'pipe' : ['ignore', fd!, fd!] });
+  if (pipe && fd !== null && child.stderr) {
+    // stderr flows to the log at its own pace, whoever else reads it ('data' or pipe()).
+    const log = createWriteStream('', { fd, flags: 'a' });
+    child.stderr.on('data', (d: Buffer) => log.write(d));
+    child.stderr.once('close', () => log.end());
+  }
+  return {
+    pid: child.pid ?? null,
+    stdio: pipe && child.stdin && child.stdout && child.stderr ? { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr } : null,
+    onEnd: (fn) => {
+      child.once('error', (e) => fn(null, null, `could not start: ${e.message}`));
+      child.once('exit', (code, signal) => fn(code, signal, null));
+    },
+  };
 }

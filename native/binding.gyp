@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "guild_spawn",
+      "sources": ["spawn.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [["OS!='linux'", {"type": "none", "sources": []}]]
+    }
+  ]
+}
