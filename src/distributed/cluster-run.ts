@@ -320,6 +320,7 @@ class ClusterSession implements RunServices, StartedServices {
       for (const [name, w] of this.#workers) if (w.tasks === 0 && !this.#live.some((b) => b.name === name)) this.#workers.delete(name);
       const now = Date.now();
       const largest = Math.max(0, ...this.#live.map((b) => b.budgetBytes));
+      const due: RemoteExecution[] = [];
       for (const e of this.#jobs.values()) {
         if (e.settled) continue;
         if (e.worker === null && e.queued) {
@@ -328,33 +329,61 @@ class ClusterSession implements RunServices, StartedServices {
           if (need <= largest) e.unplaceableSince = null;
           else if ((e.unplaceableSince ??= now) + this.#o.graceMs <= now) await this.#unplaceable(e, need, largest);
         }
-        // A result whose message was lost (the submitter was reconnecting) is in the job's return
-        // value; a job back in a queue (handed back, or recovered from a dead worker by BullMQ's
-        // stall check) is waiting for placement again.
-        if (e.queued && now - e.checkedAt > 2000) {
-          e.checkedAt = now;
-          const queue = this.#queues.get(e.payload.agent)!;
-          const state = await queue.getJobState(e.jobId);
-          if (state !== 'unknown') e.vanishedSince = null;
-          if (state === 'waiting' || state === 'prioritized') {
-            // Back in the queue after a worker took it: a stall (the worker died) or a hand-back.
-            if (e.worker !== null) this.#worker(e.worker).returned++;
-            e.worker = null;
-          } else if (state === 'completed' || state === 'failed') {
-            const job = await queue.getJob(e.jobId);
-            if (job?.returnvalue) await this.#ended(e, job.returnvalue as JobResult);
-            else if (job?.failedReason) e.settle(failed(`a worker refused it: ${job.failedReason}`));
-          } else if (state === 'unknown' && !this.#live.some((b) => b.jobs.includes(e.jobId))) {
-            // Not in Redis and no worker runs it: Redis came back empty (or lost it). Once that has
-            // lasted past a heartbeat or two (a worker that runs it says so), enqueue it again.
-            if ((e.vanishedSince ??= now) + VANISHED_MS <= now) await this.#reenqueue(e);
-          }
-        }
+        if (e.queued && !e.settled && now - e.checkedAt > 2000) due.push(e);
       }
+      await this.#check(due, now);
     } catch {
       /* Redis unreachable for a moment: the next look tries again */
     } finally {
       this.#watching = false;
+    }
+  }
+
+  /**
+   * Where the jobs not heard of for a while are. A result whose message was lost (the submitter
+   * was reconnecting) is in the job's return value; a job back in a queue (handed back, or
+   * recovered from a dead worker by BullMQ's stall check) is waiting for placement again; a job
+   * Redis no longer has, that no worker runs, is enqueued again. A job its worker's heartbeat says
+   * it runs needs no look; the others' job hashes are read in one round trip, and only a job taken
+   * by a worker that no longer lists it has its state read on its own.
+   */
+  async #check(due: readonly RemoteExecution[], now: number): Promise<void> {
+    const running = new Set(this.#live.flatMap((b) => b.jobs));
+    const look: RemoteExecution[] = [];
+    for (const e of due) {
+      e.checkedAt = now;
+      if (e.worker !== null && running.has(e.jobId)) e.vanishedSince = null;
+      else look.push(e);
+    }
+    if (look.length === 0) return;
+    const pipe = this.#client!.pipeline();
+    for (const e of look) pipe.hmget(this.#queues.get(e.payload.agent)!.toKey(e.jobId), 'timestamp', 'finishedOn');
+    const fields = (await pipe.exec()) ?? [];
+    for (const [i, e] of look.entries()) {
+      if (e.settled) continue;
+      const [err, value] = fields[i] ?? [new Error('no reply'), null];
+      if (err) continue;
+      const [timestamp, finishedOn] = value as [string | null, string | null];
+      const queue = this.#queues.get(e.payload.agent)!;
+      if (timestamp === null) {
+        // Not in Redis and no worker runs it: Redis came back empty (or lost it). Once that has
+        // lasted past a heartbeat or two (a worker that runs it says so), enqueue it again.
+        if (!running.has(e.jobId) && (e.vanishedSince ??= now) + VANISHED_MS <= now) await this.#reenqueue(e);
+        continue;
+      }
+      e.vanishedSince = null;
+      if (finishedOn !== null) {
+        const job = await queue.getJob(e.jobId);
+        if (job?.returnvalue) await this.#ended(e, job.returnvalue as JobResult);
+        else if (job?.failedReason) e.settle(failed(`a worker refused it: ${job.failedReason}`));
+      } else if (e.worker !== null) {
+        const state = await queue.getJobState(e.jobId);
+        if (state === 'waiting' || state === 'prioritized') {
+          // Back in the queue after a worker took it: a stall (the worker died) or a hand-back.
+          this.#worker(e.worker).returned++;
+          e.worker = null;
+        }
+      }
     }
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { Worker, type Job } from 'bullmq';
+import { Job, Worker, type MinimalQueue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../cache/redis-tier.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -84,6 +84,12 @@ const SAMPLE_SEND_MS = 1000;
 const PLACEMENT_DELAY_MS = 25;
 /** A type whose job did not fit is not fetched from again for this long (unless memory is released first). */
 const SKIP_MS = 2000;
+/**
+ * A finished job fetches the next of its type in the same round trip (BullMQ's fetchNext) only
+ * while the last look at all heads, which found that type the most urgent, is this recent: the
+ * heads of the other types are read again at least this often.
+ */
+const CHAIN_LOOK_MS = 250;
 
 /**
  * A long-lived worker of a distributed Guild: it takes a job only when its own admission (the
@@ -124,6 +130,8 @@ export class GuildWorker {
   /** Set by a nudge: look again before sleeping. */
   #nudged = false;
   #registryAt = 0;
+  /** The last look at the heads: when, the type it took from, whether a head was starving. */
+  #lastLook: { at: number; took: TypeQueue | null; starving: boolean } = { at: 0, took: null, starving: false };
 
   constructor(options: GuildWorkerOptions) {
     if (!(options.budgetBytes > 0)) throw new GuildError('INVALID_OPTION', `Expected a worker budget > 0 bytes, got ${options.budgetBytes}`);
@@ -282,6 +290,7 @@ export class GuildWorker {
       if (now - head.since >= (t.profile.starvationMs ?? DEFAULTS.starvationLimitMs) && (starving === null || head.since < starving.since)) starving = { t, since: head.since };
       if (this.#fits(t.profile, t)) candidates.push({ t, rank: head.rank, ts: head.ts });
     }
+    this.#lastLook = { at: now, took: null, starving: starving !== null };
     if (starving !== null) {
       if (!this.#fits(starving.t.profile, starving.t)) return false; // memory is being released for it
       return this.#takeFrom([starving.t]);
@@ -289,6 +298,20 @@ export class GuildWorker {
     // Most urgent head first, then the one that has waited longest.
     candidates.sort((a, b) => a.rank - b.rank || a.ts - b.ts);
     return this.#takeFrom(candidates.map((c) => c.t));
+  }
+
+  /**
+   * Whether `r`, finishing, may fetch the next job of its type with its completion (one round
+   * trip instead of two): the last look took from this type and saw no starving head, recently,
+   * and a job of the type fits in what `r` leaves.
+   */
+  #mayChain(t: TypeQueue, r: RunningJob): boolean {
+    const look = this.#lastLook;
+    if (this.#stopping || this.#rule !== 'all' || r.handBack || look.took !== t || look.starving || Date.now() - look.at > CHAIN_LOOK_MS) return false;
+    if (this.#cap !== null && this.#running.size - 1 >= this.#cap) return false;
+    const concurrency = t.profile.concurrency;
+    if (concurrency !== null && t.running - 1 >= concurrency) return false;
+    return t.skipUntil <= Date.now() && admits(t.profile, this.#capacity(r));
   }
 
   /**
@@ -303,6 +326,7 @@ export class GuildWorker {
         const token = `${this.#o.name}:${t.agent}:${randomUUID()}`; // BullMQ's lock token: unique per take
         const job = await t.worker.getNextJob(token, { block: false });
         if (!job) break;
+        this.#lastLook.took = t;
         await this.#take(t, job, token);
         took++;
       }
@@ -358,8 +382,9 @@ export class GuildWorker {
     return admits(demand, this.#capacity());
   }
 
-  #capacity(): Capacity {
-    const jobs = [...this.#running.values()];
+  /** What this worker holds now (without `leaving`, a job that is finishing). */
+  #capacity(leaving: RunningJob | null = null): Capacity {
+    const jobs = [...this.#running.values()].filter((r) => r !== leaving);
     // Jobs, and the MCP backends of runs served here.
     return workerCapacity({ budgetBytes: this.#o.budgetBytes, jobs, otherBytes: this.#gateways?.bytes() ?? 0, availableBytes: this.#available, cores: this.#o.probe.cpu().cores, cpuUsed: this.#cpuUsed });
   }
@@ -468,6 +493,7 @@ export class GuildWorker {
       let o = ended;
       clearInterval(lockTimer);
       tail?.stop();
+      let next: Job | null = null;
       try {
         if (r.handBack) {
           this.#log(`handed ${payload.taskId} back to the queue`);
@@ -482,7 +508,7 @@ export class GuildWorker {
             // A success whose outputs cannot travel is not a success where it counts.
             if (o.error === null) o = { ...o, error: `outputs not carried back from worker ${this.#o.name}: ${(e as Error).message}` };
           }
-          await this.#complete(job, token, payload, this.#result(o, peak, bundle));
+          next = await this.#complete(job, token, payload, this.#result(o, peak, bundle), this.#mayChain(t, r) ? t : null);
           this.#log(`ended ${payload.taskId}: ${o.error ?? `exit ${o.exitCode}`}`);
         }
       } finally {
@@ -491,6 +517,8 @@ export class GuildWorker {
         t.running--;
         this.#cpuUsed -= payload.cpu;
         for (const q of this.#types.values()) q.skipUntil = 0;
+        // The job fetched with the completion takes the place this one left before the loop looks.
+        if (next !== null) void this.#take(t, next, token).catch((e: Error) => this.#log(`job ${next?.id}: ${e.message}`));
         this.#nudge();
       }
     });
@@ -511,13 +539,24 @@ export class GuildWorker {
     };
   }
 
-  async #complete(job: Job, token: string, payload: JobPayload, result: JobResult): Promise<void> {
+  /**
+   * Marks the job completed and sends its result to the submitter (both written at once). With
+   * `fetchNext`, the same call takes the next job of that type, under the same lock token, as
+   * BullMQ's own Worker does: returned for the caller to start.
+   */
+  async #complete(job: Job, token: string, payload: JobPayload, result: JobResult, fetchNext: TypeQueue | null = null): Promise<Job | null> {
+    const moved = job.moveToCompleted(result, token, fetchNext !== null);
+    const published = this.#publish(payload.runId, { kind: 'ended', jobId: job.id!, result });
+    let next: Job | null = null;
     try {
-      await job.moveToCompleted(result, token, false);
+      const got = await moved;
+      const [data, id] = Array.isArray(got) ? (got as [unknown, string | undefined]) : [];
+      if (fetchNext !== null && data && id) next = Job.fromJSON(fetchNext.worker as unknown as MinimalQueue, data as Parameters<typeof Job.fromJSON>[1], id);
     } catch (e) {
       this.#log(`job ${job.id}: not marked completed: ${(e as Error).message}`);
     }
-    await this.#publish(payload.runId, { kind: 'ended', jobId: job.id!, result });
+    await published;
+    return next;
   }
 
   async #publish(runId: string, m: RunMessage): Promise<void> {
