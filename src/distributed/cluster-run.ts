@@ -259,7 +259,7 @@ class ClusterSession implements RunServices, StartedServices {
   }
 
   async #publish(m: RunMessage): Promise<void> {
-    await this.#client?.publish(this.#keys.run(this.#runId), JSON.stringify(m)).catch(() => 0);
+    await this.#client?.publish(this.#keys.control(this.#runId), JSON.stringify(m)).catch(() => 0);
   }
 
   #onMessage(message: string): void {

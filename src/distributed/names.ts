@@ -5,7 +5,7 @@ import type { Priority } from '../config/schema.js';
  * queue per agent type (getNextJob takes the head of one queue and cannot filter, so a worker
  * picks the types it can admit by picking queues). Guild's own keys sit beside them under
  * `guild-cluster:<queue>:…`: the registry of agent types (written by submitters), the workers'
- * heartbeats and each run's pub/sub channel.
+ * heartbeats and each run's two pub/sub channels.
  */
 
 /** `guild worker --queue` and `distributed.queue` when not given. */
@@ -28,12 +28,17 @@ export function clusterKeys(queue: string) {
     workers: `${OWN}:${queue}:workers`,
     /** Hash of one worker's capacity, expiring unless refreshed. */
     worker: (name: string) => `${OWN}:${queue}:worker:${name}`,
-    /** Pub/sub channel of one run: cancels go to workers, starts and results come back. */
+    /** Pub/sub channel of one run from its workers to its submitter: starts, samples, log lines, results. */
     run: (runId: string) => `${OWN}:${queue}:run:${runId}`,
+    /**
+     * Pub/sub channel of one run from its submitter to the workers: cancels and "work enqueued".
+     * Apart from `run` so that a worker does not receive (and parse) every other worker's messages.
+     */
+    control: (runId: string) => `${OWN}:${queue}:ctl:${runId}`,
     /** A task's files (outputs, log), packed, by the SHA-256 of the pack (distributed/outputs.ts). */
     bundle: (sha: string) => `${OWN}:${queue}:bundle:${sha}`,
-    /** Pattern of every run's channel (a worker listens to all: a cancel may come before its job). */
-    runs: `${OWN}:${queue}:run:*`,
+    /** Pattern of every run's control channel (a worker listens to all: a cancel may come before its job). */
+    controls: `${OWN}:${queue}:ctl:*`,
   };
 }
 

@@ -158,7 +158,7 @@ export class GuildWorker {
     this.#sub = this.#client.duplicate();
     this.#sub.on('error', () => {});
     this.#sub.on('pmessage', (_p, channel, message) => this.#onRunMessage(channel, message));
-    await this.#sub.psubscribe(this.#keys.runs);
+    await this.#sub.psubscribe(this.#keys.controls);
     const g = DEFAULTS;
     this.#supervisor = new Supervisor({
       probe: this.#o.probe,
@@ -283,6 +283,8 @@ export class GuildWorker {
     const candidates: { t: TypeQueue; rank: number; ts: number }[] = [];
     let starving: { t: TypeQueue; since: number } | null = null;
     const types = [...this.#types.values()].filter((t) => t.skipUntil <= now && this.#everFits(t.profile));
+    // Full for every type: nothing to take, and the heads were read recently enough to have seen a starving one.
+    if (!types.some((t) => this.#fits(t.profile, t)) && now - this.#lastLook.at < CHAIN_LOOK_MS) return false;
     const heads = await queueHeads(this.#client!, this.#o.queue, types.map((t) => t.agent));
     for (const [i, t] of types.entries()) {
       const head = heads[i];
