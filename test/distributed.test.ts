@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
@@ -9,6 +9,7 @@ import { connectRedis } from '../src/cache/redis-tier.js';
 import type { JobPayload } from '../src/distributed/job.js';
 import { BULL_PREFIX, clusterKeys, typeQueueName } from '../src/distributed/names.js';
 import { signJob } from '../src/distributed/signing.js';
+import { cgroupName } from '../src/system/cgroup-control.js';
 import type { RunReport } from '../src/workflow/report.js';
 import { alive, CLUSTER_TEST_KEY, commitFile, endCluster, gitRepo, type RunningWorker, startWorker as startCluster } from './cluster-helpers.js';
 import { EVERYTHING, serverYaml } from './gateway-helpers.js';
@@ -324,5 +325,27 @@ describe('distributed mode (real Redis, real workers)', { concurrency: false }, 
     assert.match(b.stderr, new RegExp(`took ${victimTask}`));
     // The killed worker could not reap its tree (nothing survives SIGKILL to do it): end what is left.
     for (const pid of readFileSync(pidfile, 'utf8').split('\n').filter(Boolean).map(Number)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    // Nor remove its task's cgroups: remove them here, so that the test leaves nothing on the machine.
+    const name = cgroupName(report.run_id, victimTask, 1);
+    const left = (dir: string, depth: number): string[] => {
+      if (depth > 3 || !existsSync(dir)) return [];
+      const found: string[] = [];
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (!e.isDirectory()) continue;
+        if (e.name === name) found.push(join(dir, e.name));
+        else found.push(...left(join(dir, e.name), depth + 1));
+      }
+      return found;
+    };
+    for (const dir of left('/sys/fs/cgroup', 0)) {
+      for (let i = 0; i < 50; i++) {
+        try {
+          rmdirSync(dir);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100)); // its last members are being torn down
+        }
+      }
+    }
   });
 });
