@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { Job, Worker, type MinimalQueue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../cache/redis-tier.js';
@@ -16,15 +16,15 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import type { Supervised } from '../supervisor/supervised.js';
 import type { SystemProbe } from '../system/probe.js';
 import { formatBytes } from '../util/units.js';
-import { metricsFileFor } from '../workflow/task-metrics.js';
 import type { JobPayload, JobResult, RunMessage, TypeProfile } from './job.js';
 import { BULL_PREFIX, clusterKeys, typeQueueName } from './names.js';
 import { queueHeads } from './queue-heads.js';
-import { CLUSTER_KEY_ENV, verifyJob } from './signing.js';
+import { verifyJob } from './signing.js';
 import { LogTail } from './log-tail.js';
+import { carryBack, jobLogFile, jobRequest, jobResult, submitterReadsLog } from './job-run.js';
 import { admits, heldBytes, workerCapacity } from './worker-admission.js';
 import { WorkerGateways } from './worker-gateways.js';
-import { restoreBundle, storeBundle, type Bundle } from './outputs.js';
+import { restoreBundle, type Bundle } from './outputs.js';
 import { jobFolder } from './where.js';
 
 /** Options of a `GuildWorker`. */
@@ -435,7 +435,7 @@ export class GuildWorker {
   }
 
   #run(t: TypeQueue, job: Job, token: string, payload: JobPayload, folder: string, mcpUrl: string | null): void {
-    const logFile = join(folder, '.guild', 'runs', payload.runId, `${payload.taskId}.log`);
+    const logFile = jobLogFile(folder, payload);
     const lockTimer = setInterval(() => void job.extendLock(token, this.#o.lockDurationMs).catch((e: Error) => this.#log(`job ${job.id}: lock not extended: ${e.message}`)), this.#o.lockDurationMs / 2);
     const r: RunningJob = { job, token, payload, handle: null, lockTimer, observedBytes: 0, handBack: false };
     this.#running.set(job.id!, r);
@@ -444,28 +444,11 @@ export class GuildWorker {
     let peak: number | null = null;
     let sentSampleAt = 0;
     // The log goes to the submitter as it grows, unless the submitter reads this very file (one machine, one folder).
-    const at = payload.logAt;
-    const ownLog = at != null && at.host === hostname() && at.path === resolve(logFile);
-    const tail = at && !ownLog ? new LogTail(logFile, (text) => void this.#publish(payload.runId, { kind: 'log', jobId: job.id!, text })) : null;
+    const tail = payload.logAt && !submitterReadsLog(payload, logFile) ? new LogTail(logFile, (text) => void this.#publish(payload.runId, { kind: 'log', jobId: job.id!, text })) : null;
     let outcome: Promise<ExecOutcome>;
     try {
       mkdirSync(dirname(logFile), { recursive: true });
-      const env: NodeJS.ProcessEnv = { ...process.env, ...payload.env, GUILD_METRICS: metricsFileFor(logFile), ...(mcpUrl !== null && { GUILD_MCP_URL: mcpUrl }) };
-      // The key signs jobs: a task that could read it could make the cluster run anything.
-      delete env[CLUSTER_KEY_ENV];
-      const request: ProcessRequest = {
-        taskId: payload.taskId,
-        attempt: payload.attempt,
-        timeoutMs: payload.timeoutMs,
-        killGraceMs: payload.killGraceMs,
-        command: payload.command,
-        cwd: folder,
-        env,
-        logFile,
-        runId: payload.runId,
-        limitBytes: payload.limitBytes,
-      };
-      r.handle = this.#supervisor!.start('process', request, {
+      r.handle = this.#supervisor!.start('process', jobRequest(payload, folder, logFile, mcpUrl), {
         id: job.id!,
         priority: payload.priority,
         reservationBytes: payload.memoryBytes,
@@ -492,7 +475,6 @@ export class GuildWorker {
     this.#log(`took ${payload.taskId} (run ${payload.runId}, ${formatBytes(payload.memoryBytes)} expected)`);
     void this.#publish(payload.runId, { kind: 'started', jobId: job.id!, worker: this.#o.name });
     void outcome.then(async (ended) => {
-      let o = ended;
       clearInterval(lockTimer);
       tail?.stop();
       let next: Job | null = null;
@@ -501,15 +483,7 @@ export class GuildWorker {
           this.#log(`handed ${payload.taskId} back to the queue`);
           await job.moveToWait(token).catch((e: Error) => this.#log(`job ${job.id}: not handed back: ${e.message}`));
         } else {
-          let bundle: Bundle | null = null;
-          try {
-            // The log travels unless the submitter reads this very file; outputs after a success.
-            const outputs = o.error === null ? (payload.outputs ?? []) : [];
-            if (outputs.length > 0 || !ownLog) bundle = await storeBundle(this.#client!, this.#keys, folder, payload.taskId, outputs, ownLog ? null : logFile);
-          } catch (e) {
-            // A success whose outputs cannot travel is not a success where it counts.
-            if (o.error === null) o = { ...o, error: `outputs not carried back from worker ${this.#o.name}: ${(e as Error).message}` };
-          }
+          const { outcome: o, bundle } = await carryBack(this.#client!, this.#keys, { payload, folder, logFile, worker: this.#o.name }, ended);
           next = await this.#complete(job, token, payload, this.#result(o, peak, bundle), this.#mayChain(t, r) ? t : null);
           this.#log(`ended ${payload.taskId}: ${o.error ?? `exit ${o.exitCode}`}`);
         }
@@ -527,18 +501,7 @@ export class GuildWorker {
   }
 
   #result(o: ExecOutcome, peakBytes: number | null, bundle: Bundle | null): JobResult {
-    return {
-      worker: this.#o.name,
-      exitCode: o.exitCode,
-      signal: o.signal,
-      killedBy: o.killedBy,
-      error: o.error,
-      durationMs: o.durationMs,
-      peakBytes,
-      workerBudgetBytes: this.#o.budgetBytes,
-      workerPeakBytes: this.#peakBytes,
-      bundle,
-    };
+    return jobResult({ name: this.#o.name, budgetBytes: this.#o.budgetBytes, peakBytes: this.#peakBytes }, o, peakBytes, bundle);
   }
 
   /**
