@@ -46,7 +46,7 @@ async function measure(side: 'native' | 'node', n: number, heapMb: number): Prom
   const one = (): Promise<void> =>
     new Promise((resolve, reject) => {
       if (side === 'native') {
-        native!.spawn('/bin/sh', ['/bin/sh', '-c', 'true'], envList(env), dir, fd, fd, (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+        native!.spawn('/bin/sh', ['/bin/sh', '-c', 'true'], envList(env), dir, fd, fd, (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))), []);
       } else {
         const c = spawn('/bin/sh', ['-c', 'true'], { cwd: dir, env, detached: true, stdio: ['ignore', fd, fd] });
         c.once('error', reject);

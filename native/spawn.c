@@ -9,10 +9,17 @@
  * Node, against well under 1 ms with posix_spawn (bench/spawn.ts). A Guild worker or run that
  * starts hundreds of short tasks spends most of its CPU there.
  *
- * spawn(file, argv, env, cwd, stdoutFd, stderrFd, onExit) -> pid
+ * spawn(file, argv, env, cwd, stdoutFd, stderrFd, onExit, procs) -> pid
  *   The child: a new session and process group (setsid), stdin /dev/null, stdout and stderr the
  *   given descriptors, every signal at its default disposition and none blocked (Node ignores
- *   SIGPIPE; an ignored signal would otherwise stay ignored across exec), in `cwd`.
+ *   SIGPIPE; an ignored signal would otherwise stay ignored across exec), in `cwd`, and a member
+ *   of the cgroups whose `cgroup.procs` files `procs` names before it execs (so that the task and
+ *   all it starts are inside from its first instruction). It cannot join one: it writes
+ *   "guild: cannot join the cgroup (<file>)" to its stderr and exits 125 without exec'ing.
+ *   With no procs this is posix_spawn; with procs, the same done by hand: clone(CLONE_VM |
+ *   CLONE_VFORK) on a stack of its own, signals blocked in the parent around it, as glibc's
+ *   posix_spawn does (a shell that joins and then execs the task costs one more exec per task:
+ *   ~6 ms of CPU on the machine this was measured on).
  *   Throws an Error with `code` (errno name) and `errno` when the process could not be started
  *   (e.g. ENOENT for a missing cwd or file).
  *   onExit(code, signal): code is the exit status or null, signal the signal number or null. It is
@@ -26,9 +33,12 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <pthread.h>
 
 #include <node_api.h>
 #include <uv.h>
@@ -132,12 +142,95 @@ static void on_exit_readable(uv_poll_t *poll, int status, int events) {
   uv_close((uv_handle_t *)&w->poll, on_close);
 }
 
+
+/* What the clone child needs; it shares the parent's memory (CLONE_VM) until it execs. */
+typedef struct {
+  const char *file;
+  char **argv;
+  char **envp;
+  const char *cwd;
+  int out_fd;
+  int err_fd;
+  char **procs;
+  int err; /* set by the child when it could not start: the errno */
+} child_args_t;
+
+static size_t put_str(char *buf, size_t at, size_t cap, const char *s) {
+  while (*s && at < cap) buf[at++] = *s++;
+  return at;
+}
+
+static int child_main(void *p) {
+  child_args_t *a = p;
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &dfl, NULL); /* glibc's own signals refuse: harmless */
+  }
+  if (setsid() < 0 || chdir(a->cwd) < 0) goto fail;
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull < 0) goto fail;
+  if (devnull != 0 && (dup2(devnull, 0) < 0 || close(devnull) < 0)) goto fail;
+  if (dup2(a->out_fd, 1) < 0 || dup2(a->err_fd, 2) < 0) goto fail;
+  /* Its pid in decimal, without stdio (nothing that could allocate runs here). */
+  char pid[24], rev[24];
+  int n = 0, r = 0;
+  long v = (long)getpid();
+  do rev[r++] = (char)('0' + v % 10); while ((v /= 10) > 0);
+  while (r > 0) pid[n++] = rev[--r];
+  pid[n++] = '\n';
+  for (char **f = a->procs; *f != NULL; f++) {
+    int fd = open(*f, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, pid, n) != n) {
+      char msg[4200];
+      size_t at = put_str(msg, 0, sizeof msg - 2, "guild: cannot join the cgroup (");
+      at = put_str(msg, at, sizeof msg - 2, *f);
+      at = put_str(msg, at, sizeof msg - 2, ")\n");
+      (void)!write(2, msg, at);
+      _exit(125);
+    }
+    close(fd);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(a->file, a->argv, a->envp);
+fail:
+  a->err = errno;
+  _exit(127);
+}
+
+/* Starts the child with the cgroup joins done in it; returns the pid, or -errno. */
+static pid_t spawn_joining(child_args_t *a) {
+  const size_t stack_size = 256 * 1024;
+  char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -errno;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  a->err = 0;
+  pid_t pid = clone(child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  munmap(stack, stack_size);
+  if (pid < 0) return -clone_errno;
+  if (a->err != 0) {
+    /* It did not get as far as exec: reap it and say why. */
+    int e = a->err;
+    waitpid(pid, NULL, 0);
+    return -e;
+  }
+  return pid;
+}
+
 static napi_value spawn_process(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value args[7];
+  size_t argc = 8;
+  napi_value args[8];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < 7) {
-    napi_throw_type_error(env, NULL, "spawn(file, argv, env, cwd, stdoutFd, stderrFd, onExit)");
+  if (argc < 8) {
+    napi_throw_type_error(env, NULL, "spawn(file, argv, env, cwd, stdoutFd, stderrFd, onExit, procs)");
     return NULL;
   }
   int32_t out_fd, err_fd;
@@ -149,8 +242,20 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
   char *cwd = file ? string_arg(env, args[3]) : NULL;
   char **argv = cwd ? string_list(env, args[1]) : NULL;
   char **envp = argv ? string_list(env, args[2]) : NULL;
+  char **procs = envp ? string_list(env, args[7]) : NULL;
   napi_value ret = NULL;
-  if (envp == NULL) goto done;
+  if (procs == NULL) goto done;
+
+  pid_t pid;
+  if (procs[0] != NULL) {
+    child_args_t a = {file, argv, envp, cwd, out_fd, err_fd, procs, 0};
+    pid = spawn_joining(&a);
+    if (pid < 0) {
+      throw_errno(env, -pid, "spawn");
+      goto done;
+    }
+    goto watch;
+  }
 
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
@@ -166,7 +271,6 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid;
   int err = posix_spawn(&pid, file, &actions, &attr, argv, envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
@@ -175,6 +279,7 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
     goto done;
   }
 
+watch:;
   /* A pidfd stays valid for a zombie, so an exit before this point is still seen. */
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   watch_t *w = pidfd >= 0 ? calloc(1, sizeof(watch_t)) : NULL;
@@ -205,6 +310,7 @@ done:
   free(cwd);
   free_strings(argv);
   free_strings(envp);
+  free_strings(procs);
   return ret;
 }
 

@@ -9,7 +9,8 @@ import { constants } from 'node:os';
  * measured on, one `/bin/sh -c true` cost the parent 5.4 ms of CPU through Node's spawn and
  * 0.7 ms through this, 8.0 ms against 3.6 ms of wall time per task at 8 at once
  * (bench/spawn-cost.ts). A worker or a run starting hundreds of short tasks spent most of its CPU
- * in fork.
+ * in fork. It also joins the task's cgroups in the child before exec, which otherwise takes a
+ * shell that joins and then execs the task: one more exec per task, as much CPU again.
  *
  * Used for attempts whose output goes to a log file (the process executor's 'log' stdio); pipes
  * (MCP servers, 'pipe' stdio) keep Node's spawn. Where the addon is not built (not Linux, no
@@ -19,14 +20,16 @@ export interface NativeSpawner {
   /**
    * Starts `file` with `argv` (argv[0] included) and `env` ("K=V" entries) in `cwd`, in a new
    * session, stdin /dev/null, stdout and stderr the given descriptors, every signal at its default
-   * disposition. Returns the pid; throws (with `code`, an errno name) when it could not start.
-   * `onExit` is called once the child has been reaped: (exit code, null) or (null, signal name).
+   * disposition, and a member of the cgroups whose `cgroup.procs` files `procs` names before it
+   * execs (one it cannot join: "guild: cannot join the cgroup (<file>)" on its stderr, exit 125).
+   * Returns the pid; throws (with `code`, an errno name) when it could not start. `onExit` is
+   * called once the child has been reaped: (exit code, null) or (null, signal name).
    */
-  spawn(file: string, argv: readonly string[], env: readonly string[], cwd: string, stdoutFd: number, stderrFd: number, onExit: (code: number | null, signal: string | null) => void): number;
+  spawn(file: string, argv: readonly string[], env: readonly string[], cwd: string, stdoutFd: number, stderrFd: number, onExit: (code: number | null, signal: string | null) => void, procs: readonly string[]): number;
 }
 
 interface Addon {
-  spawn(file: string, argv: readonly string[], env: readonly string[], cwd: string, stdoutFd: number, stderrFd: number, onExit: (code: number | null, signal: number | null) => void): number;
+  spawn(file: string, argv: readonly string[], env: readonly string[], cwd: string, stdoutFd: number, stderrFd: number, onExit: (code: number | null, signal: number | null) => void, procs: readonly string[]): number;
 }
 
 /** The built addon, relative to dist/src/executors/ (and src/executors/ under a TS runner). */
@@ -48,8 +51,8 @@ export function nativeSpawner(): NativeSpawner | null {
     return spawner; // not built here: Node's spawn
   }
   spawner = {
-    spawn: (file, argv, env, cwd, stdoutFd, stderrFd, onExit) =>
-      addon.spawn(file, argv, env, cwd, stdoutFd, stderrFd, (code, signal) => onExit(code, signal === null ? null : (signalNames.get(signal) ?? `signal ${signal}`))),
+    spawn: (file, argv, env, cwd, stdoutFd, stderrFd, onExit, procs) =>
+      addon.spawn(file, argv, env, cwd, stdoutFd, stderrFd, (code, signal) => onExit(code, signal === null ? null : (signalNames.get(signal) ?? `signal ${signal}`)), procs),
   };
   return spawner;
 }

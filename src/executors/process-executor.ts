@@ -52,7 +52,8 @@ const POLL_MS = 25;
 const BACKSTOP_FACTOR = 1.25;
 
 /**
- * The shell every attempt starts as when it has a cgroup: it writes its own pid to each
+ * With Node's spawn (pipes, or no native addon), the shell an attempt starts as when it has a
+ * cgroup (the addon joins in the child itself, native/spawn.c): it writes its own pid to each
  * hierarchy's cgroup.procs, then execs the task's shell, so the task and everything it ever
  * starts are inside before the first instruction of the command runs. The command is passed as
  * $0, never spliced into the script; the procs files as $1…$n.
@@ -87,7 +88,6 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
     const tree = new TreeContainer(this.#probe, [`GUILD_RUN_ID=${runId}`, `GUILD_TASK_ID=${req.taskId}`, `GUILD_ATTEMPT=${req.attempt}`]);
     const container = this.#container(req, runId, tree);
     const procs = container.cgroups.map((dir) => `${dir}/cgroup.procs`);
-    const argv = procs.length > 0 ? ['-c', JOIN_SCRIPT, req.command, ...procs] : ['-c', req.command];
 
     const pipe = req.stdio === 'pipe';
     let fd: number | null = null;
@@ -97,7 +97,7 @@ export class ProcessExecutor implements Executor<ProcessRequest> {
     } else if (!pipe) throw new TypeError(`Expected logFile for stdio 'log', got ${String(req.logFile)}`);
     let started: Started;
     try {
-      started = pipe ? nodeStart(argv, req.cwd, env, fd) : logStart(argv, req.cwd, env, fd!);
+      started = pipe ? nodeStart(joinArgv(req.command, procs), req.cwd, env, fd) : logStart(req.command, procs, req.cwd, env, fd!);
     } catch (e) {
       if (fd !== null && pipe) closeSync(fd);
       void container.release();
@@ -217,9 +217,9 @@ interface Started {
  * An attempt whose output goes to the log file `fd`: through Guild's posix_spawn where it is built
  * (native-spawn.ts: no fork of Guild's address space), else Node's spawn.
  */
-function logStart(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv, fd: number): Started {
+function logStart(command: string, procs: readonly string[], cwd: string, env: NodeJS.ProcessEnv, fd: number): Started {
   const native = nativeSpawner();
-  if (native === null) return nodeStart(argv, cwd, env, fd, false);
+  if (native === null) return nodeStart(joinArgv(command, procs), cwd, env, fd, false);
   let ended: [number | null, string | null, string | null] | null = null;
   let listener: ((code: number | null, signal: string | null, spawnError: string | null) => void) | null = null;
   const end = (code: number | null, signal: string | null, spawnError: string | null): void => {
@@ -228,7 +228,8 @@ function logStart(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv, 
   };
   let pid: number | null = null;
   try {
-    pid = native.spawn('/bin/sh', ['/bin/sh', ...argv], envList(env), cwd, fd, fd, (code, signal) => end(code, signal, null));
+    // The addon joins the cgroups itself, in the child before exec: no joining shell.
+    pid = native.spawn('/bin/sh', ['/bin/sh', '-c', command], envList(env), cwd, fd, fd, (code, signal) => end(code, signal, null), procs);
   } catch (e) {
     // As Node's spawn reports it: an 'error' after the call, the attempt failing with the reason.
     const why = `could not start: ${(e as Error).message} (/bin/sh in ${cwd})`;
@@ -242,6 +243,11 @@ function logStart(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv, 
       if (ended !== null) fn(...ended);
     },
   };
+}
+
+/** `/bin/sh`'s arguments for Node's spawn: through the joining shell when there are cgroups to join. */
+function joinArgv(command: string, procs: readonly string[]): string[] {
+  return procs.length > 0 ? ['-c', JOIN_SCRIPT, command, ...procs] : ['-c', command];
 }
 
 /** Node's spawn: pipes for 'pipe' stdio (`pipe` true), else stdout and stderr to `fd`. */
