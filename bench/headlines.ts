@@ -157,6 +157,18 @@ const EXTRACT: Record<string, (r: Json) => Row[]> = {
     const x = r as { ratio?: number };
     return [['on_off_ratio', x.ratio, 'makespan with task metrics on / off', '<= 1.02']];
   },
+  'spawn-cost': (r) => {
+    type Side = { parentMs: number; childrenMs: number; wallMs: number };
+    const x = r as { results?: { heapMb: number; native: Side; node: Side }[] };
+    const at = (heap: number) => x.results?.find((y) => y.heapMb === heap);
+    return [0, 200].flatMap((heap): Row[] => {
+      const y = at(heap);
+      return [
+        [`parent_cpu_ratio_${heap}mb`, y ? y.native.parentMs / y.node.parentMs : null, `Guild's CPU per process started, its addon / Node's spawn, ${heap} MB of heap`, '< 1'],
+        [`wall_ratio_${heap}mb`, y ? y.native.wallMs / y.node.wallMs : null, `wall time per task started, addon / Node's spawn, ${heap} MB of heap`, ''],
+      ];
+    });
+  },
   'distributed-throughput': (r) => {
     const x = r as { tasks?: number; summary?: { workers: number; ratio: number; guildTps: number; guildCpuMsPerTask?: number; rawCpuMsPerTask?: number; allRan: boolean }[] };
     const s = x.summary ?? [];

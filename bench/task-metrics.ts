@@ -1,6 +1,8 @@
 /**
  * What collecting tasks' metrics costs a run: 2,000 small shell tasks (default), each appending
- * one usage line to $GUILD_METRICS when it is set, run with task metrics on (GUILD_METRICS given,
+ * one usage line to a file of its own, $GUILD_METRICS when it is set and otherwise a file beside
+ * it that nothing reads (so that both sides do the same work and only Guild's collecting differs),
+ * run with task metrics on (GUILD_METRICS given,
  * the file read at every attempt's end and summed) and off (`taskMetrics: false`), the two taking
  * turns (ABBA) in one session, each run in a fresh process. Makespan ratio on / off, median over rounds (goal <= 1.02), and
  * that the "on" runs counted every line.
@@ -19,7 +21,7 @@ const RUN_WORKFLOW = new URL('../src/workflow/run-workflow.js', import.meta.url)
 
 function workflow(tasks: number): string {
   const lines = ['max_parallel: 8', 'agents: { t: { memory: 8MB } }', 'tasks:'];
-  const run = `[ -z "$GUILD_METRICS" ] || echo '{"tokens_in": 120, "tokens_out": 30, "cost_usd": 0.0004}' >> "$GUILD_METRICS"`;
+  const run = `echo '{"tokens_in": 120, "tokens_out": 30, "cost_usd": 0.0004}' >> "\${GUILD_METRICS:-.guild/off-$GUILD_TASK_ID.jsonl}"`;
   for (let i = 0; i < tasks; i++) lines.push(`  - { id: t${i}, agent: t, run: ${JSON.stringify(run)} }`);
   return `${lines.join('\n')}\n`;
 }
