@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { Job, Worker, type MinimalQueue } from 'bullmq';
+import { Job, type MinimalQueue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../cache/redis-tier.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -17,7 +17,8 @@ import type { Supervised } from '../supervisor/supervised.js';
 import type { SystemProbe } from '../system/probe.js';
 import { formatBytes } from '../util/units.js';
 import type { JobPayload, JobResult, RunMessage, TypeProfile } from './job.js';
-import { BULL_PREFIX, clusterKeys, typeQueueName } from './names.js';
+import { clusterKeys } from './names.js';
+import { openTypeQueue, type TypeQueue } from './type-queue.js';
 import { queueHeads } from './queue-heads.js';
 import { verifyJob } from './signing.js';
 import { LogTail } from './log-tail.js';
@@ -63,15 +64,6 @@ interface RunningJob {
   observedBytes: number;
   /** Set when the job is to go back to waiting instead of completing (`stop({ handBack })`). */
   handBack: boolean;
-}
-
-interface TypeQueue {
-  agent: string;
-  worker: Worker;
-  profile: TypeProfile;
-  running: number;
-  /** A job of this type was handed back for not fitting: skip the type until memory is released or this time (epoch ms) passes. */
-  skipUntil: number;
 }
 
 /** Cancelled runs are remembered this long: a job of theirs fetched later is not started. */
@@ -360,21 +352,7 @@ export class GuildWorker {
         t.profile = profile;
         continue;
       }
-      const worker = new Worker(typeQueueName(this.#o.queue, agent), null, {
-        connection: this.#client!,
-        prefix: BULL_PREFIX,
-        autorun: false,
-        lockDuration: this.#o.lockDurationMs,
-        stalledInterval: this.#o.lockDurationMs,
-        // Stalls are a worker that died; Guild counts them, BullMQ must not fail the job for them.
-        maxStalledCount: 1000,
-        skipLockRenewal: true,
-        name: this.#o.name,
-      });
-      worker.on('error', (e) => this.#log(`queue ${agent}: ${e.message}`));
-      // Manual fetching: the stalled-job check is started by hand (run() would have started it).
-      void worker.startStalledCheckTimer().catch(() => undefined);
-      this.#types.set(agent, { agent, worker, profile, running: 0, skipUntil: 0 });
+      this.#types.set(agent, openTypeQueue({ client: this.#client!, queue: this.#o.queue, agent, profile, lockDurationMs: this.#o.lockDurationMs, workerName: this.#o.name, log: this.#log }));
     }
   }
 

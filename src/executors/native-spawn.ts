@@ -7,7 +7,7 @@ import { constants } from 'node:os';
  * Node process copies its page tables and marks its memory copy-on-write; V8 then faults on the
  * pages it writes next, and the child tears the copy down at exec. On the 2-core machine this was
  * measured on, one `/bin/sh -c true` cost the parent 5.4 ms of CPU through Node's spawn and
- * 0.7 ms through this, 8.0 ms against 3.6 ms of wall time per task at 8 at once
+ * 0.7 ms through this, 7.6 ms against 3.7 ms of wall time per task at 8 at once
  * (bench/spawn-cost.ts). A worker or a run starting hundreds of short tasks spent most of its CPU
  * in fork. It also joins the task's cgroups in the child before exec, which otherwise takes a
  * shell that joins and then execs the task: one more exec per task, as much CPU again.

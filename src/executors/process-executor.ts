@@ -214,8 +214,9 @@ interface Started {
 }
 
 /**
- * An attempt whose output goes to the log file `fd`: through Guild's posix_spawn where it is built
- * (native-spawn.ts: no fork of Guild's address space), else Node's spawn.
+ * An attempt whose output goes to the log file `fd`: through Guild's own spawn where it is built
+ * (native-spawn.ts: no fork of Guild's address space, the cgroups joined in the child), else
+ * Node's spawn and the joining shell.
  */
 function logStart(command: string, procs: readonly string[], cwd: string, env: NodeJS.ProcessEnv, fd: number): Started {
   const native = nativeSpawner();
