@@ -25,6 +25,8 @@
  *   onExit(code, signal): code is the exit status or null, signal the signal number or null. It is
  *   called once, after the child was reaped; the process is reaped only here (libuv waits only
  *   for the pids it started itself).
+ *
+ * reduceMemory(): V8's LowMemoryNotification (memory.cc), for a process that has gone idle.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -314,9 +316,14 @@ done:
   return ret;
 }
 
+/* memory.cc: V8's LowMemoryNotification (C++ API). */
+napi_value guild_reduce_memory(napi_env env, napi_callback_info info);
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
+  napi_create_function(env, "reduceMemory", NAPI_AUTO_LENGTH, guild_reduce_memory, NULL, &fn);
+  napi_set_named_property(env, exports, "reduceMemory", fn);
   return exports;
 }

@@ -166,6 +166,7 @@ program
     const { createSystemProbe } = await import('../system/probe.js');
     const { createProgress } = await import('./progress.js');
     const { liveGroups } = await import('../executors/process-groups.js');
+    const { idleMemoryReducer } = await import('../system/idle-memory.js');
     const probe = createSystemProbe();
     let config;
     try {
@@ -228,7 +229,16 @@ program
         fail(e);
       }
     }
-    const onEvent = progress && telemetry ? (e: RunEvent): void => void (e.type !== 'alert' && progress(e)) : progress;
+    const shown = progress && telemetry ? (e: RunEvent): void => void (e.type !== 'alert' && progress(e)) : progress;
+    // Once the agents are started and the run waits on them, V8's heap gives back what the burst
+    // of starts grew (system/idle-memory.ts); a library user's process is left to V8.
+    const reducer = idleMemoryReducer();
+    const onEvent = reducer
+      ? (e: RunEvent): void => {
+          if (e.type === 'run-start' || e.type === 'task-start' || e.type === 'task-end') reducer.activity();
+          shown?.(e);
+        }
+      : shown;
     // `mcp:` beside tasks: the run's own MCP gateway, for as long as the run lasts.
     const services = config.mcp
       ? (await import('../gateway/run-services.js')).gatewayServices(config, {
@@ -248,6 +258,7 @@ program
       if (exitSignal !== null && ((e instanceof GuildError && e.code === 'LOCKED') || (e as Error).name === 'AbortError')) exit(exitSignal === 'SIGINT' ? 130 : 143);
       fail(e);
     } finally {
+      reducer?.stop();
       probe.close();
     }
     // The summary's formatting loads once the run is over: a waiting run does not hold it.

@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { nativeAddon } from '../system/native.js';
 
 /**
  * Guild's own process start (native/spawn.c): posix_spawn, which glibc implements with
@@ -28,13 +28,6 @@ export interface NativeSpawner {
   spawn(file: string, argv: readonly string[], env: readonly string[], cwd: string, stdoutFd: number, stderrFd: number, onExit: (code: number | null, signal: string | null) => void, procs: readonly string[]): number;
 }
 
-interface Addon {
-  spawn(file: string, argv: readonly string[], env: readonly string[], cwd: string, stdoutFd: number, stderrFd: number, onExit: (code: number | null, signal: number | null) => void, procs: readonly string[]): number;
-}
-
-/** The built addon, relative to dist/src/executors/ (and src/executors/ under a TS runner). */
-const ADDON = '../../../native/build/Release/guild_spawn.node';
-
 const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
 let spawner: NativeSpawner | null | undefined;
@@ -43,13 +36,8 @@ let spawner: NativeSpawner | null | undefined;
 export function nativeSpawner(): NativeSpawner | null {
   if (spawner !== undefined) return spawner;
   spawner = null;
-  if (process.platform !== 'linux' || process.env['GUILD_SPAWN'] === 'node') return spawner;
-  let addon: Addon;
-  try {
-    addon = createRequire(import.meta.url)(ADDON) as Addon;
-  } catch {
-    return spawner; // not built here: Node's spawn
-  }
+  const addon = process.env['GUILD_SPAWN'] === 'node' ? null : nativeAddon();
+  if (addon === null) return spawner; // not built here, or turned off: Node's spawn
   spawner = {
     spawn: (file, argv, env, cwd, stdoutFd, stderrFd, onExit, procs) =>
       addon.spawn(file, argv, env, cwd, stdoutFd, stderrFd, (code, signal) => onExit(code, signal === null ? null : (signalNames.get(signal) ?? `signal ${signal}`)), procs),
