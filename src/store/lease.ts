@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { GuildError } from '../errors.js';
 import { describeEnded, endLeftovers, type LeftoverLease, type LeftoverOptions, type LeftoversEnded } from '../system/leftovers.js';
 import { identityAlive, selfIdentity, type ProcessIdentity } from '../system/process-identity.js';
-import { openDatabase, type Db } from './db.js';
+import { shareDatabase, type Db } from './db.js';
 
 /**
  * The run lease, which is also the folder's run lock.
@@ -271,7 +271,7 @@ async function withLock<T>(
   options: AcquireOptions & { owner: LeaseOwner },
   taken: (db: Db, dead: RunningRow[]) => Promise<T>,
 ): Promise<T> {
-  const db = typeof store === 'string' ? openDatabase(store) : store;
+  const db = typeof store === 'string' ? shareDatabase(store) : store;
   try {
     const procRoot = options.procRoot ?? '/proc';
     let waited = false;

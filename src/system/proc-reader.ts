@@ -8,10 +8,15 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
  * /proc/<pid>/… file the descriptor is bound to that process: once it dies the read fails with
  * ESRCH, even if the pid is reused, so a stale descriptor can never report another process.
  */
+/**
+ * One buffer for every reader: reads are synchronous, so no two can overlap. (A reader each, as
+ * before, was 64 KB per running task: every task's container keeps one.)
+ */
+const BUF = Buffer.allocUnsafe(64 * 1024);
+
 export class ProcReader {
   readonly #fds = new Map<string, number>();
-  // One shared buffer: reads are synchronous, so no two can overlap.
-  readonly #buf = Buffer.allocUnsafe(64 * 1024);
+  readonly #buf = BUF;
   readonly #maxCached: number;
 
   constructor(maxCached = 4096) {

@@ -1,6 +1,6 @@
 import { TASKS_NAMESPACE } from '../cache/memo.js';
 import type { ResolvedConfig } from '../config/resolve.js';
-import { openDatabase, storeFile } from '../store/db.js';
+import { shareDatabase, storeFile } from '../store/db.js';
 import { AmbiguousRunIdError, TelemetryHistory } from '../store/telemetry.js';
 import { levelRank } from '../governor/levels.js';
 import { createCpuTimes, type CpuTimes } from '../system/cpu-times.js';
@@ -102,7 +102,7 @@ export class RunTelemetry {
     this.#cpuBase = this.#cpuTimes?.self() ?? null;
     this.#targets = new Map(Object.values(config.agents).flatMap((a) => (a.responseTargetMs !== null ? [[a.name, a.responseTargetMs] as const] : [])));
     if (options.store !== false) {
-      const db = openDatabase(storeFile(config.dir));
+      const db = shareDatabase(storeFile(config.dir));
       this.#history = new TelemetryHistory(db);
       this.#closeDb = () => db.close();
       // A workflow with no earlier finished run starts with an empty cache: misses say nothing.

@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from '../config/resolve.js';
-import { openDatabase, storeFile, type Db } from '../store/db.js';
+import { shareDatabase, storeFile, type Db } from '../store/db.js';
 import { learnedProfiles, type LearnedProfile } from '../store/profiles.js';
 import type { RunLease } from '../store/lease.js';
 import { RunHistory, type TaskRow } from '../store/runs.js';
@@ -31,7 +31,7 @@ export class RunRecord {
 
   /** Opens `<dir>/.guild/guild.db` when `store` is on. */
   static open(config: ResolvedConfig, runId: string, store: boolean, lease: RunLease | null): RunRecord {
-    return new RunRecord(runId, store ? new RunHistory(openDatabase(storeFile(config.dir))) : null, lease);
+    return new RunRecord(runId, store ? new RunHistory(shareDatabase(storeFile(config.dir))) : null, lease);
   }
 
   /** What the lease found at the start: crashed runs whose leftovers it ended. */

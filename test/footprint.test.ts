@@ -1,3 +1,5 @@
+// What keeps a waiting `guild run` small: memory given back once it waits, run ids without a Date
+// object, one store connection. The RSS figures themselves are bench/startup.ts's, not a timed test.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -78,5 +80,33 @@ describe('run ids without a Date object', () => {
       assert.equal(utcStamp(ms), want, `at ${ms}`);
     }
     assert.match(newRunId(Date.UTC(2026, 10, 22, 4, 17, 0)), /^20261122-041700-[0-9a-f]{4}$/);
+  });
+});
+
+describe('one store connection per process (store/db.ts shareDatabase)', () => {
+  it('hands out handles over one connection; each close gives back its share, the last closes it', async () => {
+    const { shareDatabase } = await import('../src/store/db.js');
+    const { tempDir } = await import('./helpers.js');
+    const file = join(tempDir(), '.guild', 'guild.db');
+    const a = shareDatabase(file);
+    const b = shareDatabase(file);
+    a.exec('CREATE TABLE t (x INTEGER)');
+    b.prepare('INSERT INTO t VALUES (?)').run(7);
+    // One connection: a transaction begun through one handle is visible through the other.
+    a.exec('BEGIN');
+    assert.equal(b.inTransaction, true);
+    a.exec('COMMIT');
+    a.close();
+    a.close(); // a second close gives back nothing more
+    assert.equal(a.open, false);
+    assert.throws(() => a.prepare('SELECT 1'), /not open/);
+    assert.equal(b.open, true, 'closing one handle left the other open');
+    assert.equal((b.prepare('SELECT x FROM t').get() as { x: number }).x, 7);
+    b.close();
+    assert.equal(b.open, false);
+    // All shares given back: the next caller gets a new connection.
+    const c = shareDatabase(file);
+    assert.equal((c.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 1);
+    c.close();
   });
 });
