@@ -10,4 +10,5 @@ if (process.argv[2] === 'run') {
   // library users and the other commands keep V8's defaults.
   (await import('node:v8')).setFlagsFromString('--max-opt=0');
 }
-await import('../dist/src/cli/main.js');
+// `guild run` with an ordinary command line does not load commander (src/cli/run-main.ts).
+await import(process.argv[2] === 'run' ? '../dist/src/cli/run-main.js' : '../dist/src/cli/main.js');

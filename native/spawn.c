@@ -27,6 +27,7 @@
  *   for the pids it started itself).
  *
  * reduceMemory(): V8's LowMemoryNotification (memory.cc), for a process that has gone idle.
+ * pipe(): [readFd, writeFd], close-on-exec, for a child's stdout.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -316,6 +317,23 @@ done:
   return ret;
 }
 
+/*
+ * pipe() -> [readFd, writeFd], both close-on-exec: for a child's stdout (spawn dups the write end
+ * onto its fd 1, which is then inherited). Node offers pipes only through child_process, which a
+ * waiting `guild run` does not otherwise load (config/load-isolated.ts).
+ */
+static napi_value make_pipe(napi_env env, napi_callback_info info) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2");
+  napi_value pair, fd;
+  napi_create_array_with_length(env, 2, &pair);
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_create_int32(env, fds[i], &fd);
+    napi_set_element(env, pair, i, fd);
+  }
+  return pair;
+}
+
 /* memory.cc: V8's LowMemoryNotification (C++ API). */
 napi_value guild_reduce_memory(napi_env env, napi_callback_info info);
 
@@ -325,5 +343,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "spawn", fn);
   napi_create_function(env, "reduceMemory", NAPI_AUTO_LENGTH, guild_reduce_memory, NULL, &fn);
   napi_set_named_property(env, exports, "reduceMemory", fn);
+  napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, make_pipe, NULL, &fn);
+  napi_set_named_property(env, exports, "pipe", fn);
   return exports;
 }

@@ -1,8 +1,11 @@
-import { fork } from 'node:child_process';
+import { closeSync, read } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { deserialize } from 'node:v8';
 import { ConfigError, ConfigErrors, formatLocated, GuildError, UsageError, type GuildErrorCode, type SourceLocation } from '../errors.js';
 import type { LoadConfigOptions } from './load-config.js';
 import type { ResolvedConfig } from './resolve.js';
+import { envList, nativeAddon, type NativeAddon } from '../system/native.js';
 
 // Loading a workflow file in a short-lived child process. What loads a configuration (YAML, zod,
 // the schema, the config modules) is start-up work, and an ES module is never unloaded: loaded in
@@ -12,6 +15,10 @@ import type { ResolvedConfig } from './resolve.js';
 // sends back, by structured clone over IPC, the resolved configuration (plain data, with what the
 // clone drops: which objects have no prototype and which are frozen) or the error, rebuilt here as
 // the same class with the same message and code. It runs no agent and exits once it has answered.
+// Where Guild's native addon is built, the child is started by it and answers on a pipe that is
+// its stdout (V8's serializer, as Node's 'advanced' IPC uses): node:child_process, and the net,
+// dgram and stream modules it loads, then never enter the run's process (~1 MB of a waiting run's
+// RSS; a task's process starts through the addon too). Elsewhere it is forked with an IPC channel.
 
 /** What the child sends back. */
 export type LoadAnswer = { ok: true; config: ResolvedConfig; shape: Shape } | { ok: false; error: WireError };
@@ -113,21 +120,66 @@ const CHILD = fileURLToPath(new URL('./load-isolated-child.js', import.meta.url)
 export function loadConfigIsolated(file: string, options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
   return new Promise<ResolvedConfig>((resolve, reject) => {
     let answered = false;
-    // No execArgv: the child needs none of this process's flags (an --inspect would clash on its port).
-    const child = fork(CHILD, [file, JSON.stringify(options)], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
     const inProcess = (): void => {
       if (answered) return;
       answered = true;
       import('./load-config.js').then(({ loadConfig }) => resolve(loadConfig(file, options)), reject);
     };
-    child.once('message', (m: LoadAnswer) => {
+    const settle = (m: LoadAnswer): void => {
       answered = true;
-      if (child.connected) child.disconnect();
       if (m.ok) resolve(reshape(m.config, m.shape));
       else reject(fromWire(m.error));
+    };
+    const addon = nativeAddon();
+    if (addon) return void overPipe(addon, file, options, settle, inProcess);
+    // No execArgv: the child needs none of this process's flags (an --inspect would clash on its port).
+    const { fork } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+    const child = fork(CHILD, [file, JSON.stringify(options)], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    child.once('message', (m: LoadAnswer) => {
+      if (child.connected) child.disconnect();
+      settle(m);
     });
     child.once('error', inProcess);
     // 'close', not 'exit': it comes after the last message, which 'exit' may overtake.
     child.once('close', inProcess);
   });
 }
+
+/**
+ * The child started by the addon, its answer read from its stdout until EOF (the child has
+ * exited or closed it). Nothing read, or what cannot be read back: `failed`.
+ */
+function overPipe(addon: NativeAddon, file: string, options: LoadConfigOptions, settle: (m: LoadAnswer) => void, failed: () => void): void {
+  const [readFd, writeFd] = addon.pipe();
+  try {
+    addon.spawn(process.execPath, [process.execPath, CHILD, file, JSON.stringify(options), ANSWER_ON_STDOUT], envList(process.env), process.cwd(), writeFd, 2, () => undefined, []);
+  } catch {
+    closeSync(readFd);
+    return failed();
+  } finally {
+    closeSync(writeFd); // the child holds its own copy: EOF comes when it is done
+  }
+  const chunks: Buffer[] = [];
+  const next = (): void => {
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    read(readFd, buf, 0, buf.length, null, (err, n) => {
+      if (!err && n > 0) {
+        chunks.push(buf.subarray(0, n));
+        return next();
+      }
+      closeSync(readFd);
+      let answer: LoadAnswer;
+      try {
+        if (err || chunks.length === 0) throw err ?? new Error('no answer');
+        answer = deserialize(Buffer.concat(chunks)) as LoadAnswer;
+      } catch {
+        return failed();
+      }
+      settle(answer);
+    });
+  };
+  next();
+}
+
+/** The child's fifth argument when it answers on its stdout instead of over IPC. */
+export const ANSWER_ON_STDOUT = '--answer-on-stdout';

@@ -11,6 +11,8 @@ export interface TypeQueue {
   running: number;
   /** A job of this type was handed back for not fitting: skip the type until memory is released or this time (epoch ms) passes. */
   skipUntil: number;
+  /** When this worker last started a job of this type (epoch ms; 0: never). A type it serves is not starving. */
+  lastStarted: number;
 }
 
 /**
@@ -32,5 +34,5 @@ export function openTypeQueue(o: { client: Redis; queue: string; agent: string; 
   });
   worker.on('error', (e) => o.log(`queue ${o.agent}: ${e.message}`));
   void worker.startStalledCheckTimer().catch(() => undefined);
-  return { agent: o.agent, worker, profile: o.profile, running: 0, skipUntil: 0 };
+  return { agent: o.agent, worker, profile: o.profile, running: 0, skipUntil: 0, lastStarted: 0 };
 }

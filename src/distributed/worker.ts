@@ -281,7 +281,11 @@ export class GuildWorker {
     for (const [i, t] of types.entries()) {
       const head = heads[i];
       if (!head) continue;
-      if (now - head.since >= (t.profile.starvationMs ?? DEFAULTS.starvationLimitMs) && (starving === null || head.since < starving.since)) starving = { t, since: head.since };
+      // Waiting since its head was added, or since this worker last served the type, whichever is
+      // later: a backlog of one type the worker keeps serving is not starving (every one of 60
+      // queued small jobs has waited long; the large one nobody takes is the one starving).
+      const since = Math.max(head.since, t.lastStarted);
+      if (now - since >= (t.profile.starvationMs ?? DEFAULTS.starvationLimitMs) && (starving === null || since < starving.since)) starving = { t, since };
       if (this.#fits(t.profile, t)) candidates.push({ t, rank: head.rank, ts: head.ts });
     }
     this.#lastLook = { at: now, took: null, starving: starving !== null };
@@ -418,6 +422,7 @@ export class GuildWorker {
     const r: RunningJob = { job, token, payload, handle: null, lockTimer, observedBytes: 0, handBack: false };
     this.#running.set(job.id!, r);
     t.running++;
+    t.lastStarted = Date.now();
     this.#cpuUsed += payload.cpu;
     let peak: number | null = null;
     let sentSampleAt = 0;

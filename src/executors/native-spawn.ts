@@ -45,12 +45,4 @@ export function nativeSpawner(): NativeSpawner | null {
   return spawner;
 }
 
-/** An environment object as posix_spawn's "K=V" list (undefined values left out, as Node does). */
-export function envList(env: NodeJS.ProcessEnv): string[] {
-  const out: string[] = [];
-  for (const k in env) {
-    const v = env[k];
-    if (v !== undefined) out.push(`${k}=${v}`);
-  }
-  return out;
-}
+export { envList } from '../system/native.js';

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
 import { cgroupName, type CgroupControl } from '../system/cgroup-control.js';
 import type { SystemProbe } from '../system/probe.js';
@@ -8,6 +9,12 @@ import { timeoutDelay, type Execution, type ExecLease, type ExecOutcome, type Ex
 import { liveStartTime } from '../system/process-identity.js';
 import { envList, nativeSpawner } from './native-spawn.js';
 import { trackContainer, trackGroup, untrackContainer, untrackGroup } from './process-groups.js';
+
+// Node's child_process, and the net, dgram and stream modules it loads (~0.7-1 MB a waiting run
+// would hold), only where it is used: pipes (MCP servers), or a machine without the native addon.
+type ChildProcessModule = typeof import('node:child_process');
+let childProcess: ChildProcessModule | undefined;
+const nodeChildProcess = (): ChildProcessModule => (childProcess ??= createRequire(import.meta.url)('node:child_process') as ChildProcessModule);
 
 /** One attempt of a shell command. */
 export interface ProcessRequest extends ExecRequest {
@@ -253,7 +260,7 @@ function joinArgv(command: string, procs: readonly string[]): string[] {
 
 /** Node's spawn: pipes for 'pipe' stdio (`pipe` true), else stdout and stderr to `fd`. */
 function nodeStart(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv, fd: number | null, pipe = true): Started {
-  const child: ChildProcess = spawn('/bin/sh', argv, { cwd, env, detached: true, stdio: pipe ? 'pipe' : ['ignore', fd!, fd!] });
+  const child: ChildProcess = nodeChildProcess().spawn('/bin/sh', argv, { cwd, env, detached: true, stdio: pipe ? 'pipe' : ['ignore', fd!, fd!] });
   if (pipe && fd !== null && child.stderr) {
     // stderr flows to the log at its own pace, whoever else reads it ('data' or pipe()).
     const log = createWriteStream('', { fd, flags: 'a' });

@@ -10,6 +10,8 @@ export interface NativeAddon {
   spawn(file: string, argv: readonly string[], env: readonly string[], cwd: string, stdoutFd: number, stderrFd: number, onExit: (code: number | null, signal: number | null) => void, procs: readonly string[]): number;
   /** V8's LowMemoryNotification on this thread's isolate: full collections that shrink the heap (native/memory.cc). */
   reduceMemory(): void;
+  /** A pipe, [readFd, writeFd], both close-on-exec (spawn dups the write end onto a child's stdout). */
+  pipe(): [number, number];
 }
 
 /** The built addon, relative to dist/src/system/ (and src/system/ under a TS runner). */
@@ -28,4 +30,14 @@ export function nativeAddon(): NativeAddon | null {
     // not built here
   }
   return addon;
+}
+
+/** An environment object as posix_spawn's "K=V" list (undefined values left out, as Node does). */
+export function envList(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const k in env) {
+    const v = env[k];
+    if (v !== undefined) out.push(`${k}=${v}`);
+  }
+  return out;
 }
