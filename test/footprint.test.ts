@@ -110,3 +110,24 @@ describe('one store connection per process (store/db.ts shareDatabase)', () => {
     c.close();
   });
 });
+
+describe('compiled modules are Latin-1 (scripts/latin1-dist.mjs, run by build, prepare and test)', () => {
+  it('no module under dist/src has a character above U+00FF, so V8 keeps each source as a one-byte string', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const dist = join(ROOT, 'dist', 'src');
+    const wide: string[] = [];
+    let n = 0;
+    for (const e of readdirSync(dist, { recursive: true, withFileTypes: true })) {
+      if (!e.isFile() || !e.name.endsWith('.js')) continue;
+      n++;
+      const path = join(e.parentPath ?? e.path, e.name);
+      if (/[^\u0000-\u00ff]/.test(readFileSync(path, 'utf8'))) wide.push(path);
+    }
+    assert.ok(n > 100, `${n} modules found`);
+    assert.deepEqual(wide, [], 'modules with characters above U+00FF (npm test runs the escaping step after tsc)');
+    // The escapes mean the same characters: units.ts writes an em dash for an unknown duration.
+    assert.match(readFileSync(join(dist, 'util', 'units.js'), 'utf8'), /return '\\u2014';/);
+    const { formatDuration } = await import('../src/util/units.js');
+    assert.equal(formatDuration(null), '\u2014');
+  });
+});

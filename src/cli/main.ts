@@ -5,7 +5,6 @@ import { GuildError } from '../errors.js';
 import { addBenchCommands } from './bench-commands.js';
 import { EXIT, exit, fail } from './exit.js';
 import { addMcpCommands } from './mcp-commands.js';
-import { lockWaitNotice, runCommand, serveDashboard } from './run-command.js';
 import { commanderParser, defineRun } from './run-definition.js';
 import { parsePort, type RunOpts } from './run-options.js';
 import { addWorkerCommands, queueName, redisUrl } from './worker-commands.js';
@@ -30,7 +29,7 @@ const program = new Command('guild')
   .enablePositionalOptions()
   .exitOverride();
 
-defineRun(program).action(async (file: string, opts: RunOpts) => runCommand(file, opts).catch(fail));
+defineRun(program).action(async (file: string, opts: RunOpts) => (await import('./run-command.js')).runCommand(file, opts).catch(fail));
 
 program
   .command('init')
@@ -106,7 +105,7 @@ cache
   .action(async (namespace: string | undefined, opts: { workflow: string; wait: boolean }, cmd: Command) => {
     const { clearCache } = await import('../cache/admin.js');
     try {
-      const removed = await clearCache(namedWorkflow(cmd), namespace, { wait: opts.wait, onWait: await lockWaitNotice() });
+      const removed = await clearCache(namedWorkflow(cmd), namespace, { wait: opts.wait, onWait: await (await import('./run-command.js')).lockWaitNotice() });
       const parts = Object.entries(removed).map(([tier, n]) => `${n} from ${tier}`);
       process.stdout.write(`cleared ${namespace ? `namespace '${namespace}'` : 'every namespace'}: ${parts.join(', ')}\n`);
     } catch (e) {
@@ -122,7 +121,7 @@ cache
   .action(async (opts: { workflow: string; wait: boolean }, cmd: Command) => {
     const { pruneCache } = await import('../cache/admin.js');
     try {
-      const r = await pruneCache(namedWorkflow(cmd), { wait: opts.wait, onWait: await lockWaitNotice() });
+      const r = await pruneCache(namedWorkflow(cmd), { wait: opts.wait, onWait: await (await import('./run-command.js')).lockWaitNotice() });
       const parts = Object.entries(r).map(([tier, x]) => `${tier}: ${x.expired} expired, ${x.evicted} over the caps`);
       process.stdout.write(`pruned: ${parts.join('; ')}\n`);
     } catch (e) {
@@ -144,7 +143,7 @@ program
     let source;
     try {
       source = new HistorySource(dirname(resolve(namedWorkflow(cmd))), new GuildMetrics({ agents: [] }));
-      const server = await serveDashboard(source, opts);
+      const server = await (await import('./run-command.js')).serveDashboard(source, opts);
       const stop = (): void => void server.close().then(() => process.exit(EXIT.ok));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
