@@ -160,16 +160,16 @@ const dist = (p: string): string => pathToFileURL(join(REPO_ROOT, 'dist', 'src',
 
 /** In the order `guild run` loads them; what a waiting run does not hold comes last. */
 const MODULE_STEPS: readonly ModuleStep[] = [
-  { name: 'Node built-ins a run uses (child_process, zlib)', imports: ['node:child_process', 'node:zlib'], inRun: true, when: 'guild run' },
-  { name: 'commander', imports: ['commander'], inRun: true, when: 'every command' },
+  { name: 'Node built-ins a run uses (zlib, perf_hooks)', imports: ['node:zlib', 'node:perf_hooks'], inRun: true, when: 'guild run' },
   { name: 'better-sqlite3, a database opened (native addon)', imports: ['better-sqlite3'], openDb: true, inRun: true, when: 'guild run (the store)' },
   { name: 'lru-cache', imports: ['lru-cache'], inRun: true, when: 'guild run (the L1 cache tier)' },
   {
     name: 'Guild: the run (workflow, scheduler, supervisor, store, cache, telemetry, CLI output)',
-    imports: ['workflow/run-resolved.js', 'telemetry/run-telemetry.js', 'cli/progress.js', 'system/bench-lock.js', 'config/load-isolated.js', 'executors/process-groups.js', 'store/lease.js'].map(dist),
+    imports: ['cli/run-command.js', 'workflow/run-resolved.js', 'telemetry/run-telemetry.js', 'cli/progress.js', 'system/bench-lock.js', 'system/idle-memory.js', 'config/load-isolated.js', 'executors/process-groups.js', 'store/lease.js'].map(dist),
     inRun: true,
     when: 'guild run',
   },
+  { name: 'commander, and the child_process it requires', imports: ['commander'], inRun: false, when: 'every command but a plain `guild run` (cli/run-main.ts)' },
   { name: 'yaml', imports: ['yaml'], inRun: false, when: 'loading a workflow file: in a child process during a run' },
   { name: 'zod', imports: ['zod'], inRun: false, when: 'loading a workflow file: in a child process during a run' },
   { name: 'Guild: config (load, schema, resolve)', imports: [dist('config/load-config.js')], inRun: false, when: 'loading a workflow file: in a child process during a run' },
