@@ -30,7 +30,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { compressRaw, decompressRaw } from '../src/cache/compression.js';
+import { compressRaw, decompressRaw } from '../src/cache/codecs.js';
 import { LayeredCache } from '../src/cache/layered-cache.js';
 import { MemoryTier } from '../src/cache/memory-tier.js';
 import { connectRedis, escapeGlob, RedisTier } from '../src/cache/redis-tier.js';

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { defineRun } from '../src/cli/run-definition.js';
 import { parseRunArgs } from '../src/cli/run-options.js';
-import { guild, writeWorkflow } from './helpers.js';
+import { guild, tempDir, writeWorkflow } from './helpers.js';
 
 /** What commander makes of `guild run <args>`: the file and options, or null where it errors. */
 function viaCommander(args: readonly string[]): { file: string; opts: unknown } | null {
@@ -56,16 +58,47 @@ describe("guild run's plain parser (cli/run-options.ts) against commander's", ()
     assert.equal(plain, 9, 'the ordinary command lines are parsed without commander');
   });
 
-  it('an ordinary `guild run` runs without loading commander; a mistake still gets commander\'s message and exit 2', async () => {
-    const file = writeWorkflow('agents: { a: { memory: 10MB } }\ntasks:\n  - { id: t, agent: a, run: "true" }\n');
-    // A loader hook reports each module the run loads (on stderr, which the CLI leaves alone).
-    const hook = `data:text/javascript,${encodeURIComponent("import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent('export async function load(u, c, n) { if (u.includes(\"commander\")) process._rawDebug(\"LOADED \" + u); return n(u, c); }'));")}`;
-    const ok = await guild(['run', file, '--json', '--progress', 'none'], { env: { ...process.env, NODE_OPTIONS: `--import=${hook}` } });
+  it('an ordinary run of uncached tasks loads neither commander, child_process, zlib nor lru-cache; a mistake still gets commander\'s message and exit 2', async () => {
+    const dir = tempDir();
+    const file = writeWorkflow('agents: { a: { memory: 10MB } }\ntasks:\n  - { id: t, agent: a, run: "true" }\n', dir);
+    const out = join(dir, 'loaded.json');
+    // A preload writes, at exit, the built-in modules the process loaded and its CommonJS modules.
+    const preload = join(dir, 'preload.mjs');
+    // And a loader hook appends each ES module it loads to esm.txt.
+    const esm = join(dir, 'esm.txt');
+    const hook = `import { appendFileSync } from 'node:fs'; export async function load(u, c, n) { appendFileSync(${JSON.stringify(esm)}, u + '\\n'); return n(u, c); }`;
+    writeFileSync(preload, `import { writeFileSync } from 'node:fs'; import { createRequire, register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+const Module = createRequire(import.meta.url)('node:module');
+process.on('exit', () => writeFileSync(${JSON.stringify(out)}, JSON.stringify({ builtins: process.moduleLoadList, cjs: Object.keys(Module._cache) })));`);
+    const env = { ...process.env, NODE_OPTIONS: `--import=${preload}` };
+    const loaded = (): { builtins: string[]; cjs: string[]; esm: string[] } => {
+      const r = { ...(JSON.parse(readFileSync(out, 'utf8')) as { builtins: string[]; cjs: string[] }), esm: readFileSync(esm, 'utf8').split('\n') };
+      writeFileSync(esm, '');
+      return r;
+    };
+    const ok = await guild(['run', file, '--json', '--progress', 'none'], { env, cwd: dir });
     assert.equal(ok.code, 0, ok.stderr);
-    assert.doesNotMatch(ok.stderr, /LOADED .*commander/);
-    const bad = await guild(['run', file, '--max-parallel', 'x'], { env: { ...process.env, NODE_OPTIONS: `--import=${hook}` } });
+    const plain = loaded();
+    assert.deepEqual(plain.builtins.filter((m) => /^NativeModule (child_process|zlib)$/.test(m)), []);
+    assert.deepEqual(plain.cjs.filter((f) => /node_modules\/(commander|lru-cache)\//.test(f)), []);
+    assert.ok(plain.cjs.some((f) => f.includes('better-sqlite3')), 'the preload sees the CommonJS modules a run loads');
+    // No task can be cached: the cache's tiers are not opened, and the report names them all the same.
+    assert.deepEqual(plain.esm.filter((u) => /\/cache\/(open|layered-cache|sqlite-tier)\.js$/.test(u)), []);
+    assert.ok(plain.esm.some((u) => u.endsWith('/workflow/run.js')), 'the hook sees the ES modules a run loads');
+    const report = JSON.parse(ok.stdout) as { cache: { enabled: boolean; tiers: string[] }; tasks: { cache: { reason: string } }[] };
+    assert.equal(report.cache.enabled, true);
+    assert.deepEqual(report.cache.tiers, ['memory', 'sqlite']);
+    assert.equal(report.tasks[0]!.cache.reason, 'no inputs declared');
+    // A task with inputs: the tiers open as before.
+    writeFileSync(join(dir, 'in.txt'), 'x');
+    const cached = writeWorkflow('agents: { a: { memory: 10MB } }\ntasks:\n  - { id: t, agent: a, run: "true", inputs: [in.txt] }\n', dir);
+    const withInputs = await guild(['run', cached, '--json', '--progress', 'none'], { env, cwd: dir });
+    assert.equal(withInputs.code, 0, withInputs.stderr);
+    assert.ok(loaded().esm.some((u) => u.endsWith('/cache/open.js')), 'a cacheable task opens the cache');
+    const bad = await guild(['run', file, '--max-parallel', 'x'], { env, cwd: dir });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /option '--max-parallel <n>' argument 'x' is invalid\. Expected a whole number >= 1/);
-    assert.match(bad.stderr, /LOADED .*commander/, 'the hook sees commander when it is loaded');
+    assert.ok(loaded().cjs.some((f) => f.includes('node_modules/commander/')), 'commander loads for the mistake');
   });
 });

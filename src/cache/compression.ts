@@ -1,5 +1,7 @@
 /**
- * Compressed storage of cache entries: the codecs and the frame a compressed value is stored in.
+ * Compressed storage of cache entries: the frame a compressed value is stored in (the codecs are
+ * in codecs.ts, loaded with zlib at the first value compressed or decompressed: a run whose
+ * tasks store and read nothing never loads them, ~0.3 MB of its RSS).
  *
  * The layered cache compresses once, before the tiers see the bytes, so SQLite and Redis hold the
  * same stored bytes and each reads what another wrote (the memory tier keeps values uncompressed:
@@ -30,9 +32,8 @@
  * codec may not produce more than it (`maxOutputLength`), so a corrupt header or a crafted payload
  * in a shared Redis cannot make Guild allocate more than that.
  */
-import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
-import { HAS_ZSTD, type CodecName, type CompressionOptions } from '../config/compression.js';
+import type { CodecName, CompressionOptions } from '../config/compression.js';
+import type { Codec } from './codecs.js';
 
 /** Bytes of the frame before the payload. */
 export const FRAME_HEADER = 11;
@@ -41,6 +42,12 @@ const MAGIC1 = 0x47;
 const MAGIC2 = 0x7a;
 const VERSION = 1;
 const CODEC_ID: Record<CodecName, number> = { deflate: 1, gzip: 2, brotli: 3, zstd: 4 };
+/** Codec ids are below this (0, the escape, included). */
+const CODEC_COUNT = 5;
+
+let loading: Promise<typeof import('./codecs.js')> | undefined;
+/** The codecs, loaded once, at the first value that needs one. */
+const codecs = (): Promise<typeof import('./codecs.js')> => (loading ??= import('./codecs.js'));
 const ESCAPE = 0;
 export const DEFAULT_MAX_BYTES = 1024 ** 3;
 
@@ -57,94 +64,6 @@ const MIN_SAVING = 1 / 16;
  * work (a 64 KiB brotli-1 pass is well under a millisecond).
  */
 const ASYNC_FROM = 128 * 1024;
-
-type ZstdZlib = typeof zlib & {
-  zstdCompressSync?: (b: Buffer, o?: object) => Buffer;
-  zstdDecompressSync?: (b: Buffer, o?: object) => Buffer;
-  zstdCompress?: (b: Buffer, o: object, cb: (e: Error | null, r: Buffer) => void) => void;
-  zstdDecompress?: (b: Buffer, o: object, cb: (e: Error | null, r: Buffer) => void) => void;
-  constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number };
-};
-const z = zlib as ZstdZlib;
-
-interface Codec {
-  compressSync(b: Buffer, level: number): Buffer;
-  compress(b: Buffer, level: number): Promise<Buffer>;
-  decompressSync(b: Buffer, max: number): Buffer;
-  decompress(b: Buffer, max: number): Promise<Buffer>;
-}
-
-const brotliOpts = (b: Buffer, level: number): zlib.BrotliOptions => ({
-  params: {
-    [zlib.constants.BROTLI_PARAM_QUALITY]: level,
-    // The size is known: brotli picks its window from it instead of allocating for 4 MiB.
-    [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length,
-  },
-});
-
-/**
- * The output chunk of the thread-pool calls: zlib's default 16 KiB costs one round trip to the
- * event loop per chunk (320 for a 5 MiB value: measured 5–8× slower than the sync call); the
- * output size is known (the original when decompressing, at most about the input when
- * compressing), so one chunk mostly does. Capped so a corrupt frame cannot make it allocate more.
- */
-const chunk = (n: number): number => Math.min(Math.max(n, 64 * 1024), 8 * 1024 * 1024);
-
-const pBrotli = promisify(zlib.brotliCompress);
-const pUnbrotli = promisify(zlib.brotliDecompress);
-const pGzip = promisify(zlib.gzip);
-const pGunzip = promisify(zlib.gunzip);
-const pDeflateRaw = promisify(zlib.deflateRaw);
-const pInflateRaw = promisify(zlib.inflateRaw);
-
-const CODECS: Record<CodecName, Codec | null> = {
-  brotli: {
-    compressSync: (b, level) => zlib.brotliCompressSync(b, brotliOpts(b, level)),
-    compress: (b, level) => pBrotli(b, { ...brotliOpts(b, level), chunkSize: chunk(b.length) }),
-    decompressSync: (b, max) => zlib.brotliDecompressSync(b, { maxOutputLength: max }),
-    decompress: (b, max) => pUnbrotli(b, { maxOutputLength: max, chunkSize: chunk(max) }),
-  },
-  gzip: {
-    compressSync: (b, level) => zlib.gzipSync(b, { level }),
-    compress: (b, level) => pGzip(b, { level, chunkSize: chunk(b.length) }),
-    decompressSync: (b, max) => zlib.gunzipSync(b, { maxOutputLength: max }),
-    decompress: (b, max) => pGunzip(b, { maxOutputLength: max, chunkSize: chunk(max) }),
-  },
-  deflate: {
-    compressSync: (b, level) => zlib.deflateRawSync(b, { level }),
-    compress: (b, level) => pDeflateRaw(b, { level, chunkSize: chunk(b.length) }),
-    decompressSync: (b, max) => zlib.inflateRawSync(b, { maxOutputLength: max }),
-    decompress: (b, max) => pInflateRaw(b, { maxOutputLength: max, chunkSize: chunk(max) }),
-  },
-  zstd: HAS_ZSTD
-    ? (() => {
-        const opts = (level: number): object => ({ params: { [z.constants.ZSTD_c_compressionLevel ?? 100]: level } });
-        const pz = promisify(z.zstdCompress!) as (b: Buffer, o: object) => Promise<Buffer>;
-        const pu = promisify(z.zstdDecompress!) as (b: Buffer, o: object) => Promise<Buffer>;
-        return {
-          compressSync: (b: Buffer, level: number) => z.zstdCompressSync!(b, opts(level)),
-          compress: (b: Buffer, level: number) => pz(b, opts(level)),
-          decompressSync: (b: Buffer, max: number) => z.zstdDecompressSync!(b, { maxOutputLength: max }),
-          decompress: (b: Buffer, max: number) => pu(b, { maxOutputLength: max }),
-        };
-      })()
-    : null,
-};
-const BY_ID: readonly (Codec | null)[] = [null, CODECS.deflate, CODECS.gzip, CODECS.brotli, CODECS.zstd];
-
-/** Compresses `value` with `codec` at `level`, no frame (the benchmark compares codecs with it). */
-export function compressRaw(codec: CodecName, level: number, value: Buffer): Buffer {
-  const c = CODECS[codec];
-  if (c === null) throw new Error(`codec ${codec} is not available in Node ${process.version}`);
-  return c.compressSync(value, level);
-}
-
-/** Decompresses what {@link compressRaw} produced. */
-export function decompressRaw(codec: CodecName, value: Buffer, maxBytes: number): Buffer {
-  const c = CODECS[codec];
-  if (c === null) throw new Error(`codec ${codec} is not available in Node ${process.version}`);
-  return c.decompressSync(value, maxBytes);
-}
 
 const hasMagic = (b: Buffer): boolean => b.length >= 3 && b[0] === MAGIC0 && b[1] === MAGIC1 && b[2] === MAGIC2;
 
@@ -167,7 +86,7 @@ function frame(codecId: number, original: number, payload: Buffer): Buffer {
  */
 export async function encodeStored(value: Buffer, options: CompressionOptions | null): Promise<Buffer> {
   if (options !== null && value.length >= options.thresholdBytes && value.length <= (options.maxBytes ?? DEFAULT_MAX_BYTES)) {
-    const codec = CODECS[options.codec];
+    const codec = (await codecs()).CODECS[options.codec];
     if (codec !== null) {
       const packed = value.length >= ASYNC_FROM ? await codec.compress(value, options.level) : codec.compressSync(value, options.level);
       if (FRAME_HEADER + packed.length <= value.length - value.length * MIN_SAVING) return frame(CODEC_ID[options.codec], value.length, packed);
@@ -194,8 +113,8 @@ export async function decodeStored(stored: Buffer, maxBytes: number = DEFAULT_MA
   if (original > maxBytes) return 'corrupt';
   const payload = stored.subarray(FRAME_HEADER);
   if (id === ESCAPE) return payload.length === original ? payload : 'corrupt';
-  if (id >= BY_ID.length) return 'corrupt';
-  const codec = BY_ID[id];
+  if (id >= CODEC_COUNT) return 'corrupt';
+  const codec: Codec | null | undefined = (await codecs()).BY_ID[id];
   if (codec === null || codec === undefined) return 'unreadable';
   try {
     // maxOutputLength: the codec stops (RangeError) rather than produce more than the frame declared.

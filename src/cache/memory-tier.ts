@@ -1,7 +1,16 @@
-import { LRUCache } from 'lru-cache';
+import { createRequire } from 'node:module';
+import type { LRUCache } from 'lru-cache';
 import type { CacheMode } from '../governor/governor.js';
 import { originalLength } from './compression.js';
 import { emptyStats, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
+
+/**
+ * lru-cache, loaded at the first namespace this tier holds (its CommonJS build, so that the
+ * synchronous tier can require it then): a run whose tasks cache nothing never loads it, ~0.4 MB
+ * of its RSS (bench/startup.ts).
+ */
+let lruClass: typeof LRUCache | undefined;
+const lruCache = (): typeof LRUCache => (lruClass ??= (createRequire(import.meta.url)('lru-cache') as typeof import('lru-cache')).LRUCache);
 
 /** Options of the memory tier. */
 export interface MemoryTierOptions {
@@ -157,7 +166,8 @@ export class MemoryTier implements CacheTier {
     if (space === undefined) {
       const stats = emptyStats();
       const max = this.#limits(ns).maxEntries;
-      const lru = new LRUCache<string, CacheEntry>({
+      const Lru = lruCache();
+      const lru: LRUCache<string, CacheEntry> = new Lru<string, CacheEntry>({
         // lru-cache needs a bound: the entry cap, else the byte budget (which #fit enforces across namespaces).
         ...(max !== null ? { max } : {}),
         maxSize: this.#maxBytes,

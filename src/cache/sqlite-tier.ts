@@ -1,8 +1,12 @@
-import { crc32 } from 'node:zlib';
+import { createRequire } from 'node:module';
 import type { Statement } from 'better-sqlite3';
 import { openDatabase, type Db } from '../store/db.js';
 import { originalLength } from './compression.js';
 import { emptyStats, statsFor, type CacheCounters, type CacheEntry, type CacheTier, type LimitsOf, type NamespaceStats, type PruneResult, type TierStats } from './tier.js';
+
+/** zlib's crc32, zlib loaded at the first value written or read (a run that caches nothing never loads it). */
+let zlibCrc32: ((data: Buffer) => number) | undefined;
+const crc32 = (data: Buffer): number => (zlibCrc32 ??= (createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib')).crc32)(data);
 
 /** Options of the SQLite tier. */
 export interface SqliteTierOptions {

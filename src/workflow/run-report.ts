@@ -63,7 +63,7 @@ export function cacheReport(config: ResolvedConfig, states: Iterable<TaskState>,
     saved_ms: round(savedMs)!,
     saved_metrics: savedMetrics,
     not_cacheable: notCacheable,
-    tiers: cache.layered?.tiers.map((t) => t.name) ?? [],
+    tiers: [...cache.tiers],
     context: config.cache.context.preset,
   };
 }

@@ -1,7 +1,6 @@
 import type { ResolvedConfig } from '../config/resolve.js';
 import type { Claim, LayeredCache } from '../cache/layered-cache.js';
 import { TASKS_NAMESPACE, TaskMemo, type MemoEntry } from '../cache/memo.js';
-import { openCache } from '../cache/open.js';
 import { GuildError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { CACHE_DISABLED_TEXT, type CacheDisabledBy, type RunReport } from './report.js';
@@ -55,6 +54,13 @@ export class TaskCache {
   #cache: LayeredCache | null = null;
   #owns = false;
   #memo: TaskMemo | null = null;
+  /**
+   * Memoization is on, but no task of the workflow could be looked up (none declares inputs, or
+   * each has `cache: false` or is a function) and no MCP gateway shares the cache: the tiers are
+   * not opened, and their code not loaded (~0.8 MB of a waiting run's RSS: bench/startup.ts). The
+   * report names the tiers the workflow configures, as if they had been opened.
+   */
+  #unopened: readonly string[] | null = null;
   /** Fingerprints this run claimed (single flight across processes), by task id. */
   readonly #claims = new Map<string, Claim>();
 
@@ -70,7 +76,12 @@ export class TaskCache {
 
   /** Whether memoization is on for this run. */
   get enabled(): boolean {
-    return this.#memo !== null;
+    return this.#memo !== null || this.#unopened !== null;
+  }
+
+  /** The tiers in use (or that would be, when nothing could use them). */
+  get tiers(): readonly string[] {
+    return this.#cache?.tiers.map((t) => t.name) ?? this.#unopened ?? [];
   }
 
   /** The caller's cache, or the workflow's own when memoization is on and there is a store (`db`). */
@@ -79,6 +90,11 @@ export class TaskCache {
     if (!cfg.enabled) return;
     if (this.#c.given) this.#cache = this.#c.given;
     else if (db) {
+      if (this.#c.lock && !this.#config.mcp && !this.#anyCacheable()) {
+        this.#unopened = ['memory', 'sqlite', ...(cfg.redisUrl !== null ? ['redis'] : [])];
+        return;
+      }
+      const { openCache } = await import('../cache/open.js');
       try {
         this.#cache = await openCache(cfg, this.#config.dir, { db });
       } catch (e) {
@@ -108,12 +124,18 @@ export class TaskCache {
   }
 
   disabledBy(): CacheDisabledBy | null {
-    return this.#memo ? null : (this.#config.cache.disabledBy ?? 'no store');
+    return this.#memo || this.#unopened ? null : (this.#config.cache.disabledBy ?? 'no store');
+  }
+
+  /** Whether any task could be looked up: cache on, not a function, inputs declared. */
+  #anyCacheable(): boolean {
+    for (const [id, s] of this.#c.states) if (s.spec.cache && !this.#c.isFunction(id) && s.spec.inputs.length > 0) return true;
+    return false;
   }
 
   /** Why a task will not be looked up in (or stored to) the cache; null when it will. */
   uncacheable(s: TaskState): string | null {
-    if (!this.#memo) return `caching off (${CACHE_DISABLED_TEXT[this.disabledBy()!]})`;
+    if (!this.#memo && !this.#unopened) return `caching off (${CACHE_DISABLED_TEXT[this.disabledBy()!]})`;
     if (!s.spec.cache) return 'cache: false';
     if (this.#c.isFunction(s.id)) return 'an in-process function';
     if (s.spec.inputs.length === 0) return 'no inputs declared';
