@@ -44,10 +44,6 @@ const VERSION = 1;
 const CODEC_ID: Record<CodecName, number> = { deflate: 1, gzip: 2, brotli: 3, zstd: 4 };
 /** Codec ids are below this (0, the escape, included). */
 const CODEC_COUNT = 5;
-
-let loading: Promise<typeof import('./codecs.js')> | undefined;
-/** The codecs, loaded once, at the first value that needs one. */
-const codecs = (): Promise<typeof import('./codecs.js')> => (loading ??= import('./codecs.js'));
 const ESCAPE = 0;
 export const DEFAULT_MAX_BYTES = 1024 ** 3;
 
@@ -64,6 +60,10 @@ const MIN_SAVING = 1 / 16;
  * work (a 64 KiB brotli-1 pass is well under a millisecond).
  */
 const ASYNC_FROM = 128 * 1024;
+
+let loading: Promise<typeof import('./codecs.js')> | undefined;
+/** The codecs, loaded once, at the first value that needs one. */
+const codecs = (): Promise<typeof import('./codecs.js')> => (loading ??= import('./codecs.js'));
 
 const hasMagic = (b: Buffer): boolean => b.length >= 3 && b[0] === MAGIC0 && b[1] === MAGIC1 && b[2] === MAGIC2;
 

@@ -57,8 +57,9 @@ export class TaskCache {
   /**
    * Memoization is on, but no task of the workflow could be looked up (none declares inputs, or
    * each has `cache: false` or is a function) and no MCP gateway shares the cache: the tiers are
-   * not opened, and their code not loaded (~0.8 MB of a waiting run's RSS: bench/startup.ts). The
-   * report names the tiers the workflow configures, as if they had been opened.
+   * not opened and their code is not loaded (with the codecs and lru-cache loaded at first use,
+   * 0.6 MB of a waiting run's RSS: bench/startup.ts). The report names the tiers the workflow
+   * configures, as if they had been opened.
    */
   #unopened: readonly string[] | null = null;
   /** Fingerprints this run claimed (single flight across processes), by task id. */
