@@ -15,7 +15,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envList, nativeSpawner } from '../src/executors/native-spawn.js';
+import { nativeSpawner } from '../src/executors/native-spawn.js';
+import { envList } from '../src/system/native.js';
 import { argNumber, environment, fmtRatio, isMain, median, printTable, writeResult } from './lib.js';
 
 const AT_ONCE = 8;

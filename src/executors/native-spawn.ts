@@ -44,5 +44,3 @@ export function nativeSpawner(): NativeSpawner | null {
   };
   return spawner;
 }
-
-export { envList } from '../system/native.js';

@@ -7,7 +7,8 @@ import { formatDuration } from '../util/units.js';
 import { CgroupContainer, TreeContainer, type Container } from './containment.js';
 import { timeoutDelay, type Execution, type ExecLease, type ExecOutcome, type ExecRequest, type Executor, type KillReason } from './executor.js';
 import { liveStartTime } from '../system/process-identity.js';
-import { envList, nativeSpawner } from './native-spawn.js';
+import { envList } from '../system/native.js';
+import { nativeSpawner } from './native-spawn.js';
 import { trackContainer, trackGroup, untrackContainer, untrackGroup } from './process-groups.js';
 
 // Node's child_process, and the net, dgram and stream modules it loads (~0.7-1 MB a waiting run

@@ -9,14 +9,15 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
  * ESRCH, even if the pid is reused, so a stale descriptor can never report another process.
  */
 /**
- * One buffer for every reader: reads are synchronous, so no two can overlap. (A reader each, as
- * before, was 64 KB per running task: every task's container keeps one.)
+ * One buffer for every synchronous read of /proc in this process (each reader here, and the
+ * environ scan of proc-scan.ts): reads are synchronous, so no two can overlap. A buffer per reader
+ * was 64 KB per running task: every task's container keeps a reader.
  */
-const BUF = Buffer.allocUnsafe(64 * 1024);
+export const PROC_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class ProcReader {
   readonly #fds = new Map<string, number>();
-  readonly #buf = BUF;
+  readonly #buf = PROC_READ_BUFFER;
   readonly #maxCached: number;
 
   constructor(maxCached = 4096) {

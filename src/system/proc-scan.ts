@@ -1,4 +1,5 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { PROC_READ_BUFFER } from './proc-reader.js';
 
 /**
  * Which processes carry a run's or an attempt's environment markers (`GUILD_RUN_ID`,
@@ -7,8 +8,8 @@ import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:f
  * look here.
  */
 
-// One buffer for every environ read: scans are synchronous and never overlap.
-const buf = Buffer.allocUnsafe(64 * 1024);
+// The shared /proc read buffer: scans are synchronous and never overlap a read.
+const buf = PROC_READ_BUFFER;
 
 /**
  * Pids of live processes whose initial environment holds every one of `markers` (each a full
